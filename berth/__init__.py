@@ -1,0 +1,3 @@
+"""berth: a container engine that speaks the Docker Engine API."""
+
+__version__ = "0.1.0"

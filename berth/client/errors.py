@@ -1,0 +1,36 @@
+"""Errors the client raises; the CLI turns each into one line on stderr."""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """Base of everything the client library raises on purpose."""
+
+
+class DaemonUnreachable(ClientError):
+    """The daemon socket could not be connected to."""
+
+    def __init__(self, url: str, reason: str = "") -> None:
+        self.url = url
+        self.reason = reason
+        if "ermission denied" in reason:
+            msg = (
+                "permission denied while trying to connect to the berth daemon socket at "
+                f"{url}: {reason}"
+            )
+        else:
+            msg = f"Cannot connect to the berth daemon at {url}. Is the berth daemon running?"
+        super().__init__(msg)
+
+
+class APIError(ClientError):
+    """The daemon answered with an error status; message is its {"message": ...}."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"Error response from daemon: {message}")
+
+
+class ProtocolError(ClientError):
+    """The daemon's answer was not the HTTP we expected."""

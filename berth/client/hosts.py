@@ -1,0 +1,86 @@
+"""Where the daemon is: -H / DOCKER_HOST / BERTH_HOST, parsed into a socket address."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from berth.constants import DEFAULT_HOST
+
+DEFAULT_TCP_PORT = 2375
+
+
+class HostError(ValueError):
+    """A host string the client cannot use."""
+
+
+@dataclass(frozen=True)
+class Host:
+    """A parsed daemon address: scheme "unix" (address is a path) or "tcp" (host, port)."""
+
+    scheme: str
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        """The canonical form, as shown in error messages."""
+        if self.scheme == "unix":
+            return "unix://" + self.path
+        return f"tcp://{self.host}:{self.port}"
+
+
+def pick_host(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The host string to use: the -H flag, else DOCKER_HOST, else BERTH_HOST, else the default."""
+    for candidate in (flag, environ.get("DOCKER_HOST"), environ.get("BERTH_HOST")):
+        if candidate:
+            return candidate
+    return DEFAULT_HOST
+
+
+def parse_host(spec: str) -> Host:
+    """Parse "unix:///path", "tcp://host:port", "host:port" or "/path" into a Host.
+
+    fd:// is a daemon-side listener (systemd socket activation) and means nothing to a client.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise HostError("empty host")
+    if spec.startswith("/"):
+        return Host("unix", path=spec)
+    scheme, sep, rest = spec.partition("://")
+    if not sep:
+        scheme, rest = "tcp", spec
+    scheme = scheme.lower()
+    if scheme == "unix":
+        if not rest:
+            raise HostError(f"invalid host {spec!r}: empty socket path")
+        return Host("unix", path=rest)
+    if scheme in ("tcp", "http"):
+        return _parse_tcp(spec, rest)
+    if scheme == "fd":
+        raise HostError(f"invalid host {spec!r}: fd:// is only for the daemon")
+    raise HostError(f"invalid host {spec!r}: unsupported scheme {scheme!r}")
+
+
+def _parse_tcp(spec: str, rest: str) -> Host:
+    rest = rest.rstrip("/")
+    if "/" in rest:
+        raise HostError(f"invalid host {spec!r}: a path is not supported")
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            raise HostError(f"invalid host {spec!r}: unclosed IPv6 bracket")
+        host, port_s = rest[1:end], rest[end + 1 :].lstrip(":")
+    elif rest.count(":") == 1:
+        host, port_s = rest.split(":")
+    else:
+        host, port_s = rest, ""
+    if not host:
+        host = "127.0.0.1"
+    if not port_s:
+        return Host("tcp", host=host, port=DEFAULT_TCP_PORT)
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise HostError(f"invalid host {spec!r}: bad port {port_s!r}")
+    return Host("tcp", host=host, port=int(port_s))

@@ -1,0 +1,329 @@
+"""HTTP/1.1 over a unix or tcp socket: requests, chunked bodies, and hijacked connections.
+
+One connection per request: unix sockets are cheap to open, and streaming calls (attach,
+wait, logs -f) need their own connection anyway, so pooling would buy little.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode
+
+from berth.client.errors import APIError, DaemonUnreachable, ProtocolError
+from berth.client.hosts import Host
+
+Body = bytes | BinaryIO | Iterable[bytes] | None
+Query = Mapping[str, Any] | None
+
+_RECV = 1 << 16
+_USER_AGENT = "berth-cli"
+
+
+class SocketReader:
+    """A small buffered reader over a socket that can hand its leftover bytes to a hijacker."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(_RECV)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def readline(self, limit: int = 1 << 16) -> bytes:
+        """One line including its CRLF; b"" at EOF."""
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line, self.buf = self.buf[: i + 1], self.buf[i + 1 :]
+                return line
+            if len(self.buf) > limit:
+                raise ProtocolError("header line too long")
+            if not self._fill():
+                line, self.buf = self.buf, b""
+                return line
+
+    def read_exact(self, n: int) -> bytes:
+        """Exactly n bytes, or fewer at EOF."""
+        while len(self.buf) < n:
+            if not self._fill():
+                break
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_some(self, n: int = _RECV) -> bytes:
+        """Whatever is buffered, else one recv; b"" at EOF."""
+        if self.buf:
+            data, self.buf = self.buf[:n], self.buf[n:]
+            return data
+        return self.sock.recv(n)
+
+
+class Response:
+    """A response whose body is read lazily (so streams can be consumed as they arrive)."""
+
+    def __init__(
+        self, sock: socket.socket, reader: SocketReader, status: int, headers: dict[str, str]
+    ) -> None:
+        self.sock = sock
+        self.reader = reader
+        self.status = status
+        self.headers = headers
+        te = headers.get("transfer-encoding", "").lower()
+        self._chunked = "chunked" in te
+        cl = headers.get("content-length")
+        self._remaining: int | None = int(cl) if cl is not None and cl.isdigit() else None
+        if status in (204, 304, 101):
+            self._remaining = 0
+        self._chunk_left = 0
+        self._done = False
+
+    def read_some(self) -> bytes:
+        """The next piece of the (de-chunked) body; b"" at its end."""
+        if self._done:
+            return b""
+        if self._chunked:
+            data = self._read_chunk()
+        elif self._remaining is not None:
+            if self._remaining == 0:
+                data = b""
+            else:
+                data = self.reader.read_some(min(self._remaining, _RECV))
+                self._remaining -= len(data)
+                if not data:
+                    raise ProtocolError("connection closed before the end of the body")
+        else:
+            data = self.reader.read_some()
+        if not data:
+            self._done = True
+        return data
+
+    def _read_chunk(self) -> bytes:
+        if self._chunk_left == 0:
+            line = self.reader.readline()
+            if not line:
+                raise ProtocolError("connection closed inside a chunked body")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise ProtocolError(f"bad chunk size line {line!r}") from exc
+            if size == 0:
+                while self.reader.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b""
+            self._chunk_left = size
+        data = self.reader.read_some(self._chunk_left)
+        if not data:
+            raise ProtocolError("connection closed inside a chunk")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0:
+            self.reader.readline()
+        return data
+
+    def iter_content(self) -> Iterator[bytes]:
+        """The body piece by piece, as it arrives."""
+        while data := self.read_some():
+            yield data
+
+    def read(self) -> bytes:
+        """The whole body."""
+        return b"".join(self.iter_content())
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        body = self.read()
+        return json.loads(body) if body.strip() else None
+
+    def iter_json_lines(self) -> Iterator[Any]:
+        """Parse a JSON-lines / concatenated-JSON progress stream (pull, load, import)."""
+        decoder = json.JSONDecoder()
+        pending = ""
+        for data in self.iter_content():
+            pending += data.decode("utf-8", "replace")
+            while True:
+                pending = pending.lstrip()
+                if not pending:
+                    break
+                try:
+                    obj, end = decoder.raw_decode(pending)
+                except ValueError:
+                    break
+                pending = pending[end:]
+                yield obj
+        if pending.strip():
+            raise ProtocolError(f"truncated JSON in stream: {pending[:80]!r}")
+
+    def close(self) -> None:
+        """Close the underlying connection."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_path(path: str, query: Query) -> str:
+    """path + "?" + the encoded query, dropping None values and writing bools as 1/0."""
+    if not query:
+        return path
+    items: list[tuple[str, str]] = []
+    for key, val in query.items():
+        if val is None:
+            continue
+        if isinstance(val, bool):
+            val = "1" if val else "0"
+        items.append((key, str(val)))
+    return path + ("?" + urlencode(items) if items else "")
+
+
+def quote_name(name: str) -> str:
+    """A name or reference made safe for a path segment (image refs keep their slashes)."""
+    return quote(name, safe="/:@")
+
+
+class Transport:
+    """Sends requests to one daemon address under one API version prefix."""
+
+    def __init__(self, host: Host, api_version: str | None, timeout: float | None = None) -> None:
+        self.host = host
+        self.prefix = f"/v{api_version}" if api_version else ""
+        self.timeout = timeout
+
+    def connect(self) -> socket.socket:
+        """A fresh connected socket, or DaemonUnreachable."""
+        try:
+            if self.host.scheme == "unix":
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect(self.host.path)
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+            return socket.create_connection((self.host.host, self.host.port), self.timeout)
+        except OSError as exc:
+            raise DaemonUnreachable(self.host.url, exc.strerror or str(exc)) from exc
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Query = None,
+        body: Body = None,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Response:
+        """Send a request and return once the response headers are in.
+
+        Error statuses (>= 400) are raised as APIError with the daemon's message.
+        """
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        sock = self.connect()
+        try:
+            self._send(sock, method, build_path(self.prefix + path, query), hdrs, body)
+            resp = self._read_head(sock)
+        except BaseException:
+            sock.close()
+            raise
+        if resp.status >= 400:
+            with resp:
+                raise APIError(resp.status, _error_message(resp))
+        return resp
+
+    def hijack(
+        self, method: str, path: str, query: Query = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[socket.socket, SocketReader]:
+        """Ask to upgrade the connection (attach, exec start) and return the raw socket.
+
+        The reader holds any bytes that arrived right behind the response head.
+        """
+        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp", **(headers or {})}
+        resp = self.request(method, path, query, body=b"", headers=hdrs)
+        if resp.status not in (101, 200):
+            resp.close()
+            raise ProtocolError(f"unexpected status {resp.status} for a hijacked connection")
+        return resp.sock, resp.reader
+
+    def _send(
+        self,
+        sock: socket.socket,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Body,
+    ) -> None:
+        hdrs = {"Host": "berth", "User-Agent": _USER_AGENT}
+        hdrs.update(headers)
+        chunks: Iterable[bytes] | None = None
+        if isinstance(body, bytes | bytearray):
+            if body or method in ("POST", "PUT"):
+                hdrs["Content-Length"] = str(len(body))
+        elif body is not None:
+            hdrs["Transfer-Encoding"] = "chunked"
+            chunks = _file_chunks(body) if hasattr(body, "read") else body  # type: ignore[arg-type]
+        head = f"{method} {target} HTTP/1.1\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        if isinstance(body, bytes | bytearray):
+            sock.sendall(head.encode("latin-1") + body)
+            return
+        sock.sendall(head.encode("latin-1"))
+        if chunks is not None:
+            for chunk in chunks:
+                if chunk:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+
+    def _read_head(self, sock: socket.socket) -> Response:
+        reader = SocketReader(sock)
+        while True:
+            status_line = reader.readline()
+            if not status_line:
+                raise ProtocolError("the daemon closed the connection without answering")
+            parts = status_line.decode("latin-1").split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise ProtocolError(f"malformed status line {status_line!r}")
+            status = int(parts[1])
+            headers: dict[str, str] = {}
+            while True:
+                line = reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = line.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if status != 100:
+                return Response(sock, reader, status, headers)
+
+
+def _file_chunks(f: BinaryIO) -> Iterator[bytes]:
+    while data := f.read(1 << 20):
+        yield data
+
+
+def _error_message(resp: Response) -> str:
+    try:
+        body = resp.read()
+    except (OSError, ProtocolError):
+        body = b""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return doc["message"]
+    return text or f"HTTP status {resp.status}"

@@ -1,0 +1,115 @@
+"""berthd's options: flags modelled on dockerd's, and daemon.json (same key names)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from berth.constants import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_EXEC_ROOT,
+    DEFAULT_GROUP,
+    DEFAULT_HOST,
+    DEFAULT_PIDFILE,
+)
+
+DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
+_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=list)
+    group: str = DEFAULT_GROUP
+    data_root: str = DEFAULT_DATA_ROOT
+    exec_root: str = DEFAULT_EXEC_ROOT
+    pidfile: str = DEFAULT_PIDFILE
+    debug: bool = False
+    log_level: str = "info"
+    labels: list[str] = field(default_factory=list)
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+
+
+# daemon.json key -> DaemonConfig attribute
+_FILE_KEYS = {
+    "hosts": "hosts",
+    "group": "group",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "debug": "debug",
+    "log-level": "log_level",
+    "labels": "labels",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="berthd", description="The berth container engine daemon")
+    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="HOST",
+                   help="daemon socket(s) to listen on: unix:///path, tcp://ADDR:PORT, fd://")
+    p.add_argument("-G", "--group", help=f"group for the unix socket (default {DEFAULT_GROUP})")
+    p.add_argument("--data-root", help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
+    p.add_argument("--exec-root", help=f"root of runtime state (default {DEFAULT_EXEC_ROOT})")
+    p.add_argument("-p", "--pidfile", help=f"pid file (default {DEFAULT_PIDFILE})")
+    p.add_argument("--config-file", default=None, help=f"daemon.json (default {DEFAULT_CONFIG_FILE})")
+    p.add_argument("-D", "--debug", action="store_true", default=None, help="debug mode")
+    p.add_argument("-l", "--log-level", choices=_LEVELS, help="logging level")
+    p.add_argument("--label", action="append", dest="labels", help="engine label key=value")
+    p.add_argument("--tls", action="store_true", default=None, help="use TLS")
+    p.add_argument("--tlsverify", action="store_true", default=None,
+                   help="use TLS and verify the client certificate")
+    p.add_argument("--tlscacert", help="trust certs signed only by this CA")
+    p.add_argument("--tlscert", help="path to the TLS certificate")
+    p.add_argument("--tlskey", help="path to the TLS key")
+    p.add_argument("-v", "--version", action="store_true", help="print version and exit")
+    return p
+
+
+def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
+    args = parser().parse_args(argv)
+    cfg = DaemonConfig()
+    path = args.config_file or DEFAULT_CONFIG_FILE
+    if args.config_file or Path(path).exists():
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"unable to read config file {path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise ConfigError(f"invalid JSON in config file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object")
+        for key, val in data.items():
+            attr = _FILE_KEYS.get(key)
+            if attr is None:
+                raise ConfigError(f"the following directives don't match any configuration option: {key}")
+            flag_val = getattr(args, attr, None)
+            if flag_val not in (None, []):
+                raise ConfigError(
+                    "the following directives are specified both as a flag and in the "
+                    f"configuration file: {key}: (from flag: {flag_val}, from file: {val})"
+                )
+            setattr(cfg, attr, val)
+    for attr in _FILE_KEYS.values():
+        val = getattr(args, attr, None)
+        if val not in (None, []):
+            setattr(cfg, attr, val)
+    if cfg.log_level not in _LEVELS:
+        raise ConfigError(f"unable to parse logging level: {cfg.log_level}")
+    if not cfg.hosts:
+        cfg.hosts = [DEFAULT_HOST]
+    return cfg, args

@@ -1,0 +1,174 @@
+"""The daemon's sockets: unix (0660 root:GROUP), tcp (loopback, or TLS), fd:// (systemd)."""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import stat
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from berth.daemon.config import ConfigError, DaemonConfig
+
+log = logging.getLogger("berthd")
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+SD_LISTEN_FDS_START = 3
+
+
+def parse_host(host: str) -> tuple[str, str]:
+    """("unix", path) | ("tcp", "addr:port") | ("fd", spec)."""
+    if "://" not in host:
+        raise ConfigError(f"invalid host {host!r}: expected unix://, tcp:// or fd://")
+    scheme, rest = host.split("://", 1)
+    if scheme == "unix":
+        return "unix", rest or "/var/run/berth.sock"
+    if scheme == "tcp":
+        if not rest:
+            raise ConfigError(f"invalid host {host!r}: missing address")
+        return "tcp", rest
+    if scheme == "fd":
+        return "fd", rest
+    raise ConfigError(f"invalid host {host!r}: unsupported scheme {scheme}")
+
+
+def _is_loopback(addr: str) -> bool:
+    if addr in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(addr.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
+    if not (cfg.tls or cfg.tlsverify):
+        return None
+    if not (cfg.tlscert and cfg.tlskey):
+        raise ConfigError("TLS needs --tlscert and --tlskey")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
+    if cfg.tlsverify:
+        if not cfg.tlscacert:
+            raise ConfigError("--tlsverify needs --tlscacert")
+        ctx.load_verify_locations(cfg.tlscacert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _split_tcp(addr: str) -> tuple[str, int]:
+    u = urlsplit("//" + addr)
+    if u.port is None:
+        raise ConfigError(f"invalid tcp address {addr!r}: missing port")
+    return u.hostname or "127.0.0.1", u.port
+
+
+def check(cfg: DaemonConfig) -> None:
+    """Refuse an unsafe configuration before anything is started."""
+    tls = _tls_context(cfg)
+    for h in cfg.hosts:
+        kind, rest = parse_host(h)
+        if kind == "tcp":
+            host, _ = _split_tcp(rest)
+            if not _is_loopback(host) and (tls is None or not cfg.tlsverify):
+                raise ConfigError(
+                    f"refusing to listen on {h} without TLS client verification: anyone who "
+                    "can reach it would control this host as root. Use a loopback address "
+                    "(tcp://127.0.0.1:PORT) or --tlsverify with --tlscacert/--tlscert/--tlskey"
+                )
+
+
+def _unix_socket(path: str, group: str) -> socket.socket:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        st = os.lstat(path)
+        if stat.S_ISSOCK(st.st_mode):
+            os.unlink(path)  # stale: the pid file lock already proved no daemon owns it
+        else:
+            raise ConfigError(f"{path} exists and is not a socket")
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # no window in which the socket is world-accessible
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        log.warning(
+            "group %r not found: %s is accessible to root only. To let users in, create the "
+            "group (groupadd %s), add them to it (usermod -aG %s USER) and restart berthd",
+            group, path, group, group,
+        )
+        os.chmod(path, 0o600)
+    else:
+        os.chown(path, 0, gid)
+        os.chmod(path, 0o660)
+    sock.listen(1024)
+    return sock
+
+
+def _systemd_fds(spec: str) -> list[socket.socket]:
+    if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())):
+        raise ConfigError("fd://: LISTEN_PID does not match this process")
+    n = int(os.environ.get("LISTEN_FDS", "0") or 0)
+    if n <= 0:
+        raise ConfigError("fd://: no sockets were passed (LISTEN_FDS is not set)")
+    fds = list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + n))
+    if spec:
+        want = int(spec)
+        if want not in fds:
+            raise ConfigError(f"fd://{spec}: not among the sockets passed by systemd")
+        fds = [want]
+    return [socket.socket(fileno=fd) for fd in fds]
+
+
+class Listeners:
+    def __init__(self, cfg: DaemonConfig) -> None:
+        self.cfg = cfg
+        self.servers: list[asyncio.base_events.Server] = []
+        self.unix_paths: list[str] = []
+
+    async def start(self, handler: Handler) -> None:
+        tls = _tls_context(self.cfg)
+        for h in self.cfg.hosts:
+            kind, rest = parse_host(h)
+            if kind == "unix":
+                sock = _unix_socket(rest, self.cfg.group)
+                self.unix_paths.append(rest)
+                srv = await asyncio.start_unix_server(handler, sock=sock)
+            elif kind == "tcp":
+                host, port = _split_tcp(rest)
+                if not _is_loopback(host):
+                    log.warning("listening on %s with TLS client verification", h)
+                srv = await asyncio.start_server(
+                    handler, host, port, ssl=tls, reuse_address=True, backlog=1024
+                )
+            else:
+                for sock in _systemd_fds(rest):
+                    if sock.family == socket.AF_UNIX:
+                        srv = await asyncio.start_unix_server(handler, sock=sock)
+                    else:
+                        srv = await asyncio.start_server(handler, sock=sock, ssl=tls)
+                    self.servers.append(srv)
+                log.info("API listening on %s", h)
+                continue
+            self.servers.append(srv)
+            log.info("API listening on %s", h)
+
+    async def close(self) -> None:
+        for srv in self.servers:
+            srv.close()
+        for path in self.unix_paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass

@@ -1,0 +1,53 @@
+"""Timestamps in the forms Docker uses."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339nano(t: float | None = None) -> str:
+    """RFC3339 with nanoseconds in UTC, as Go formats time.Time (e.g. 2026-11-28T07:35:30.123456789Z)."""
+    ns = time.time_ns() if t is None else int(t * 1e9)
+    sec, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{base}.{frac:09d}Z"
+
+
+def parse_rfc3339(s: str) -> float:
+    """Seconds since the epoch for an RFC3339(Nano) string; 0 for Go's zero time."""
+    if not s or s.startswith("0001-01-01"):
+        return 0.0
+    main, _, rest = s.partition(".")
+    frac = 0.0
+    tz = "Z"
+    if rest:
+        digits = ""
+        for i, ch in enumerate(rest):
+            if ch.isdigit():
+                digits += ch
+            else:
+                tz = rest[i:]
+                break
+        frac = float("0." + digits) if digits else 0.0
+    elif main.endswith("Z"):
+        main = main[:-1]
+    elif len(main) > 19:
+        tz = main[19:]
+        main = main[:19]
+    dt = datetime.strptime(main[:19], "%Y-%m-%dT%H:%M:%S")
+    if tz in ("Z", ""):
+        dt = dt.replace(tzinfo=timezone.utc)
+    else:
+        dt = datetime.fromisoformat(main[:19] + tz)
+    return dt.timestamp() + frac
+
+
+def parse_timestamp(value: str) -> float:
+    """A `since`/`until` query value: unix seconds (with fraction) or RFC3339."""
+    try:
+        return float(value)
+    except ValueError:
+        return parse_rfc3339(value)

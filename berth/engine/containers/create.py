@@ -1,0 +1,154 @@
+"""Turn a create request (Config + HostConfig) and its image into a Container:
+the rules dockerd applies at `docker create` time, kept free of I/O so they
+can be tested on their own."""
+
+from __future__ import annotations
+
+import secrets
+import signal as _signal
+from typing import Any
+
+from berth.engine import wire
+from berth.engine.clock import rfc3339nano
+from berth.engine.containers.model import Container, ContainerConfig, HostConfig
+from berth.engine.errors import InvalidParameter, NotImplementedYet
+
+MIN_MEMORY = 6 * 1024 * 1024
+_NETWORK_MODES = ("default", "bridge", "none", "host")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def parse_signal(value: str | int) -> int:
+    """A signal given as "SIGTERM", "TERM", "15" or 15."""
+    s = str(value).strip()
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < 65:
+            return n
+    else:
+        name = s.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+            base = _signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX
+            off = name[9:]
+            if off.isdigit():
+                return int(base + int(off)) if "MIN" in name else int(base - int(off))
+        try:
+            return int(_signal.Signals[name])
+        except KeyError:
+            pass
+    raise InvalidParameter(f"Invalid signal: {value}")
+
+
+def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
+    if body is None:
+        raise InvalidParameter("config cannot be empty in order to create a container")
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: container config must be an object")
+    try:
+        cfg = wire.from_wire(ContainerConfig, body)
+        hc = wire.from_wire(HostConfig, body.get("HostConfig"))
+    except TypeError as exc:
+        raise InvalidParameter(f"invalid container config: {exc}") from exc
+    return cfg, hc
+
+
+def validate_host_config(hc: HostConfig) -> None:
+    if hc.memory and hc.memory < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if hc.memory_swap and hc.memory_swap > 0 and hc.memory and hc.memory_swap < hc.memory:
+        raise InvalidParameter(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    if hc.nano_cpus and (hc.cpu_quota or hc.cpu_period):
+        raise InvalidParameter(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set"
+        )
+    if hc.nano_cpus < 0:
+        raise InvalidParameter("Range of CPUs is from 0.01 to available CPUs")
+    if hc.shm_size < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    mode = hc.network_mode or "default"
+    if mode not in _NETWORK_MODES and not mode.startswith("container:"):
+        raise NotImplementedYet(f"network {mode} not found")
+    if hc.restart_policy.name not in ("", "no", "always", "on-failure", "unless-stopped"):
+        raise InvalidParameter(f"invalid restart policy '{hc.restart_policy.name}'")
+    if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    if hc.log_config.type not in ("", "json-file", "none"):
+        raise InvalidParameter(f'logger: no log driver named \'{hc.log_config.type}\' is registered')
+
+
+def build(
+    cfg: ContainerConfig,
+    hc: HostConfig,
+    *,
+    name: str,
+    image_id: str,
+    image_config: Any,
+) -> Container:
+    """Apply the image's defaults under the request's overrides, as dockerd does."""
+    validate_host_config(hc)
+    if cfg.stop_signal:
+        parse_signal(cfg.stop_signal)
+    ic = image_config
+    cid = new_id()
+    if not cfg.hostname:
+        cfg.hostname = cid[:12]
+    # Entrypoint and Cmd: an explicit entrypoint resets the image's Cmd.
+    if cfg.entrypoint is None or cfg.entrypoint == []:
+        entrypoint = list(ic.entrypoint or []) if cfg.entrypoint is None else []
+    else:
+        entrypoint = list(cfg.entrypoint)
+    if cfg.cmd:
+        cmd = list(cfg.cmd)
+    elif cfg.entrypoint is None:
+        cmd = list(ic.cmd or [])
+    else:
+        cmd = []
+    argv = entrypoint + cmd
+    if not argv:
+        raise InvalidParameter("no command specified")
+    cfg.cmd = cmd or None
+    cfg.entrypoint = entrypoint or None
+    # Env: the image's, overridden key by key.
+    env: dict[str, str] = {}
+    for item in list(ic.env or []) + list(cfg.env or []):
+        k, _, v = item.partition("=")
+        env[k] = item
+    cfg.env = list(env.values())
+    cfg.working_dir = cfg.working_dir or ic.working_dir or ""
+    if cfg.working_dir and not cfg.working_dir.startswith("/"):
+        raise InvalidParameter(
+            f"the working directory '{cfg.working_dir}' is invalid, it needs to be an absolute path"
+        )
+    cfg.user = cfg.user or ic.user or ""
+    labels = dict(ic.labels or {})
+    labels.update(cfg.labels or {})
+    cfg.labels = labels
+    if not cfg.stop_signal and ic.stop_signal:
+        cfg.stop_signal = ic.stop_signal
+    if cfg.volumes is None and ic.volumes:
+        cfg.volumes = dict(ic.volumes)
+    if cfg.exposed_ports is None and ic.exposed_ports:
+        cfg.exposed_ports = dict(ic.exposed_ports)
+    if cfg.healthcheck is None and ic.healthcheck:
+        cfg.healthcheck = ic.healthcheck
+    if not hc.log_config.type:
+        hc.log_config.type = "json-file"
+    if not hc.network_mode:
+        hc.network_mode = "default"
+    return Container(
+        id=cid,
+        name=name,
+        created=rfc3339nano(),
+        image_id=image_id,
+        path=argv[0],
+        args=argv[1:],
+        config=cfg,
+        host_config=hc,
+    )

@@ -1,0 +1,83 @@
+"""`docker ps` filters and their rules (status, name, label, id, ancestor, exited...)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from berth.engine.containers.model import Container
+from berth.engine.errors import InvalidParameter
+
+_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+_KNOWN = {
+    "status", "name", "label", "id", "ancestor", "exited", "before", "since",
+    "volume", "network", "publish", "expose", "health", "isolation", "is-task",
+}
+
+
+def normalize(raw: object) -> dict[str, list[str]]:
+    """Accept both wire forms: {"k": ["v"]} and the legacy {"k": {"v": true}}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidParameter("invalid filter: expected a JSON object")
+    out: dict[str, list[str]] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            out[k] = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+        else:
+            raise InvalidParameter(f"invalid filter '{k}'")
+    return out
+
+
+def _label_match(labels: dict[str, str], spec: str) -> bool:
+    k, eq, v = spec.partition("=")
+    if not eq:
+        return k in labels
+    return labels.get(k) == v
+
+
+def build(
+    filters: dict[str, list[str]],
+    resolve: Callable[[str], Container],
+    image_matches: Callable[[Container, str], bool],
+) -> Callable[[Container], bool]:
+    for key in filters:
+        if key not in _KNOWN:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    for s in filters.get("status", []):
+        if s not in _STATUSES:
+            raise InvalidParameter(f"invalid filter 'status={s}'")
+    exited: list[int] = []
+    for e in filters.get("exited", []):
+        try:
+            exited.append(int(e))
+        except ValueError as exc:
+            raise InvalidParameter(f"invalid filter 'exited={e}'") from exc
+    names = [re.compile(n) for n in filters.get("name", [])]
+    before = [resolve(b).created for b in filters.get("before", [])]
+    since = [resolve(s).created for s in filters.get("since", [])]
+
+    def ok(c: Container) -> bool:
+        if "status" in filters and c.state.status not in filters["status"]:
+            return False
+        if names and not any(rx.search("/" + c.name) for rx in names):
+            return False
+        if "id" in filters and not any(c.id.startswith(i) for i in filters["id"]):
+            return False
+        labels = c.config.labels or {}
+        if "label" in filters and not all(_label_match(labels, s) for s in filters["label"]):
+            return False
+        if exited and (c.state.status != "exited" or c.state.exit_code not in exited):
+            return False
+        if "ancestor" in filters and not any(image_matches(c, a) for a in filters["ancestor"]):
+            return False
+        if before and not all(c.created < b for b in before):
+            return False
+        if since and not all(c.created > s for s in since):
+            return False
+        return True
+
+    return ok

@@ -1,0 +1,167 @@
+"""The engine facade: what the API layer talks to."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from berth import __version__
+from berth.constants import API_VERSION, MIN_API_VERSION
+from berth.engine.containers.service import ContainerService
+from berth.engine.containers.store import ContainerStore
+from berth.engine.db import Database
+
+
+@dataclass
+class EngineConfig:
+    data_root: Path
+    exec_root: Path
+    debug: bool = False
+    labels: tuple[str, ...] = ()
+
+
+class Engine:
+    def __init__(self, cfg: EngineConfig, zygote: Any) -> None:
+        from berth.engine.images.service import ImageService
+
+        self.cfg = cfg
+        cfg.data_root.mkdir(parents=True, exist_ok=True)
+        cfg.exec_root.mkdir(parents=True, exist_ok=True)
+        self.db = Database(cfg.data_root / "berth.db")
+        self.images = ImageService(self.db, cfg.data_root / "image")
+        self.containers = ContainerService(
+            ContainerStore(self.db), self.images, zygote, cfg.data_root, cfg.exec_root
+        )
+        self.images.set_usage_check(self.containers.using_image)
+        self.started = time.time()
+        self._id = self._engine_id()
+
+    def _engine_id(self) -> str:
+        p = self.cfg.data_root / "engine-id"
+        try:
+            return p.read_text().strip()
+        except OSError:
+            import uuid
+
+            eid = str(uuid.uuid4())
+            p.write_text(eid + "\n")
+            return eid
+
+    async def start(self) -> None:
+        await self.containers.reconcile()
+
+    async def shutdown(self) -> None:
+        await self.containers.shutdown()
+        self.db.close()
+
+    def version(self) -> dict[str, Any]:
+        uname = os.uname()
+        details = {
+            "ApiVersion": API_VERSION,
+            "Arch": _arch(),
+            "BuildTime": "",
+            "Experimental": "false",
+            "GitCommit": "",
+            "GoVersion": "python" + platform.python_version(),
+            "KernelVersion": uname.release,
+            "MinAPIVersion": MIN_API_VERSION,
+            "Os": "linux",
+        }
+        return {
+            "Platform": {"Name": "berth"},
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+            "Version": __version__,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": details["GoVersion"],
+            "Os": "linux",
+            "Arch": details["Arch"],
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+        }
+
+    def info(self) -> dict[str, Any]:
+        from berth.runtime import cgroups
+
+        cs = self.containers.list()
+        running = sum(1 for c in cs if c.state.status == "running")
+        paused = sum(1 for c in cs if c.state.status == "paused")
+        v2 = cgroups.is_v2() if hasattr(cgroups, "is_v2") else False
+        return {
+            "ID": self._id,
+            "Containers": len(cs),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(cs) - running - paused,
+            "Images": len(self.images.list()),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["host", "null"],
+                "Authorization": None,
+                "Log": ["json-file", "none"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": False,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "Debug": self.cfg.debug,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": "2" if v2 else "1",
+            "NEventsListener": 0,
+            "KernelVersion": os.uname().release,
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": os.uname().machine,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            "DockerRootDir": str(self.cfg.data_root),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": list(self.cfg.labels),
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {"berth": {"path": "berth-builtin"}},
+            "DefaultRuntime": "berth",
+            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+            "LiveRestoreEnabled": False,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=cgroupns"],
+            "Warnings": [],
+        }
+
+
+def _arch() -> str:
+    m = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return "Linux"

@@ -1,0 +1,280 @@
+"""Every system call the runtime makes, behind one object.
+
+Code calls `syscalls.sys_.<name>(...)`; unit tests swap `sys_` for a recording
+fake so mount and namespace ordering can be checked without root. Failures
+raise OSError(errno, "<call>(<context>): <strerror>").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+# clone/unshare/setns flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+
+MNT_DETACH = 0x2
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+TIOCSCTTY = 0x540E
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# syscalls glibc has no wrapper for
+_SYSNO = {
+    "x86_64": {"pivot_root": 155, "close_range": 436},
+    "aarch64": {"pivot_root": 41, "close_range": 436},
+}.get(platform.machine(), {"pivot_root": 155, "close_range": 436})
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL("libc.so.6", use_errno=True)
+    c_char_p, c_int, c_ulong = ctypes.c_char_p, ctypes.c_int, ctypes.c_ulong
+    lib.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_char_p]
+    lib.umount2.argtypes = [c_char_p, c_int]
+    lib.unshare.argtypes = [c_int]
+    lib.setns.argtypes = [c_int, c_int]
+    lib.sethostname.argtypes = [c_char_p, ctypes.c_size_t]
+    lib.setdomainname.argtypes = [c_char_p, ctypes.c_size_t]
+    lib.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
+    lib.setresuid.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+    lib.setresgid.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+    lib.setgroups.argtypes = [ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint)]
+    lib.capget.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
+    lib.capset.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
+    lib.syscall.restype = ctypes.c_long
+    return lib
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+class Syscalls:
+    """Thin, checked wrappers over libc. One instance (`sys_`) serves the process."""
+
+    def __init__(self) -> None:
+        self._lib = _libc()
+
+    def _check(self, ret: int, what: str) -> int:
+        if ret < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+        return ret
+
+    # -- namespaces -------------------------------------------------------
+    def unshare(self, flags: int) -> None:
+        """unshare(2) the namespaces named by CLONE_NEW* `flags`."""
+        self._check(self._lib.unshare(flags), f"unshare({flags:#x})")
+
+    def setns(self, fd: int, nstype: int = 0) -> None:
+        """setns(2): join the namespace open at `fd`."""
+        self._check(self._lib.setns(fd, nstype), f"setns({fd}, {nstype:#x})")
+
+    # -- mounts -----------------------------------------------------------
+    def mount(
+        self,
+        source: str | None,
+        target: str,
+        fstype: str | None,
+        flags: int = 0,
+        data: str | None = None,
+    ) -> None:
+        """mount(2)."""
+        ret = self._lib.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+        self._check(ret, f"mount {source!r} on {target!r} (type {fstype}, flags {flags:#x})")
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        """umount2(2)."""
+        self._check(self._lib.umount2(_b(target), flags), f"umount {target!r}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        """pivot_root(2) (raw syscall: glibc has no wrapper)."""
+        ret = self._lib.syscall(_SYSNO["pivot_root"], _b(new_root), _b(put_old))
+        self._check(ret, f"pivot_root({new_root!r}, {put_old!r})")
+
+    # -- identity -----------------------------------------------------------
+    def sethostname(self, name: str) -> None:
+        """sethostname(2) in the current UTS namespace."""
+        b = name.encode()
+        self._check(self._lib.sethostname(b, len(b)), f"sethostname({name!r})")
+
+    def setdomainname(self, name: str) -> None:
+        """setdomainname(2) in the current UTS namespace."""
+        b = name.encode()
+        self._check(self._lib.setdomainname(b, len(b)), f"setdomainname({name!r})")
+
+    def setgroups(self, gids: list[int]) -> None:
+        """setgroups(2); an empty list clears the supplementary groups."""
+        arr = (ctypes.c_uint * max(len(gids), 1))(*gids)
+        self._check(self._lib.setgroups(len(gids), arr), f"setgroups({gids})")
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        """setresgid(2) (glibc applies it to all threads)."""
+        self._check(self._lib.setresgid(rgid, egid, sgid), f"setresgid({rgid})")
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        """setresuid(2)."""
+        self._check(self._lib.setresuid(ruid, euid, suid), f"setresuid({ruid})")
+
+    # -- process attributes ---------------------------------------------------
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2); returns the call's non-negative result."""
+        return self._check(self._lib.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+    def capget(self) -> tuple[int, int, int]:
+        """(effective, permitted, inheritable) masks of this thread."""
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        self._check(self._lib.capget(ctypes.byref(hdr), data), "capget")
+        return (
+            data[0].effective | data[1].effective << 32,
+            data[0].permitted | data[1].permitted << 32,
+            data[0].inheritable | data[1].inheritable << 32,
+        )
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        """capset(2) with 64-bit masks."""
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        lo, hi = 0xFFFFFFFF, 32
+        data = (_CapData * 2)(
+            _CapData(effective & lo, permitted & lo, inheritable & lo),
+            _CapData(effective >> hi, permitted >> hi, inheritable >> hi),
+        )
+        what = f"capset(eff={effective:#x}, prm={permitted:#x}, inh={inheritable:#x})"
+        self._check(self._lib.capset(ctypes.byref(hdr), data), what)
+
+    def setsid(self) -> None:
+        """Start a new session (the container init leads it)."""
+        os.setsid()
+
+    def set_controlling_tty(self, fd: int) -> None:
+        """ioctl(fd, TIOCSCTTY): make the terminal at `fd` our controlling tty."""
+        self._check(self._lib.ioctl(fd, TIOCSCTTY, 0), f"ioctl({fd}, TIOCSCTTY)")
+
+    def loopback_up(self) -> None:
+        """Bring `lo` up in the current network namespace (SIOCSIFFLAGS)."""
+        # AF_INET=2, SOCK_DGRAM|SOCK_CLOEXEC
+        fd = self._check(self._lib.socket(2, 2 | 0o2000000, 0), "socket(AF_INET)")
+        try:
+            ifr = ctypes.create_string_buffer(40)
+            ifr.raw = b"lo".ljust(40, b"\0")
+            self._check(self._lib.ioctl(fd, SIOCGIFFLAGS, ifr), "ioctl(lo, SIOCGIFFLAGS)")
+            flags = int.from_bytes(ifr.raw[16:18], "little") | IFF_UP | IFF_RUNNING
+            ifr.raw = ifr.raw[:16] + flags.to_bytes(2, "little") + ifr.raw[18:]
+            self._check(self._lib.ioctl(fd, SIOCSIFFLAGS, ifr), "ioctl(lo, SIOCSIFFLAGS)")
+        finally:
+            os.close(fd)
+
+    def close_range(self, first: int, last: int, flags: int = 0) -> None:
+        """close_range(2); with CLOSE_RANGE_CLOEXEC marks instead of closing."""
+        ret = self._lib.syscall(
+            _SYSNO["close_range"], ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags)
+        )
+        self._check(ret, f"close_range({first}, {last})")
+
+    # -- files (here so the fake sees every side effect of container setup) ---
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """mkdir(2)."""
+        os.mkdir(path, mode)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        """mknod(2)."""
+        os.mknod(path, mode, device)
+
+    def symlink(self, target: str, path: str) -> None:
+        """symlink(2): `path` -> `target`."""
+        os.symlink(target, path)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """lchown(2)."""
+        os.lchown(path, uid, gid)
+
+    def chdir(self, path: str) -> None:
+        """chdir(2)."""
+        os.chdir(path)
+
+    def create_file(self, path: str) -> None:
+        """Create an empty file if missing (a bind-mount target)."""
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+
+    def write_file(self, path: str, data: str) -> None:
+        """One write(2) of `data` to an existing file (cgroup, /proc knobs)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+
+    def dup2(self, fd: int, fd2: int) -> None:
+        """dup2(2) without CLOEXEC on the copy."""
+        os.dup2(fd, fd2, inheritable=True)
+
+    def execve(self, path: str, args: list[str], env: list[str]) -> None:
+        """execve(2) with `env` passed verbatim (order and duplicates kept); only returns
+        by raising."""
+        argv = (ctypes.c_char_p * (len(args) + 1))(*[a.encode() for a in args], None)
+        envp = (ctypes.c_char_p * (len(env) + 1))(*[e.encode() for e in env], None)
+        self._check(self._lib.execve(os.fsencode(path), argv, envp), f"exec {path!r}")
+
+
+sys_ = Syscalls()
