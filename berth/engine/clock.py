@@ -10,7 +10,8 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 def rfc3339nano(t: float | None = None) -> str:
     """RFC3339 with nanoseconds in UTC, as Go formats time.Time (e.g. 2026-11-28T07:35:30.123456789Z)."""
-    ns = time.time_ns() if t is None else int(t * 1e9)
+    # A float only holds microseconds faithfully at this magnitude.
+    ns = time.time_ns() if t is None else round(t * 1_000_000) * 1000
     sec, frac = divmod(ns, 1_000_000_000)
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
     return f"{base}.{frac:09d}Z"

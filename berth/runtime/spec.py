@@ -6,7 +6,12 @@ builtin executor and crun both run."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from berth.runtime import capabilities
 
 
 @dataclass
@@ -52,8 +57,185 @@ class RuntimeSpec:
     join_namespaces: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # namespaces shared with the host (left out of linux.namespaces): e.g. ["network"]
+    # for --network host, ["pid"] for --pid host
+    host_namespaces: list[str] = field(default_factory=list)
+    memory_reservation: int | None = None  # bytes (soft limit)
+    cpuset_mems: str | None = None
+
+
+OCI_VERSION = "1.0.2"
+
+# moby's oci.DefaultLinuxSpec, plus the powercap path Docker masks since 20.10
+MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# the OCI namespace type names, in the order runc lists them for Docker
+NAMESPACES = ("mount", "network", "uts", "pid", "ipc", "cgroup")
+_NS_ALIASES = {"net": "network", "mnt": "mount"}
+
+# moby's default device cgroup: deny all, allow the standard nodes, deny fuse
+_DEVICE_RULES: list[dict] = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+    {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+]
+
+
+def _mounts(spec: RuntimeSpec) -> list[dict]:
+    sys_ro = [] if spec.privileged else ["ro"]
+    out: list[dict] = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", *sys_ro]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", *sys_ro]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={spec.shm_size}"]},
+    ]  # fmt: skip
+    for m in spec.mounts:
+        out.append(
+            {
+                "destination": m.destination,
+                "type": "bind",
+                "source": m.source,
+                "options": ["rbind", m.propagation or "rprivate", "ro" if m.readonly else "rw"],
+            }
+        )
+    return out
+
+
+def _namespaces(spec: RuntimeSpec) -> list[dict]:
+    joins = {_NS_ALIASES.get(k, k): v for k, v in spec.join_namespaces.items()}
+    host = {_NS_ALIASES.get(k, k) for k in spec.host_namespaces}
+    out: list[dict] = []
+    for ns in NAMESPACES:
+        if ns in host:
+            continue
+        entry = {"type": ns}
+        if ns in joins:
+            entry["path"] = joins[ns]
+        out.append(entry)
+    return out
+
+
+def _resources(spec: RuntimeSpec) -> dict:
+    res: dict = {
+        "devices": [{"allow": True, "access": "rwm"}] if spec.privileged else list(_DEVICE_RULES)
+    }
+    mem: dict = {}
+    if spec.memory:
+        mem["limit"] = spec.memory
+    if spec.memory_swap:
+        mem["swap"] = spec.memory_swap
+    if spec.memory_reservation:
+        mem["reservation"] = spec.memory_reservation
+    if mem:
+        res["memory"] = mem
+    cpu: dict = {}
+    if spec.cpu_shares:
+        cpu["shares"] = spec.cpu_shares
+    if spec.cpu_quota:
+        cpu["quota"] = spec.cpu_quota
+    if spec.cpu_period:
+        cpu["period"] = spec.cpu_period
+    if spec.cpuset_cpus:
+        cpu["cpus"] = spec.cpuset_cpus
+    if spec.cpuset_mems:
+        cpu["mems"] = spec.cpuset_mems
+    if cpu:
+        res["cpu"] = cpu
+    if spec.pids_limit is not None and spec.pids_limit != 0:
+        res["pids"] = {"limit": spec.pids_limit}
+    return res
+
+
+def _capabilities(spec: RuntimeSpec) -> dict:
+    caps = capabilities.tweak(spec.cap_add, spec.cap_drop, spec.privileged)
+    if spec.uid == 0:
+        return {"bounding": caps, "effective": list(caps), "permitted": list(caps)}
+    # as Docker does: a non-root user starts with empty sets, like after execve
+    return {"bounding": caps}
 
 
 def to_oci(spec: RuntimeSpec) -> dict:
-    """The OCI runtime spec (config.json, ociVersion 1.0.2) for this container."""
-    raise NotImplementedError  # filled by the runtime work
+    """The OCI runtime spec (config.json, ociVersion 1.0.2) for this container, with
+    Docker's defaults. Raises ValueError for an unknown capability name."""
+    user: dict = {"uid": spec.uid, "gid": spec.gid}
+    if spec.additional_gids:
+        user["additionalGids"] = list(spec.additional_gids)
+    process: dict = {
+        "terminal": spec.tty,
+        "user": user,
+        "args": list(spec.args),
+        "env": list(spec.env),
+        "cwd": spec.cwd or "/",
+        "capabilities": _capabilities(spec),
+        "noNewPrivileges": spec.no_new_privileges,
+        "oomScoreAdj": spec.oom_score_adj,
+    }
+    linux: dict = {
+        "resources": _resources(spec),
+        "cgroupsPath": spec.cgroup_path,
+        "namespaces": _namespaces(spec),
+        "devices": [],
+    }
+    if spec.sysctls:
+        linux["sysctl"] = dict(spec.sysctls)
+    if not spec.privileged:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    config: dict = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": spec.rootfs, "readonly": spec.readonly_rootfs},
+        "hostname": spec.hostname,
+        "mounts": _mounts(spec),
+        "linux": linux,
+    }
+    if spec.domainname:
+        config["domainname"] = spec.domainname
+    if spec.annotations:
+        config["annotations"] = dict(spec.annotations)
+    return config
+
+
+def write_bundle(bundle: Path, spec: RuntimeSpec) -> dict:
+    """Write bundle/config.json atomically (temp file + rename) and return the config."""
+    config = to_oci(spec)
+    bundle = Path(bundle)
+    bundle.mkdir(parents=True, exist_ok=True)
+    tmp = bundle / ".config.json.tmp"
+    data = json.dumps(config, separators=(",", ":")).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, bundle / "config.json")
+    return config

@@ -1,0 +1,53 @@
+"""--format handling shared by ps, images and inspect: table/json/raw Go templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from berth.cli.gotemplate import Template, TemplateData, TemplateError
+from berth.cli.table import tabwrite
+
+__all__ = ["TemplateData", "TemplateError", "render", "prepare"]
+
+
+class _Header(str):
+    """A header cell that also answers method-style calls ({{.Label "k"}})."""
+
+    def __call__(self, *args: Any) -> _Header:
+        return self
+
+
+class _HeaderData(TemplateData):
+    def get(self, key: str, default: Any = None) -> Any:
+        val = super().get(key)
+        return _Header(val if val is not None else "")
+
+
+def prepare(fmt: str, default_table: str) -> tuple[str, bool]:
+    """(template text, is table) for a --format value, as docker's formatter reads it."""
+    fmt = fmt.strip()
+    if fmt in ("", "table"):
+        fmt = default_table
+    elif fmt == "json":
+        fmt = "{{json .}}"
+    table = fmt.startswith("table")
+    if table:
+        fmt = fmt[len("table") :]
+    fmt = fmt.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    return fmt, table
+
+
+def render(
+    fmt: str, rows: Iterable[Any], headers: Mapping[str, str], default_table: str
+) -> str:
+    """Render rows with a docker --format string ("table ...", "json", or a template)."""
+    src, table = prepare(fmt, default_table)
+    tmpl = Template(src)
+    out: list[str] = []
+    if table:
+        out.append(tmpl.execute(_HeaderData(headers)) + "\n")
+    for row in rows:
+        out.append(tmpl.execute(row) + "\n")
+    text = "".join(out)
+    return tabwrite(text) if table else text

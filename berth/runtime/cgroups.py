@@ -1,0 +1,415 @@
+"""Container cgroups on v1 (one hierarchy per controller) and v2 (unified).
+
+A container's cgroup is named by a path relative to each hierarchy's root
+("/berth/<id>"). Every function takes `root` (default /sys/fs/cgroup) so tests
+can point it at a directory tree that imitates cgroupfs.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import time
+from dataclasses import dataclass
+
+ROOT = "/sys/fs/cgroup"
+# v1 hierarchies berth manages; others (net_cls, perf_event, ...) are left alone.
+_V1_MANAGED = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+_V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the hierarchies are: v2 -> one dir; v1 -> controller name -> mount dir."""
+
+    v2: bool
+    root: str
+    v1: tuple[tuple[str, str], ...] = ()  # (controller, hierarchy dir), one per hierarchy
+
+    def dirs(self, path: str) -> list[str]:
+        """The container's directory in every hierarchy berth manages."""
+        rel = path.strip("/")
+        if self.v2:
+            return [os.path.join(self.root, rel)]
+        seen: list[str] = []
+        for _, mnt in self.v1:
+            d = os.path.join(mnt, rel)
+            if d not in seen:
+                seen.append(d)
+        return seen
+
+    def controller_dir(self, controller: str, path: str) -> str | None:
+        """The container's dir for `controller` (None if that controller is absent)."""
+        rel = path.strip("/")
+        if self.v2:
+            return os.path.join(self.root, rel)
+        for c, mnt in self.v1:
+            if c == controller:
+                return os.path.join(mnt, rel)
+        return None
+
+
+@functools.cache
+def layout(root: str = ROOT) -> Layout:
+    """Detect v1 or v2 under `root` (cached: it does not change while we run)."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return Layout(v2=True, root=root)
+    pairs: list[tuple[str, str]] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        entries = []
+    for e in entries:
+        # a combined hierarchy appears once as "cpu,cpuacct" plus symlinks
+        if e.is_symlink() or not e.is_dir() or e.name == "unified":
+            continue
+        for c in e.name.split(","):
+            if c in _V1_MANAGED:
+                pairs.append((c, e.path))
+    return Layout(v2=False, root=root, v1=tuple(pairs))
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    except OSError as e:
+        raise OSError(e.errno, f"write {value!r} to {path}: {os.strerror(e.errno or 0)}") from None
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _mkdir_cpuset(path: str) -> None:
+    """mkdir -p for a v1 cpuset dir: each new level inherits cpus/mems from its parent,
+    or the kernel refuses to attach tasks to it."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        _mkdir_cpuset(parent)
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        return
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        src = os.path.join(parent, f)
+        if os.path.exists(src):
+            val = _read(src).strip()
+            if val:
+                _write(os.path.join(path, f), val)
+
+
+def _enable_v2_controllers(lay: Layout, rel: str) -> None:
+    """Turn on the controllers we use in every ancestor's cgroup.subtree_control."""
+    cur = lay.root
+    for part in [p for p in rel.split("/") if p][:-1]:
+        sc = os.path.join(cur, "cgroup.subtree_control")
+        avail = _read(os.path.join(cur, "cgroup.controllers")).split()
+        enabled = _read(sc).split()
+        want = [c for c in _V2_CONTROLLERS if c in avail and c not in enabled]
+        if want:
+            _write(sc, " ".join("+" + c for c in want))
+        cur = os.path.join(cur, part)
+        os.makedirs(cur, exist_ok=True)
+
+
+def _v2_cpu_weight(shares: int) -> int:
+    # the formula runc and crun use to map v1 shares (2..262144) to weight (1..10000)
+    return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+
+
+def create(path: str, resources: dict | None = None, *, root: str = ROOT) -> None:
+    """Create the container's cgroup in every hierarchy and apply OCI linux.resources."""
+    lay = layout(root)
+    res = resources or {}
+    if lay.v2:
+        _enable_v2_controllers(lay, path.strip("/") + "/x")
+        os.makedirs(lay.dirs(path)[0], exist_ok=True)
+    else:
+        for c, mnt in lay.v1:
+            d = os.path.join(mnt, path.strip("/"))
+            if c == "cpuset":
+                _mkdir_cpuset(d)
+            else:
+                os.makedirs(d, exist_ok=True)
+    try:
+        (_apply_v2 if lay.v2 else _apply_v1)(lay, path, res)
+    except BaseException:
+        remove(path, root=root, timeout=0)
+        raise
+
+
+def _apply_v1(lay: Layout, path: str, res: dict) -> None:
+    mem = res.get("memory") or {}
+    d = lay.controller_dir("memory", path)
+    if d and mem:
+        if mem.get("limit") is not None:
+            _write(os.path.join(d, "memory.limit_in_bytes"), str(mem["limit"]))
+        swap = mem.get("swap")
+        memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
+        if swap is not None and swap != 0 and os.path.exists(memsw):
+            _write(memsw, str(swap))
+        if mem.get("reservation") is not None:
+            _write(os.path.join(d, "memory.soft_limit_in_bytes"), str(mem["reservation"]))
+        if mem.get("swappiness") is not None:
+            _write(os.path.join(d, "memory.swappiness"), str(mem["swappiness"]))
+    cpu = res.get("cpu") or {}
+    d = lay.controller_dir("cpu", path)
+    if d and cpu:
+        if cpu.get("shares"):
+            _write(os.path.join(d, "cpu.shares"), str(cpu["shares"]))
+        # the period first: the kernel checks quota against the current period
+        if cpu.get("period"):
+            _write(os.path.join(d, "cpu.cfs_period_us"), str(cpu["period"]))
+        if cpu.get("quota"):
+            _write(os.path.join(d, "cpu.cfs_quota_us"), str(cpu["quota"]))
+    d = lay.controller_dir("cpuset", path)
+    if d:
+        if cpu.get("cpus"):
+            _write(os.path.join(d, "cpuset.cpus"), cpu["cpus"])
+        if cpu.get("mems"):
+            _write(os.path.join(d, "cpuset.mems"), cpu["mems"])
+    pids = res.get("pids") or {}
+    d = lay.controller_dir("pids", path)
+    if d and pids.get("limit") is not None:
+        lim = pids["limit"]
+        _write(os.path.join(d, "pids.max"), "max" if lim <= 0 else str(lim))
+    d = lay.controller_dir("devices", path)
+    if d and res.get("devices"):
+        for rule in device_rules(res["devices"]):
+            allow, text = rule
+            _write(os.path.join(d, "devices.allow" if allow else "devices.deny"), text)
+
+
+def device_rules(devices: list[dict]) -> list[tuple[bool, str]]:
+    """OCI linux.resources.devices -> (allow?, 'c 1:3 rwm') lines for v1 devices.*.
+
+    As runc does, the rules every container needs (mknod anywhere, ptys, /dev/ptmx)
+    follow the configured ones."""
+    out: list[tuple[bool, str]] = []
+    for d in list(devices) + _IMPLICIT_DEVICES:
+        typ = d.get("type") or "a"
+        major = d.get("major")
+        minor = d.get("minor")
+        access = d.get("access") or "rwm"
+        if typ == "a":
+            text = "a"
+        else:
+            text = (
+                f"{typ} {'*' if major is None or major < 0 else major}:"
+                f"{'*' if minor is None or minor < 0 else minor} {access}"
+            )
+        out.append((bool(d.get("allow")), text))
+    return out
+
+
+_IMPLICIT_DEVICES: list[dict] = [
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+]
+
+
+def _apply_v2(lay: Layout, path: str, res: dict) -> None:
+    d = lay.dirs(path)[0]
+    mem = res.get("memory") or {}
+    if mem.get("limit") is not None:
+        _write(os.path.join(d, "memory.max"), "max" if mem["limit"] < 0 else str(mem["limit"]))
+        swap = mem.get("swap")
+        swap_file = os.path.join(d, "memory.swap.max")
+        if swap is not None and swap != 0 and os.path.exists(swap_file):
+            # OCI swap is memory+swap; v2 limits swap alone
+            val = "max" if swap < 0 else str(max(0, swap - mem["limit"]))
+            _write(swap_file, val)
+    if mem.get("reservation") is not None:
+        _write(os.path.join(d, "memory.low"), str(mem["reservation"]))
+    cpu = res.get("cpu") or {}
+    if cpu.get("shares"):
+        _write(os.path.join(d, "cpu.weight"), str(_v2_cpu_weight(cpu["shares"])))
+    if cpu.get("quota") or cpu.get("period"):
+        quota = cpu.get("quota") or 0
+        period = cpu.get("period") or 100000
+        _write(os.path.join(d, "cpu.max"), f"{quota if quota > 0 else 'max'} {period}")
+    if cpu.get("cpus"):
+        _write(os.path.join(d, "cpuset.cpus"), cpu["cpus"])
+    if cpu.get("mems"):
+        _write(os.path.join(d, "cpuset.mems"), cpu["mems"])
+    pids = res.get("pids") or {}
+    if pids.get("limit") is not None:
+        lim = pids["limit"]
+        _write(os.path.join(d, "pids.max"), "max" if lim <= 0 else str(lim))
+
+
+def procs_files(path: str, *, root: str = ROOT) -> list[str]:
+    """The cgroup.procs file of the container's cgroup in every hierarchy."""
+    return [os.path.join(d, "cgroup.procs") for d in layout(root).dirs(path)]
+
+
+def add_process(path: str, pid: int, *, root: str = ROOT) -> None:
+    """Move `pid` (0: the calling process) into the container's cgroups."""
+    for f in procs_files(path, root=root):
+        _write(f, str(pid))
+
+
+def pids(path: str, *, root: str = ROOT) -> list[int]:
+    """Processes in the container's cgroup (from the first hierarchy)."""
+    dirs = layout(root).dirs(path)
+    if not dirs:
+        return []
+    try:
+        return [int(x) for x in _read(os.path.join(dirs[0], "cgroup.procs")).split()]
+    except FileNotFoundError:
+        return []
+
+
+def remove(path: str, *, root: str = ROOT, timeout: float = 2.0) -> None:
+    """Remove the container's cgroup dirs; retry while exiting tasks drain (EBUSY).
+    Missing dirs are fine. Raises OSError if still busy after `timeout` seconds."""
+    if not path.strip("/"):
+        return
+    deadline = time.monotonic() + timeout
+    for d in layout(root).dirs(path):
+        delay = 0.001
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+
+def oom_kill_count(path: str, *, root: str = ROOT) -> int:
+    """How many times the kernel OOM-killed a task of this cgroup (0 if unknown)."""
+    lay = layout(root)
+    d = lay.controller_dir("memory", path)
+    if d is None:
+        return 0
+    name = "memory.events" if lay.v2 else "memory.oom_control"
+    try:
+        text = _read(os.path.join(d, name))
+    except FileNotFoundError:
+        return 0
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        if k == "oom_kill":
+            return int(v)
+    return 0
+
+
+def memory_usage(path: str, *, root: str = ROOT) -> int:
+    """Current memory charge of the container in bytes (0 if unknown)."""
+    lay = layout(root)
+    d = lay.controller_dir("memory", path)
+    if d is None:
+        return 0
+    name = "memory.current" if lay.v2 else "memory.usage_in_bytes"
+    try:
+        return int(_read(os.path.join(d, name)))
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def freeze(path: str, *, root: str = ROOT, timeout: float = 5.0) -> None:
+    """Freeze every task of the container and wait until the kernel says FROZEN."""
+    _set_frozen(path, True, root, timeout)
+
+
+def thaw(path: str, *, root: str = ROOT, timeout: float = 5.0) -> None:
+    """Undo freeze()."""
+    _set_frozen(path, False, root, timeout)
+
+
+def state(path: str, *, root: str = ROOT) -> str:
+    """'FROZEN', 'FREEZING' or 'THAWED'."""
+    lay = layout(root)
+    if lay.v2:
+        d = lay.dirs(path)[0]
+        try:
+            events = _read(os.path.join(d, "cgroup.events"))
+        except FileNotFoundError:
+            return "THAWED"
+        frozen = "frozen 1" in events
+        want = _read(os.path.join(d, "cgroup.freeze")).strip() == "1"
+        if frozen:
+            return "FROZEN"
+        return "FREEZING" if want else "THAWED"
+    d = lay.controller_dir("freezer", path)
+    if d is None:
+        return "THAWED"
+    try:
+        return _read(os.path.join(d, "freezer.state")).strip()
+    except FileNotFoundError:
+        return "THAWED"
+
+
+def _set_frozen(path: str, frozen: bool, root: str, timeout: float) -> None:
+    lay = layout(root)
+    if lay.v2:
+        _write(os.path.join(lay.dirs(path)[0], "cgroup.freeze"), "1" if frozen else "0")
+    else:
+        d = lay.controller_dir("freezer", path)
+        if d is None:
+            raise OSError(errno.ENOTSUP, "no freezer cgroup hierarchy")
+        _write(os.path.join(d, "freezer.state"), "FROZEN" if frozen else "THAWED")
+    want = "FROZEN" if frozen else "THAWED"
+    deadline = time.monotonic() + timeout
+    while state(path, root=root) != want:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"cgroup {path} did not become {want}")
+        if not lay.v2 and frozen:
+            # v1 can stall in FREEZING; writing again retries the stragglers
+            _write(os.path.join(lay.controller_dir("freezer", path) or "", "freezer.state"), want)
+        time.sleep(0.001)
+
+
+def host_mounts() -> list[tuple[str, str, str]]:
+    """The host's cgroup mounts directly under /sys/fs/cgroup as (name, fstype, options)
+    so a container can get the same layout; v1 options are the superblock's
+    controller list ("memory", "cpu,cpuacct", "name=systemd")."""
+    return list(_host_mounts())
+
+
+@functools.cache
+def _host_mounts() -> tuple[tuple[str, str, str], ...]:
+    out: list[tuple[str, str, str]] = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mnt = left.split()[4]
+            fstype, _src, superopts = (right.split() + ["", "", ""])[:3]
+            if fstype not in ("cgroup", "cgroup2") or os.path.dirname(mnt) != ROOT:
+                if fstype == "cgroup2" and mnt == ROOT:
+                    out.append(("", fstype, ""))
+                continue
+            opts = [
+                o
+                for o in superopts.split(",")
+                if o not in ("rw", "ro") and (fstype == "cgroup" or o == "nsdelegate")
+            ]
+            if fstype == "cgroup":
+                opts = [o for o in opts if o in _KNOWN_V1 or o.startswith("name=")]
+            out.append((os.path.basename(mnt), fstype, ",".join(opts)))
+    return tuple(out)
+
+
+_KNOWN_V1 = frozenset(
+    _V1_MANAGED
+    + ("hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "none", "xattr")
+)

@@ -1,0 +1,806 @@
+"""The per-container shim: holds the container's stdio, reaps it, records how it ended.
+
+A shim is forked by the zygote (berth/runtime/zygote.py) for each container. It owns the pipes (or
+the pty) of the container, writes the json-file log, serves attach clients and exits after the
+container has exited and everything is flushed. It outlives the daemon: all the state a restarted
+daemon needs is its control socket and, once the container has ended, ``exit.json``.
+
+Files in the bundle directory::
+
+    config.json   OCI config (read)          shim.sock   control socket (removed at exit)
+    shim.log      the shim's own stderr      exit.json   exit status, written atomically
+
+Protocol on ``shim.sock``: each connection carries ONE request, a JSON object on one line, and gets
+one JSON line back. A reply with an ``"error"`` key is a failure (``"error"`` is the message).
+
+==========  ===============================================  =========================================
+op          request fields                                   reply
+==========  ===============================================  =========================================
+start       --                                               {"pid": N} or {"error": msg,
+                                                             "start_error": true} (the container
+                                                             could not start; exit.json is written)
+attach      stdin, stdout, stderr (bools)                    {"ok": true}, then the connection is the
+                                                             raw stream (see below)
+signal      signal (int)                                     {"ok": true}
+resize      height, width (ints)                             {"ok": true}
+wait        --                                               sent once the container has exited:
+                                                             {"exit_code", "oom_killed",
+                                                             "finished_at", "error"}
+state       --                                               {"status": "created"|"running"|"exited",
+                                                             "pid", "started_at", and once exited
+                                                             "exit_code", "oom_killed",
+                                                             "finished_at", "error"}
+shutdown    --                                               {"ok": true}; only before start: the
+                                                             shim exits without running anything
+==========  ===============================================  =========================================
+
+Attach stream: the shim sends the container's output as stdcopy frames (8-byte header, stream 1
+stdout / 2 stderr) unless the container has a tty, then raw bytes. Bytes the client sends go to the
+container's stdin (only if it asked for stdin and the container has OpenStdin); the client's
+half-close (EOF) closes the container's stdin when StdinOnce is set. The shim closes the connection
+once the container has exited and its output is fully sent. A client that falls more than
+`CLIENT_BUFFER_LIMIT` behind is dropped: the container never waits for a client.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+from typing import Any
+
+from berth.runtime.logfile import JsonFileWriter, format_time
+from berth.stdcopy import frame
+
+SOCKET_NAME = "shim.sock"
+EXIT_FILE = "exit.json"
+LOG_NAME = "shim.log"
+
+MAX_REQUEST = 64 * 1024
+CLIENT_BUFFER_LIMIT = 4 * 1024 * 1024
+STDIN_BUFFER_LIMIT = 1024 * 1024
+READ_SIZE = 64 * 1024
+# After the container exits, background processes (host pid namespace) may keep its pipes open.
+DRAIN_TIMEOUT = 2.0
+# Time given to attach clients to take the rest of the output once the container has exited.
+FLUSH_TIMEOUT = 5.0
+EXIT_UNKNOWN = 128
+
+_R = selectors.EVENT_READ
+_W = selectors.EVENT_WRITE
+
+
+def encode_message(obj: dict[str, Any]) -> bytes:
+    """One protocol message: compact JSON and a newline."""
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_message(line: bytes) -> dict[str, Any]:
+    """Parse one protocol line. Raises ValueError unless it is a JSON object."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        raise ValueError("message is not a JSON object")
+    return obj
+
+
+def exit_code_for_start_error(message: str) -> int:
+    """The exit code docker records for a container that failed to start with this message."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return EXIT_UNKNOWN
+
+
+def exit_code_from_status(status: int) -> int:
+    """waitpid status -> docker exit code (a signal N gives 128+N)."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def preload() -> None:
+    """Import what a shim needs, in the zygote, so that shims share those pages."""
+    import fcntl  # noqa: F401
+    import termios  # noqa: F401
+
+    try:
+        import berth.runtime.executor  # noqa: F401
+    except Exception as e:  # the shim reports a missing executor at start, not the zygote
+        _log(f"cannot preload the executor: {e}")
+
+
+def _log(msg: str) -> None:
+    os.write(2, f"{format_time(time.time_ns())} shim[{os.getpid()}]: {msg}\n".encode())
+
+
+class _Conn:
+    __slots__ = ("sock", "fd", "inbuf", "out", "mode", "stdin", "stdout", "stderr", "reading")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = b""
+        self.out = bytearray()
+        self.mode = "request"  # request | attach | wait | reply (close once flushed)
+        self.stdin = False
+        self.stdout = False
+        self.stderr = False
+        self.reading = True
+
+
+class Shim:
+    """One container's shim. `setup` then `serve`; the process exits after `serve` returns."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        bundle: str,
+        log_path: str | None,
+        tty: bool,
+        open_stdin: bool,
+        stdin_once: bool,
+    ) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.log_path = log_path
+        self.tty = tty
+        self.open_stdin = open_stdin
+        self.stdin_once = stdin_once
+        self.config: dict[str, Any] = {}
+        self.sel = selectors.DefaultSelector()
+        self.status = "created"
+        self.pid = 0
+        self.started_at = ""
+        self.exit: dict[str, Any] | None = None
+        self.conns: dict[int, _Conn] = {}
+        self.writer: JsonFileWriter | None = None
+        self.listener: socket.socket | None = None
+        # fds the container gets (closed in the shim once it runs)
+        self.child_fds: list[int] = []
+        self.stdio: tuple[int, int, int] = (-1, -1, -1)
+        # shim-side ends: fd -> stream name
+        self.outputs: dict[int, str] = {}
+        self.master = -1
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_closing = False
+        self.pidfd = -1
+        self.reaped_at = 0.0
+        self.finalized = False
+        self.flush_deadline = 0.0
+        self.shutting_down = False
+        self.events: dict[int, int] = {}
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Load config.json, create the container's stdio, listen on shim.sock."""
+        os.chdir(self.bundle)
+        with open("config.json", "rb") as f:
+            self.config = json.load(f)
+        if self.tty:
+            master, slave = os.openpty()
+            os.set_blocking(master, False)
+            self.master = master
+            self.outputs[master] = "stdout"
+            self.child_fds = [slave]
+            self.stdio = (slave, slave, slave)
+            if self.open_stdin:
+                self.stdin_fd = master
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if self.open_stdin:
+                in_r, in_w = os.pipe()
+                os.set_blocking(in_w, False)
+                self.stdin_fd = in_w
+            else:
+                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            for fd in (out_r, err_r):
+                os.set_blocking(fd, False)
+            self.outputs[out_r] = "stdout"
+            self.outputs[err_r] = "stderr"
+            self.child_fds = [in_r, out_w, err_w]
+            self.stdio = (in_r, out_w, err_w)
+        if self.log_path:
+            self.writer = JsonFileWriter(self.log_path)
+        try:
+            os.unlink(SOCKET_NAME)
+        except FileNotFoundError:
+            pass
+        lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # relative to the bundle (our cwd): bundle paths may exceed sun_path's 108 bytes
+        lst.bind(SOCKET_NAME)
+        os.chmod(SOCKET_NAME, 0o600)
+        lst.listen(64)
+        lst.setblocking(False)
+        self.listener = lst
+        self._set_events(lst.fileno(), _R)
+        for fd in self.outputs:
+            self._set_events(fd, _R)
+
+    # ---- selector bookkeeping ----------------------------------------------------------------
+
+    def _set_events(self, fd: int, events: int) -> None:
+        old = self.events.get(fd, 0)
+        if events == old:
+            return
+        if not events:
+            self.sel.unregister(fd)
+            del self.events[fd]
+        elif not old:
+            self.sel.register(fd, events)
+            self.events[fd] = events
+        else:
+            self.sel.modify(fd, events)
+            self.events[fd] = events
+
+    def _forget(self, fd: int) -> None:
+        if fd in self.events:
+            self.sel.unregister(fd)
+            del self.events[fd]
+
+    def _update_master(self) -> None:
+        ev = _R if self.master in self.outputs else 0
+        if self.stdin_buf and self.stdin_fd == self.master:
+            ev |= _W
+        self._set_events(self.master, ev)
+
+    # ---- main loop ---------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run until the container has exited and every client got its data (or timed out)."""
+        while True:
+            if self.finalized and (not self.conns or time.monotonic() >= self.flush_deadline):
+                break
+            if self.shutting_down and not self.conns:
+                break
+            timeout: float | None = None
+            if self.reaped_at and not self.finalized:
+                timeout = max(0.0, self.reaped_at + DRAIN_TIMEOUT - time.monotonic())
+            elif self.finalized:
+                timeout = max(0.0, self.flush_deadline - time.monotonic())
+            for key, ev in self.sel.select(timeout):
+                self._dispatch(key.fd, ev)
+            if self.exit is not None and not self.finalized:
+                if not self.outputs or time.monotonic() >= self.reaped_at + DRAIN_TIMEOUT:
+                    self._finalize()
+        for conn in list(self.conns.values()):
+            self._drop(conn)
+
+    def _dispatch(self, fd: int, ev: int) -> None:
+        if self.listener is not None and fd == self.listener.fileno():
+            self._accept()
+        elif fd == self.pidfd:
+            self._reap()
+        elif fd == self.master:
+            if ev & _W:
+                self._flush_stdin()
+            if ev & _R:
+                self._read_output(fd)
+        elif fd in self.outputs:
+            self._read_output(fd)
+        elif fd == self.stdin_fd:
+            self._flush_stdin()
+        else:
+            conn = self.conns.get(fd)
+            if conn is None:
+                return
+            if ev & _W:
+                self._flush_conn(conn)
+            if ev & _R and conn.fd in self.conns:
+                self._read_conn(conn)
+
+    # ---- container output --------------------------------------------------------------------
+
+    def _read_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            # EIO: the pty has no slave left, i.e. the container side is gone
+            if e.errno != errno.EIO:
+                _log(f"reading output: {e}")
+            data = b""
+        stream = self.outputs[fd]
+        if not data:
+            self._close_output(fd)
+            return
+        if self.writer is not None:
+            self.writer.write(stream, data)
+        if self.tty:
+            payload = data
+        else:
+            payload = frame(1 if stream == "stdout" else 2, data)
+        want_out = stream == "stdout"
+        for conn in list(self.conns.values()):
+            if conn.mode == "attach" and (conn.stdout if want_out else conn.stderr):
+                self._send(conn, payload)
+
+    def _close_output(self, fd: int) -> None:
+        stream = self.outputs.pop(fd)
+        if self.writer is not None:
+            self.writer.end_stream(stream)
+        if fd == self.master:
+            self._update_master()
+            if self.stdin_fd != fd:
+                self._close_master()
+        else:
+            self._forget(fd)
+            os.close(fd)
+
+    def _close_master(self) -> None:
+        if self.master >= 0:
+            self._forget(self.master)
+            os.close(self.master)
+            if self.stdin_fd == self.master:
+                self.stdin_fd = -1
+            self.master = -1
+
+    # ---- container stdin ---------------------------------------------------------------------
+
+    def _feed_stdin(self, data: bytes) -> None:
+        if self.stdin_fd < 0 or self.stdin_closing:
+            return
+        self.stdin_buf += data
+        self._flush_stdin()
+
+    def _flush_stdin(self) -> None:
+        fd = self.stdin_fd
+        if fd < 0:
+            return
+        while self.stdin_buf:
+            try:
+                n = os.write(fd, self.stdin_buf)
+            except BlockingIOError:
+                break
+            except OSError:
+                # the container closed its stdin or is gone: what it did not take is lost
+                self.stdin_buf.clear()
+                self.stdin_closing = True
+                break
+            del self.stdin_buf[:n]
+        if not self.stdin_buf and self.stdin_closing:
+            self._close_stdin()
+            return
+        if fd == self.master:
+            self._update_master()
+        else:
+            self._set_events(fd, _W if self.stdin_buf else 0)
+        if len(self.stdin_buf) < STDIN_BUFFER_LIMIT:
+            for conn in self.conns.values():
+                if conn.stdin and conn.mode == "attach":
+                    self._update_conn(conn)
+
+    def _close_stdin(self) -> None:
+        fd = self.stdin_fd
+        if fd < 0:
+            return
+        self.stdin_buf.clear()
+        if fd == self.master:
+            # a pty has no half-close: EOT makes a canonical-mode reader see end of input
+            try:
+                os.write(fd, b"\x04")
+            except OSError:
+                pass
+            self.stdin_fd = -1
+            self._update_master()
+            if self.master not in self.outputs:
+                self._close_master()
+        else:
+            self._forget(fd)
+            os.close(fd)
+            self.stdin_fd = -1
+
+    def _stdin_eof(self) -> None:
+        if self.stdin_once and self.stdin_fd >= 0:
+            self.stdin_closing = True
+            if not self.stdin_buf:
+                self._close_stdin()
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                _log(f"accept: {e}")
+                return
+            sock.setblocking(False)
+            conn = _Conn(sock)
+            self.conns[conn.fd] = conn
+            self._update_conn(conn)
+
+    def _update_conn(self, conn: _Conn) -> None:
+        ev = _W if conn.out else 0
+        if conn.reading:
+            if conn.mode != "attach" or not conn.stdin or len(self.stdin_buf) < STDIN_BUFFER_LIMIT:
+                ev |= _R
+        self._set_events(conn.fd, ev)
+
+    def _drop(self, conn: _Conn) -> None:
+        self._forget(conn.fd)
+        self.conns.pop(conn.fd, None)
+        conn.sock.close()
+        if conn.mode == "attach" and conn.stdin and conn.reading:
+            self._stdin_eof()
+
+    def _send(self, conn: _Conn, data: bytes) -> None:
+        if conn.out:
+            conn.out += data
+            if len(conn.out) > CLIENT_BUFFER_LIMIT:
+                _log("dropping an attach client that does not keep up")
+                self._drop(conn)
+            return
+        try:
+            n = conn.sock.send(data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self._drop(conn)
+            return
+        if n < len(data):
+            conn.out += data[n:]
+            self._update_conn(conn)
+        elif conn.mode == "reply":
+            self._drop(conn)
+
+    def _flush_conn(self, conn: _Conn) -> None:
+        try:
+            n = conn.sock.send(conn.out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        del conn.out[:n]
+        if not conn.out and (conn.mode == "reply" or self.finalized and conn.mode == "attach"):
+            self._drop(conn)
+            return
+        self._update_conn(conn)
+
+    def _reply(self, conn: _Conn, obj: dict[str, Any], mode: str = "reply") -> None:
+        conn.mode = mode
+        if mode == "reply":
+            conn.reading = False
+            self._set_events(conn.fd, 0)
+        self._send(conn, encode_message(obj))
+        if conn.fd in self.conns:
+            self._update_conn(conn)
+
+    def _read_conn(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if not data:
+            if conn.mode == "attach":
+                conn.reading = False
+                if conn.stdin:
+                    self._stdin_eof()
+                self._update_conn(conn)
+            else:
+                self._drop(conn)  # a waiter or half-sent request went away
+            return
+        if conn.mode == "attach":
+            if conn.stdin:
+                self._feed_stdin(data)
+                self._update_conn(conn)
+            return
+        if conn.mode != "request":
+            return  # a waiter has nothing more to say
+        conn.inbuf += data
+        nl = conn.inbuf.find(b"\n")
+        if nl < 0:
+            if len(conn.inbuf) > MAX_REQUEST:
+                self._drop(conn)
+            return
+        line, rest = conn.inbuf[:nl], conn.inbuf[nl + 1 :]
+        conn.inbuf = b""
+        try:
+            req = decode_message(line)
+        except ValueError:
+            self._reply(conn, {"error": "malformed request"})
+            return
+        self._handle(conn, req, rest)
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def _handle(self, conn: _Conn, req: dict[str, Any], rest: bytes) -> None:
+        op = req.get("op")
+        if op == "attach":
+            self._op_attach(conn, req, rest)
+        elif op == "start":
+            self._op_start(conn)
+        elif op == "wait":
+            if self.finalized:
+                self._reply(conn, self._exit_reply())
+            else:
+                conn.mode = "wait"
+                self._update_conn(conn)
+        elif op == "state":
+            self._reply(conn, self._state())
+        elif op == "signal":
+            self._op_signal(conn, req)
+        elif op == "resize":
+            self._op_resize(conn, req)
+        elif op == "shutdown":
+            if self.status != "created":
+                self._reply(conn, {"error": "container was started: cannot shut the shim down"})
+                return
+            self.shutting_down = True
+            self._reply(conn, {"ok": True})
+            self._close_all_io()
+            for other in list(self.conns.values()):
+                if other is not conn:
+                    self._drop(other)
+        else:
+            self._reply(conn, {"error": f"unknown op {op!r}"})
+
+    def _op_attach(self, conn: _Conn, req: dict[str, Any], rest: bytes) -> None:
+        if self.finalized:
+            self._reply(conn, {"error": "container has exited"})
+            return
+        conn.stdin = bool(req.get("stdin")) and self.open_stdin
+        conn.stdout = bool(req.get("stdout"))
+        conn.stderr = bool(req.get("stderr"))
+        self._reply(conn, {"ok": True}, mode="attach")
+        if rest and conn.stdin and conn.fd in self.conns:
+            self._feed_stdin(rest)
+
+    def _op_start(self, conn: _Conn) -> None:
+        if self.status != "created" or self.shutting_down:
+            self._reply(conn, {"error": f"container is {self.status}: cannot start it"})
+            return
+        try:
+            from berth.runtime import executor
+        except ImportError as e:
+            self._start_failed(conn, f"no executor: {e}")
+            return
+        # The container must not inherit our ignored SIGPIPE (ignored signals survive execve).
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        try:
+            pid = executor.spawn(
+                self.config, self.stdio, console_fd=self.stdio[0] if self.tty else None
+            )
+        except executor.StartError as e:
+            self._start_failed(conn, str(getattr(e, "message", "") or e))
+            return
+        except Exception as e:  # an executor bug must still end in a recorded exit
+            self._start_failed(conn, f"unable to start container process: {e}")
+            return
+        finally:
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.pid = pid
+        self.status = "running"
+        self.started_at = format_time(time.time_ns())
+        self._close_child_fds()
+        try:
+            self.pidfd = os.pidfd_open(pid)
+            self._set_events(self.pidfd, _R)
+        except OSError:
+            # no pidfd (old kernel): SIGCHLD through a wakeup pipe
+            self._use_sigchld()
+        self._reply(conn, {"pid": pid})
+
+    def _use_sigchld(self) -> None:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.pidfd = r
+        self._set_events(r, _R)
+        self._reap()  # it may have exited before the handler existed
+
+    def _start_failed(self, conn: _Conn, message: str) -> None:
+        _log(f"start failed: {message}")
+        self._close_child_fds()
+        self.status = "exited"
+        self.exit = {
+            "exit_code": exit_code_for_start_error(message),
+            "oom_killed": False,
+            "finished_at": format_time(time.time_ns()),
+            "error": message,
+        }
+        self.reaped_at = time.monotonic()
+        self._write_exit_file()
+        self._reply(conn, {"error": message, "start_error": True})
+
+    def _close_child_fds(self) -> None:
+        for fd in self.child_fds:
+            os.close(fd)
+        self.child_fds = []
+
+    def _op_signal(self, conn: _Conn, req: dict[str, Any]) -> None:
+        sig = req.get("signal")
+        if not isinstance(sig, int) or isinstance(sig, bool):
+            self._reply(conn, {"error": "signal must be an integer"})
+            return
+        if self.status != "running" or self.exit is not None:
+            self._reply(conn, {"error": f"container {self.id} is not running"})
+            return
+        try:
+            os.kill(self.pid, sig)
+        except (OSError, ValueError) as e:
+            self._reply(conn, {"error": f"cannot signal container: {e}"})
+            return
+        self._reply(conn, {"ok": True})
+
+    def _op_resize(self, conn: _Conn, req: dict[str, Any]) -> None:
+        h, w = req.get("height"), req.get("width")
+        if not isinstance(h, int) or not isinstance(w, int) or not (0 <= h < 65536 and 0 <= w < 65536):
+            self._reply(conn, {"error": "height and width must be integers in [0, 65535]"})
+            return
+        if self.master < 0:
+            # like dockerd: resizing a container without a tty is not an error worth failing on
+            self._reply(conn, {"ok": True})
+            return
+        import fcntl
+        import struct
+        import termios
+
+        try:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+        except OSError as e:
+            self._reply(conn, {"error": f"cannot resize tty: {e}"})
+            return
+        self._reply(conn, {"ok": True})
+
+    def _state(self) -> dict[str, Any]:
+        st: dict[str, Any] = {"status": self.status, "pid": self.pid, "started_at": self.started_at}
+        if self.exit is not None:
+            st["status"] = "exited"
+            st.update(self.exit)
+        return st
+
+    def _exit_reply(self) -> dict[str, Any]:
+        assert self.exit is not None
+        return dict(self.exit)
+
+    # ---- exit --------------------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        if self.exit is not None:
+            return
+        if self.pidfd >= 0 and self.pidfd not in self.events:
+            return
+        try:
+            wpid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            wpid, status = self.pid, 255 << 8
+        if self.pidfd >= 0 and signal.getsignal(signal.SIGCHLD) is not signal.SIG_DFL:
+            try:  # the SIGCHLD wakeup pipe: empty it
+                while os.read(self.pidfd, 512):
+                    pass
+            except OSError:
+                pass
+        if wpid == 0:
+            return
+        self._forget(self.pidfd)
+        os.close(self.pidfd)
+        self.pidfd = -1
+        oom = False
+        try:
+            from berth.runtime import executor
+
+            oom = bool(executor.oom_killed(self.config))
+        except Exception as e:
+            _log(f"oom_killed: {e}")
+        self.exit = {
+            "exit_code": exit_code_from_status(status),
+            "oom_killed": oom,
+            "finished_at": format_time(time.time_ns()),
+            "error": "",
+        }
+        self.status = "exited"
+        self.reaped_at = time.monotonic()
+        self._write_exit_file()
+
+    def _write_exit_file(self) -> None:
+        assert self.exit is not None
+        data = dict(self.exit, pid=self.pid, started_at=self.started_at)
+        tmp = EXIT_FILE + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(encode_message(data))
+            os.rename(tmp, EXIT_FILE)
+        except OSError as e:  # the engine may already have removed the bundle
+            _log(f"writing {EXIT_FILE}: {e}")
+
+    def _close_all_io(self) -> None:
+        for fd in list(self.outputs):
+            self._close_output(fd)
+        self.stdin_closing = True
+        self._close_stdin()
+        self._close_master()
+        self._close_child_fds()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.listener is not None:
+            self._forget(self.listener.fileno())
+            self.listener.close()
+            self.listener = None
+            try:
+                os.unlink(SOCKET_NAME)
+            except OSError:
+                pass
+
+    def _finalize(self) -> None:
+        """Output drained (or given up on): clean up, tell waiters, let attach clients finish."""
+        self._close_all_io()
+        if self.status != "created":
+            try:
+                from berth.runtime import executor
+
+                executor.cleanup(self.config)
+            except Exception as e:
+                _log(f"cleanup: {e}")
+        self.finalized = True
+        self.flush_deadline = time.monotonic() + FLUSH_TIMEOUT
+        reply = self._exit_reply()
+        for conn in list(self.conns.values()):
+            if conn.mode == "wait":
+                self._reply(conn, reply)
+            elif conn.mode == "attach":
+                conn.reading = False
+                if not conn.out:
+                    self._drop(conn)
+                else:
+                    self._update_conn(conn)
+            elif conn.mode == "request":
+                self._drop(conn)
+
+
+def run(
+    *,
+    id: str,
+    bundle: str,
+    log_path: str | None,
+    tty: bool,
+    open_stdin: bool,
+    stdin_once: bool,
+    ready_fd: int,
+) -> int:
+    """Body of a shim process: set up, report readiness on `ready_fd`, serve. Returns the exit code.
+
+    Readiness is one line on `ready_fd`: the shim's pid, or ``!`` and an error message."""
+    shim = Shim(
+        id=id,
+        bundle=bundle,
+        log_path=log_path,
+        tty=tty,
+        open_stdin=open_stdin,
+        stdin_once=stdin_once,
+    )
+    try:
+        shim.setup()
+    except Exception as e:
+        msg = f"shim setup failed: {e}"
+        _log(msg)
+        os.write(ready_fd, b"!" + msg.replace("\n", " ").encode() + b"\n")
+        return 1
+    os.write(ready_fd, f"{os.getpid()}\n".encode())
+    os.close(ready_fd)
+    try:
+        shim.serve()
+    except Exception as e:
+        import traceback
+
+        _log(f"shim crashed: {e}\n{traceback.format_exc()}")
+        return 1
+    return 0

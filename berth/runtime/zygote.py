@@ -1,0 +1,288 @@
+"""The zygote: a small pre-imported process that forks container shims on request.
+
+A `docker run` must not pay a Python interpreter start for its shim, and shims must survive the
+daemon. berthd calls `Zygote.fork()` first thing in main(), before the event loop and before heavy
+imports; the child imports only what a shim needs and then serves requests on a socketpair.
+
+For each request the zygote forks; that child calls setsid() and forks the shim, then exits, so
+the shim is reparented away from the zygote and the daemon, and (not being a session leader) can
+never acquire a controlling terminal. The zygote reaps the intermediate child and replies once the
+shim reports on a readiness pipe that its control socket is listening.
+
+Wire format on the socketpair (one JSON object per line)::
+
+    daemon -> zygote   {"seq": 7, "id": ..., "bundle": ..., "log_path": ..., "tty": ...,
+                        "open_stdin": ..., "stdin_once": ...}
+    zygote -> daemon   {"seq": 7, "pid": 1234}  or  {"seq": 7, "error": "message"}
+
+The zygote exits on EOF of the socketpair (daemon gone) and has PR_SET_PDEATHSIG(SIGKILL) too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import signal
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+READY_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class ShimRequest:
+    id: str
+    bundle: str  # bundle dir containing config.json; control socket = bundle/shim.sock
+    log_path: str | None  # json-file log path; None for --log-driver none
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+
+
+class Zygote:
+    """Handle on the zygote process, held by the daemon."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self._sock = sock
+        self.pid = pid
+        self._seq = 0
+        self._buf = b""
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def fork(cls) -> Zygote:
+        """Fork the zygote. Call synchronously, before any event loop or thread exists."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        daemon_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                parent.close()
+                _zygote_main(child, daemon_pid)
+                code = 0
+            finally:
+                os._exit(code)
+        child.close()
+        parent.setblocking(False)
+        return cls(parent, pid)
+
+    def _get_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock = asyncio.Lock()
+            self._lock_loop = loop
+        return self._lock
+
+    async def spawn_shim(self, req: ShimRequest) -> int:
+        """Start a shim for `req`; returns its pid once its control socket listens.
+
+        Raises RuntimeError(message) if the shim did not come up or the zygote is gone."""
+        loop = asyncio.get_running_loop()
+        async with self._get_lock():
+            self._seq += 1
+            seq = self._seq
+            msg = dict(asdict(req), seq=seq)
+            try:
+                await loop.sock_sendall(self._sock, json.dumps(msg).encode() + b"\n")
+                while True:
+                    reply = await self._read_reply(loop)
+                    # a reply to a request whose caller was cancelled: not ours, skip it
+                    if reply.get("seq") == seq:
+                        break
+            except OSError as e:
+                raise RuntimeError(f"zygote is gone: {e}") from e
+        if "error" in reply:
+            raise RuntimeError(str(reply["error"]))
+        return int(reply["pid"])
+
+    async def _read_reply(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            data = await loop.sock_recv(self._sock, 65536)
+            if not data:
+                raise RuntimeError("zygote is gone: connection closed")
+            self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise RuntimeError("zygote sent a malformed reply")
+        return reply
+
+    def close(self) -> None:
+        """End the zygote (shims keep running) and reap it."""
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        import time
+
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            if time.monotonic() > deadline:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(self.pid, 0)
+                return
+            time.sleep(0.005)
+
+
+# ---- the zygote process ----------------------------------------------------------------------
+
+
+def _set_pdeathsig() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass  # EOF on the socketpair still ends us when the daemon dies
+
+
+def _redirect(fd: int, path: str, flags: int) -> None:
+    new = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    if new != fd:
+        os.dup2(new, fd)
+        os.close(new)
+
+
+def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
+    _set_pdeathsig()
+    if os.getppid() != daemon_pid:
+        return  # the daemon died before PDEATHSIG was set
+    # A Ctrl-C in the daemon's terminal is the daemon's business; we follow it through EOF.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _redirect(0, "/dev/null", os.O_RDONLY)
+    fd = sock.fileno()
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 20)
+    sock.setblocking(True)
+
+    from berth.runtime import shim
+
+    shim.preload()
+    import gc
+
+    # Objects that exist now are shared copy-on-write with every shim; keeping the collector
+    # off them keeps those pages shared (a collection writes to every tracked object's header).
+    gc.collect()
+    gc.freeze()
+
+    buf = b""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except InterruptedError:
+            continue
+        if not data:
+            return
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            reply = _handle(sock, line)
+            sock.sendall(json.dumps(reply).encode() + b"\n")
+
+
+def _handle(sock: socket.socket, line: bytes) -> dict[str, Any]:
+    try:
+        msg = json.loads(line)
+        seq = msg.get("seq")
+        req = ShimRequest(
+            id=str(msg["id"]),
+            bundle=str(msg["bundle"]),
+            log_path=msg.get("log_path"),
+            tty=bool(msg.get("tty")),
+            open_stdin=bool(msg.get("open_stdin")),
+            stdin_once=bool(msg.get("stdin_once")),
+        )
+    except (ValueError, KeyError, AttributeError, TypeError) as e:
+        return {"error": f"malformed shim request: {e}"}
+    try:
+        return {"seq": seq, "pid": _spawn(sock, req)}
+    except Exception as e:
+        return {"seq": seq, "error": str(e)}
+
+
+def _spawn(sock: socket.socket, req: ShimRequest) -> int:
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                os.setsid()
+                if os.fork() == 0:
+                    code = _shim_child(sock, req, w)
+                else:
+                    code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        w = -1
+        os.waitpid(pid, 0)
+        data = b""
+        while not data.endswith(b"\n"):
+            ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
+            if not ready:
+                raise RuntimeError(f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s")
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    text = data.decode(errors="replace").strip()
+    if text.startswith("!"):
+        raise RuntimeError(text[1:])
+    if not text.isdigit():
+        raise RuntimeError(f"shim for {req.id} exited before it was ready (see shim.log)")
+    return int(text)
+
+
+def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
+    # Only our readiness pipe survives: no zygote socket, nothing of the daemon.
+    sock.detach()
+    if ready_w != 3:
+        os.dup2(ready_w, 3)
+        os.close(ready_w)
+    os.set_inheritable(3, False)
+    os.closerange(4, 1 << 20)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        _redirect(1, "/dev/null", os.O_WRONLY)
+        _redirect(2, os.path.join(req.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as e:
+        os.write(3, f"!cannot open {req.bundle}/shim.log: {e}\n".encode())
+        return 1
+    import gc
+
+    gc.disable()
+    from berth.runtime import shim
+
+    return shim.run(
+        id=req.id,
+        bundle=req.bundle,
+        log_path=req.log_path,
+        tty=req.tty,
+        open_stdin=req.open_stdin,
+        stdin_once=req.stdin_once,
+        ready_fd=3,
+    )

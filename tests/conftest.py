@@ -1,0 +1,177 @@
+"""Shared fixtures: a real berthd on a temporary socket and data root, and the
+busybox test image the project builds itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apiclient import Api
+
+REPO = Path(__file__).resolve().parent.parent
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: namespaces, mounts, cgroups")
+
+
+class Daemon:
+    """One berthd process with its own socket, data root, exec root and pid file."""
+
+    def __init__(self, root: Path, extra_args: list[str] | None = None) -> None:
+        self.root = root
+        self.sock = str(root / "berth.sock")
+        self.host = "unix://" + self.sock
+        self.data_root = root / "data"
+        self.exec_root = root / "run"
+        self.pidfile = root / "berthd.pid"
+        self.log = root / "berthd.log"
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api = Api(self.sock)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "BERTH_HOST": self.host}
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "berth.daemon.main",
+            "-H", self.host,
+            "--data-root", str(self.data_root),
+            "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.pidfile),
+            "--config-file", str(self.root / "daemon.json"),
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 15) -> None:
+        cfgfile = self.root / "daemon.json"
+        if not cfgfile.exists():
+            cfgfile.write_text("{}\n")
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, cwd=REPO
+        )
+        logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"berthd exited {self.proc.returncode}:\n{self.log.read_text()}")
+            if os.path.exists(self.sock):
+                try:
+                    if self.api.raw("GET", "/_ping")[0] == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        raise RuntimeError(f"berthd did not come up:\n{self.log.read_text()}")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def load_image(self, tar: Path) -> None:
+        status, _, body = self.api.raw(
+            "POST", "/images/load?quiet=1", tar.read_bytes(), {"Content-Type": "application/x-tar"}
+        )
+        assert status == 200 and b"error" not in body, body
+
+    def remove_all_containers(self) -> None:
+        status, items = self.api.call("GET", "/containers/json?all=1")
+        if status != 200:
+            return
+        for c in items:
+            self.api.call("DELETE", f"/containers/{c['Id']}?force=1")
+
+
+def leftover_mounts(root: Path) -> list[str]:
+    with open("/proc/self/mounts") as f:
+        return [ln for ln in f if str(root) in ln]
+
+
+def cleanup_root(root: Path) -> None:
+    for ln in reversed(leftover_mounts(root)):
+        subprocess.run(["umount", "-l", ln.split()[1]], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="bt-img-", dir="/tmp"))
+    out = d / "busybox.tar"
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "mkimage-busybox"), "-o", str(out)], check=True
+    )
+    yield out
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _make_daemon(busybox_tar: Path, extra: list[str] | None = None) -> Iterator[Daemon]:
+    root = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
+    d = Daemon(root, extra)
+    try:
+        d.start()
+        d.load_image(busybox_tar)
+        yield d
+        d.remove_all_containers()
+        d.stop()
+        assert leftover_mounts(root) == [], "berthd left mounts behind"
+    finally:
+        d.kill()
+        cleanup_root(root)
+
+
+@pytest.fixture(scope="session")
+def daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    """A berthd shared by the tests of a session (each test removes its containers)."""
+    if not IS_ROOT:
+        pytest.skip("needs root: berthd creates namespaces, mounts and cgroups")
+    yield from _make_daemon(busybox_tar)
+
+
+@pytest.fixture
+def fresh_daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    """A berthd of the test's own, for restarts and other destructive checks."""
+    if not IS_ROOT:
+        pytest.skip("needs root: berthd creates namespaces, mounts and cgroups")
+    yield from _make_daemon(busybox_tar)
+
+
+@pytest.fixture
+def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
+    """Run the real docker CLI against the shared berthd."""
+    exe = shutil.which("docker") or "/usr/local/bin/docker"
+    if not os.path.exists(exe):
+        pytest.skip("the docker CLI is not installed")
+
+    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [exe, *args], env=daemon.env, input=input, capture_output=True, timeout=timeout
+        )
+
+    yield run
+    daemon.remove_all_containers()
