@@ -34,3 +34,7 @@ class APIError(ClientError):
 
 class ProtocolError(ClientError):
     """The daemon's answer was not the HTTP we expected."""
+
+
+class StreamError(ClientError):
+    """An error reported inside a JSON progress stream (pull, load, import)."""

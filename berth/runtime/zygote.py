@@ -20,16 +20,19 @@ The zygote exits on EOF of the socketpair (daemon gone) and has PR_SET_PDEATHSIG
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import select
 import signal
 import socket
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio is the daemon's; the zygote and its shims never import it
+    import asyncio
 
 READY_TIMEOUT = 10.0
+_MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1 << 20)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -73,6 +76,8 @@ class Zygote:
         return cls(parent, pid)
 
     def _get_lock(self) -> asyncio.Lock:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if self._lock is None or self._lock_loop is not loop:
             self._lock = asyncio.Lock()
@@ -83,6 +88,8 @@ class Zygote:
         """Start a shim for `req`; returns its pid once its control socket listens.
 
         Raises RuntimeError(message) if the shim did not come up or the zygote is gone."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         async with self._get_lock():
             self._seq += 1
@@ -168,7 +175,7 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     _redirect(0, "/dev/null", os.O_RDONLY)
     fd = sock.fileno()
     os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 20)
+    os.closerange(fd + 1, _MAXFD)
     sock.setblocking(True)
 
     from berth.runtime import shim
@@ -262,7 +269,7 @@ def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
         os.dup2(ready_w, 3)
         os.close(ready_w)
     os.set_inheritable(3, False)
-    os.closerange(4, 1 << 20)
+    os.closerange(4, _MAXFD)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_DFL)
@@ -272,9 +279,6 @@ def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
     except OSError as e:
         os.write(3, f"!cannot open {req.bundle}/shim.log: {e}\n".encode())
         return 1
-    import gc
-
-    gc.disable()
     from berth.runtime import shim
 
     return shim.run(
