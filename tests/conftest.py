@@ -43,12 +43,19 @@ class Daemon:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "berth.daemon.main",
-            "-H", self.host,
-            "--data-root", str(self.data_root),
-            "--exec-root", str(self.exec_root),
-            "--pidfile", str(self.pidfile),
-            "--config-file", str(self.root / "daemon.json"),
+            sys.executable,
+            "-m",
+            "berth.daemon.main",
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.data_root),
+            "--exec-root",
+            str(self.exec_root),
+            "--pidfile",
+            str(self.pidfile),
+            "--config-file",
+            str(self.root / "daemon.json"),
             *self.extra_args,
         ]
 
@@ -168,7 +175,9 @@ def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
     if not os.path.exists(exe):
         pytest.skip("the docker CLI is not installed")
 
-    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [exe, *args], env=daemon.env, input=input, capture_output=True, timeout=timeout
         )

@@ -60,19 +60,31 @@ _FILE_KEYS = {
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="berthd", description="The berth container engine daemon")
-    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="HOST",
-                   help="daemon socket(s) to listen on: unix:///path, tcp://ADDR:PORT, fd://")
+    p.add_argument(
+        "-H",
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="HOST",
+        help="daemon socket(s) to listen on: unix:///path, tcp://ADDR:PORT, fd://",
+    )
     p.add_argument("-G", "--group", help=f"group for the unix socket (default {DEFAULT_GROUP})")
     p.add_argument("--data-root", help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
     p.add_argument("--exec-root", help=f"root of runtime state (default {DEFAULT_EXEC_ROOT})")
     p.add_argument("-p", "--pidfile", help=f"pid file (default {DEFAULT_PIDFILE})")
-    p.add_argument("--config-file", default=None, help=f"daemon.json (default {DEFAULT_CONFIG_FILE})")
+    p.add_argument(
+        "--config-file", default=None, help=f"daemon.json (default {DEFAULT_CONFIG_FILE})"
+    )
     p.add_argument("-D", "--debug", action="store_true", default=None, help="debug mode")
     p.add_argument("-l", "--log-level", choices=_LEVELS, help="logging level")
     p.add_argument("--label", action="append", dest="labels", help="engine label key=value")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS")
-    p.add_argument("--tlsverify", action="store_true", default=None,
-                   help="use TLS and verify the client certificate")
+    p.add_argument(
+        "--tlsverify",
+        action="store_true",
+        default=None,
+        help="use TLS and verify the client certificate",
+    )
     p.add_argument("--tlscacert", help="trust certs signed only by this CA")
     p.add_argument("--tlscert", help="path to the TLS certificate")
     p.add_argument("--tlskey", help="path to the TLS key")
@@ -96,7 +108,9 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
         for key, val in data.items():
             attr = _FILE_KEYS.get(key)
             if attr is None:
-                raise ConfigError(f"the following directives don't match any configuration option: {key}")
+                raise ConfigError(
+                    f"the following directives don't match any configuration option: {key}"
+                )
             flag_val = getattr(args, attr, None)
             if flag_val not in (None, []):
                 raise ConfigError(

@@ -106,7 +106,10 @@ def _unix_socket(path: str, group: str) -> socket.socket:
         log.warning(
             "group %r not found: %s is accessible to root only. To let users in, create the "
             "group (groupadd %s), add them to it (usermod -aG %s USER) and restart berthd",
-            group, path, group, group,
+            group,
+            path,
+            group,
+            group,
         )
         os.chmod(path, 0o600)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -40,7 +40,7 @@ def parse_rfc3339(s: str) -> float:
         main = main[:19]
     dt = datetime.strptime(main[:19], "%Y-%m-%dT%H:%M:%S")
     if tz in ("Z", ""):
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     else:
         dt = datetime.fromisoformat(main[:19] + tz)
     return dt.timestamp() + frac

@@ -19,9 +19,7 @@ def camel(name: str) -> str:
 
 @functools.cache
 def _fields(cls: type) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (f.name, f.metadata.get("wire") or camel(f.name)) for f in dataclasses.fields(cls)
-    )
+    return tuple((f.name, f.metadata.get("wire") or camel(f.name)) for f in dataclasses.fields(cls))
 
 
 def to_wire(obj: Any) -> dict[str, Any]:

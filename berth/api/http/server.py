@@ -22,10 +22,20 @@ from berth.engine.errors import EngineError, InvalidParameter, NotFound
 log = logging.getLogger("berth.api")
 
 _REASONS = {
-    101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 500: "Internal Server Error",
-    501: "Not Implemented", 503: "Service Unavailable",
+    101: "UPGRADED",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
 }
 _COMMON_HEADERS = (
     f"Api-Version: {API_VERSION}\r\nDocker-Experimental: false\r\nOstype: linux\r\n"
@@ -165,11 +175,13 @@ class HTTPServer:
         if route is None:
             if exists:
                 return Response(405, b'{"message":"method not allowed"}\n', "application/json")
-            raise NotFoundRoute(f"page not found")
-        if route.min_version and req.api_version and (
-            version_tuple(req.api_version) < version_tuple(route.min_version)
+            raise NotFoundRoute("page not found")
+        if (
+            route.min_version
+            and req.api_version
+            and (version_tuple(req.api_version) < version_tuple(route.min_version))
         ):
-            raise NotFoundRoute(f"page not found")
+            raise NotFoundRoute("page not found")
         req.match_info = params
         return await route.handler(req, self.backend)
 

@@ -145,8 +145,10 @@ async def logs(req: Request, eng: Any) -> StreamResponse:
         async for stream, data in entries:
             yield data if tty else stdcopy.frame(stream, data)
 
-    ctype = "application/vnd.docker.raw-stream" if tty else (
-        "application/vnd.docker.multiplexed-stream"
+    ctype = (
+        "application/vnd.docker.raw-stream"
+        if tty
+        else ("application/vnd.docker.multiplexed-stream")
     )
     return StreamResponse(body(), content_type=ctype)
 

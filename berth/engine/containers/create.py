@@ -65,9 +65,7 @@ def validate_host_config(hc: HostConfig) -> None:
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
     if hc.nano_cpus and (hc.cpu_quota or hc.cpu_period):
-        raise InvalidParameter(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set"
-        )
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if hc.nano_cpus < 0:
         raise InvalidParameter("Range of CPUs is from 0.01 to available CPUs")
     if hc.shm_size < 0:
@@ -80,7 +78,7 @@ def validate_host_config(hc: HostConfig) -> None:
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     if hc.log_config.type not in ("", "json-file", "none"):
-        raise InvalidParameter(f'logger: no log driver named \'{hc.log_config.type}\' is registered')
+        raise InvalidParameter(f"logger: no log driver named '{hc.log_config.type}' is registered")
 
 
 def build(

@@ -21,7 +21,9 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def host_resolv_conf(dns: list[str] | None, search: list[str] | None, opts: list[str] | None) -> str:
+def host_resolv_conf(
+    dns: list[str] | None, search: list[str] | None, opts: list[str] | None
+) -> str:
     """The host's resolv.conf without loopback resolvers (unreachable from a container's
     own network namespace), with --dns/--dns-search/--dns-option applied."""
     lines: list[str] = []

@@ -10,8 +10,21 @@ from berth.engine.errors import InvalidParameter
 
 _STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 _KNOWN = {
-    "status", "name", "label", "id", "ancestor", "exited", "before", "since",
-    "volume", "network", "publish", "expose", "health", "isolation", "is-task",
+    "status",
+    "name",
+    "label",
+    "id",
+    "ancestor",
+    "exited",
+    "before",
+    "since",
+    "volume",
+    "network",
+    "publish",
+    "expose",
+    "health",
+    "isolation",
+    "is-task",
 }
 
 

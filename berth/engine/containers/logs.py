@@ -26,7 +26,7 @@ class LogOptions:
     timestamps: bool = False
 
 
-def _tail_offset(f: "os.PathLike[str] | str", n: int) -> int:
+def _tail_offset(f: os.PathLike[str] | str, n: int) -> int:
     """Byte offset where the last n lines start, reading backwards in blocks."""
     with open(f, "rb") as fh:
         fh.seek(0, os.SEEK_END)

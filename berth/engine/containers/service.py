@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import signal as _signal
 from collections.abc import AsyncIterator
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.engine.clock import ZERO_TIME, rfc3339nano
+from berth.engine.clock import rfc3339nano
 from berth.engine.containers import create as create_rules
 from berth.engine.containers import files, names, users
 from berth.engine.containers.logs import LogOptions, read_logs
@@ -257,17 +256,17 @@ class ContainerService:
         except RuntimeStartError as exc:
             self._live.pop(c.id, None)
             msg = f"failed to create task for container: OCI runtime create failed: {exc.message}: unknown"
-            code = 126 if "permission denied" in exc.message else 127
-            if "executable file not found" not in exc.message and code == 127 and (
-                "no such file or directory" not in exc.message
-            ):
+            if "permission denied" in exc.message:
+                code = 126
+            elif "executable file not found" in msg or "no such file or directory" in msg:
+                code = 127
+            else:
                 code = 128
             await self._after_exit(c, ExitStatus(code, False, rfc3339nano(), msg), failed=True)
-            if "executable file not found" in msg or "permission denied" in msg or (
-                "no such file or directory" in msg
-            ):
-                raise InvalidParameter(msg) from exc
-            raise SystemError_(msg) from exc
+            # dockerd reports a command that cannot run as the caller's mistake.
+            if code == 128:
+                raise SystemError_(msg) from exc
+            raise InvalidParameter(msg) from exc
         c.state = State(status="running", pid=pid, started_at=rfc3339nano())
         self.store.save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
@@ -283,8 +282,9 @@ class ContainerService:
 
     async def _after_exit(self, c: Container, st: ExitStatus, failed: bool = False) -> None:
         live = self._live.pop(c.id, None)
+        # A container that never ran stays "created", with the error, as in dockerd.
         c.state = State(
-            status="exited" if not failed else "created",
+            status="created" if failed else "exited",
             pid=0,
             exit_code=st.exit_code,
             error=st.error,
@@ -292,8 +292,6 @@ class ContainerService:
             started_at=c.state.started_at,
             finished_at=st.finished_at or rfc3339nano(),
         )
-        if failed:
-            c.state.status = "exited"
         rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
         shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         if self.store.maybe(c.id) is not None:
@@ -410,11 +408,13 @@ class ContainerService:
         c = self.get(ref)
         new = names.validate(new_name)
         if new == c.name:
-            raise InvalidParameter(f"Renaming a container with the same name as its current name")
+            raise InvalidParameter("Renaming a container with the same name as its current name")
         self.store.rename(c, new)
 
     # ---- attach / resize / logs ----------------------------------------
-    def attach_request(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> AttachRequest:
+    def attach_request(
+        self, c: Container, stdin: bool, stdout: bool, stderr: bool
+    ) -> AttachRequest:
         """Register an attach; its future resolves to the shim streams as soon as the
         container runs (now, or at its next start)."""
         req = AttachRequest(stdin and c.config.open_stdin, stdout, stderr)
@@ -440,9 +440,7 @@ class ContainerService:
 
     def logs(self, c: Container, opts: LogOptions) -> AsyncIterator[tuple[int, bytes]]:
         if c.host_config.log_config.type == "none":
-            raise InvalidParameter(
-                'configured logging driver does not support reading'
-            )
+            raise InvalidParameter("configured logging driver does not support reading")
         return read_logs(c.log_path, opts, lambda: c.id in self._live)
 
     # ---- daemon start / stop -------------------------------------------
@@ -466,9 +464,7 @@ class ContainerService:
 
     async def shutdown(self) -> None:
         """Stop every running container (their own stop signal and timeout)."""
-        tasks = [
-            asyncio.create_task(self.stop(cid, None, None)) for cid in list(self._live)
-        ]
+        tasks = [asyncio.create_task(self.stop(cid, None, None)) for cid in list(self._live)]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         for live in list(self._live.values()):
@@ -493,6 +489,3 @@ class _Taken:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.store.name_taken(name)
-
-
-__all__ = ["ContainerService", "LogOptions", "ZERO_TIME", "os"]

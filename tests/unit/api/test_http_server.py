@@ -70,7 +70,7 @@ def test_versioned_path_and_json_body() -> None:
 def test_chunked_request_body() -> None:
     out = run(
         b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        b"3\r\n{\"a\r\n4\r\n\":2}\r\n0\r\n\r\n"
+        b'3\r\n{"a\r\n4\r\n":2}\r\n0\r\n\r\n'
     )
     assert json.loads(out.split(b"\r\n\r\n", 1)[1])["body"] == {"a": 2}
 

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""berth's speed, as whole processes: run, ps, 50 containers, memory; the crun floor.
+
+    sudo python3 bench/run.py [--runs 20] [--json out.json]
+
+Starts its own berthd on a temporary socket and data root, loads the busybox image
+the project builds, and prints median (min-max) for each figure. Compare with dockerd
+and Podman by running ../shared/peers/ on the same machine (never in CI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import Daemon, cleanup_root  # noqa: E402
+
+
+def timed(argv: list[str], env: dict[str, str], runs: int, warmup: int = 2) -> list[float]:
+    out = []
+    for i in range(runs + warmup):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        if i >= warmup:
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def fmt(xs: list[float]) -> str:
+    return f"{statistics.median(xs) * 1000:.1f} ms ({min(xs) * 1000:.1f}-{max(xs) * 1000:.1f})"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def busybox_rootfs(dest: Path) -> Path:
+    """The same busybox root filesystem as the image, as a plain directory."""
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2("/bin/busybox", dest / "bin/busybox")
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True).stdout
+    for a in applets.split():
+        if a != "busybox":
+            (dest / "bin" / a).symlink_to("busybox")
+    for sub in ("etc", "tmp", "proc", "sys", "dev", "root"):
+        (dest / sub).mkdir(exist_ok=True)
+    return dest
+
+
+def crun_floor(rootfs: Path, runs: int) -> list[float] | None:
+    crun = shutil.which("crun")
+    if not crun:
+        return None
+    d = Path(tempfile.mkdtemp(prefix="bt-crun-", dir="/tmp"))
+    try:
+        shutil.copytree(rootfs, d / "rootfs", symlinks=True)
+        subprocess.run([crun, "spec"], cwd=d, check=True)
+        spec = json.loads((d / "config.json").read_text())
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["/bin/true"]
+        (d / "config.json").write_text(json.dumps(spec))
+        out = []
+        for i in range(runs + 2):
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [crun, "run", "-b", str(d), f"bt-floor-{os.getpid()}-{i}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            if r.returncode != 0:
+                print("crun failed:", r.stderr.decode().strip())
+                return None
+            if i >= 2:
+                out.append(time.perf_counter() - t0)
+        return out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
+    img = root / "busybox.tar"
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts/mkimage-busybox"), "-o", str(img)], check=True
+    )
+    d = Daemon(root / "d")
+    (root / "d").mkdir()
+    results: dict[str, object] = {}
+    try:
+        d.start()
+        d.load_image(img)
+        env = d.env
+        docker = shutil.which("docker") or "/usr/local/bin/docker"
+        berth = [sys.executable, "-m", "berth.cli.main"]
+        time.sleep(1)
+        results["berthd_idle_rss_mib"] = round(rss_kib(d.proc.pid) / 1024, 1)  # type: ignore[union-attr]
+        r = timed([docker, "run", "--rm", "busybox", "true"], env, args.runs)
+        results["docker_run_rm_true"] = fmt(r)
+        r = timed([*berth, "run", "--rm", "busybox", "true"], env, args.runs)
+        results["berth_run_rm_true"] = fmt(r)
+        results["docker_ps_0"] = fmt(timed([docker, "ps"], env, args.runs))
+        results["berth_ps_0"] = fmt(timed([*berth, "ps"], env, args.runs))
+        t0 = time.perf_counter()
+        ids = []
+        for _ in range(50):
+            out = subprocess.run(
+                [docker, "run", "-d", "--label", "bench=1", "busybox", "sleep", "3600"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            ids.append(out.stdout.decode().strip())
+        results["docker_run_d_x50_s"] = round(time.perf_counter() - t0, 2)
+        results["docker_ps_50"] = fmt(timed([docker, "ps"], env, args.runs))
+        results["berth_ps_50"] = fmt(timed([*berth, "ps"], env, args.runs))
+        shims = subprocess.run(["pgrep", "-f", "berth-shim"], capture_output=True).stdout.split()
+        pss = [pss_kib(int(p)) for p in shims[:10]]
+        if pss:
+            results["shim_pss_mib_median"] = round(statistics.median(pss) / 1024, 2)
+        results["berthd_rss_50_running_mib"] = round(rss_kib(d.proc.pid) / 1024, 1)  # type: ignore[union-attr]
+        t0 = time.perf_counter()
+        subprocess.run([docker, "rm", "-f", *ids], env=env, check=True, capture_output=True)
+        results["docker_rm_f_x50_s"] = round(time.perf_counter() - t0, 2)
+    finally:
+        d.remove_all_containers()
+        d.stop()
+        cleanup_root(root)
+    floor_root = Path(tempfile.mkdtemp(prefix="bt-floor-", dir="/tmp"))
+    try:
+        fl = crun_floor(busybox_rootfs(floor_root / "rootfs"), args.runs)
+        if fl:
+            results["crun_run_true_floor"] = fmt(fl)
+    finally:
+        shutil.rmtree(floor_root, ignore_errors=True)
+    for k, v in results.items():
+        print(f"{k:32} {v}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

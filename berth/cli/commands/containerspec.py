@@ -1,0 +1,249 @@
+"""run/create flags and how they become the POST /containers/create body."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+from berth.cli.flags import Command, Flag, UsageError
+
+CREATE_FLAGS = [
+    Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag("attach", "a", "list", help="Attach to STDIN, STDOUT or STDERR"),
+    Flag("cap-add", "", "list", help="Add Linux capabilities"),
+    Flag("cap-drop", "", "list", help="Drop Linux capabilities"),
+    Flag("cpu-shares", "c", "int", 0, help="CPU shares (relative weight)"),
+    Flag("cpus", "", "str", "", help="Number of CPUs"),
+    Flag("detach-keys", "", "str", "", help="Override the key sequence for detaching"),
+    Flag("dns", "", "list", help="Set custom DNS servers"),
+    Flag("entrypoint", "", "str", None, help="Overwrite the default ENTRYPOINT of the image"),
+    Flag("env", "e", "list", help="Set environment variables"),
+    Flag("env-file", "", "list", help="Read in a file of environment variables"),
+    Flag("expose", "", "list", help="Expose a port or a range of ports"),
+    Flag("hostname", "h", "str", "", help="Container host name"),
+    Flag("init", "", help="Run an init inside the container"),
+    Flag("interactive", "i", help="Keep STDIN open even if not attached"),
+    Flag("label", "l", "list", help="Set meta data on a container"),
+    Flag("label-file", "", "list", help="Read in a line delimited file of labels"),
+    Flag("log-driver", "", "str", "", help="Logging driver for the container"),
+    Flag("log-opt", "", "list", help="Log driver options"),
+    Flag("memory", "m", "str", "", help="Memory limit"),
+    Flag("memory-swap", "", "str", "", help="Swap limit equal to memory plus swap: -1 unlimited"),
+    Flag("name", "", "str", "", help="Assign a name to the container"),
+    Flag("network", "", "str", "", help="Connect a container to a network"),
+    Flag("net", "", "str", "", help="Connect a container to a network"),
+    Flag("pids-limit", "", "int", 0, help="Tune container pids limit (set -1 for unlimited)"),
+    Flag("platform", "", "str", "", help="Set platform if server is multi-platform capable"),
+    Flag("privileged", "", help="Give extended privileges to this container"),
+    Flag("publish", "p", "list", help="Publish a container's port(s) to the host"),
+    Flag("pull", "", "str", "missing", help='Pull image before creating ("always", "missing", '
+         '"never")'),
+    Flag("read-only", "", help="Mount the container's root filesystem as read only"),
+    Flag("restart", "", "str", "", help="Restart policy to apply when a container exits"),
+    Flag("rm", "", help="Automatically remove the container when it exits"),
+    Flag("shm-size", "", "str", "", help="Size of /dev/shm"),
+    Flag("stop-signal", "", "str", "", help="Signal to stop the container"),
+    Flag("stop-timeout", "", "int", None, help="Timeout (in seconds) to stop a container"),
+    Flag("tmpfs", "", "list", help="Mount a tmpfs directory"),
+    Flag("tty", "t", help="Allocate a pseudo-TTY"),
+    Flag("ulimit", "", "list", help="Ulimit options"),
+    Flag("user", "u", "str", "", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Flag("volume", "v", "list", help="Bind mount a volume"),
+    Flag("workdir", "w", "str", "", help="Working directory inside the container"),
+]
+
+
+def env_value(item: str) -> str:
+    """docker's ValidateEnv: "FOO" alone takes FOO from this environment when it is set."""
+    if "=" in item:
+        return item
+    val = os.environ.get(item)
+    return f"{item}={val}" if val is not None else item
+
+
+def read_kv_file(path: str) -> list[str]:
+    """Lines of an --env-file / --label-file, minus blanks and comments."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"open {path}: {exc.strerror or exc}") from None
+    out = []
+    for line in lines:
+        line = line.lstrip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def _ports(cmd: Command, specs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        body, _, proto = spec.partition("/")
+        proto = proto or "tcp"
+        if body.startswith("["):  # [::1]:8080:80
+            end = body.index("]")
+            ip, rest = body[1:end], body[end + 2 :]
+            parts = [ip, *rest.split(":")]
+        else:
+            parts = body.split(":")
+        if len(parts) == 1:
+            ip, host, cport = "", "", parts[0]
+        elif len(parts) == 2:
+            ip, (host, cport) = "", parts
+        elif len(parts) == 3:
+            ip, host, cport = parts
+        else:
+            raise cmd.usage_error(f'invalid argument "{spec}" for "-p, --publish" flag')
+        if not cport or not cport.replace("-", "").isdigit():
+            raise cmd.usage_error(f'invalid argument "{spec}" for "-p, --publish" flag')
+        key = f"{cport}/{proto}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
+    return exposed, bindings
+
+
+def _restart(cmd: Command, value: str) -> dict[str, Any] | None:
+    if not value:
+        return None
+    name, _, count = value.partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise cmd.usage_error(f"invalid restart policy {value!r}")
+    policy: dict[str, Any] = {"Name": name}
+    if count:
+        if not count.isdigit():
+            raise cmd.usage_error(f"maximum retry count must be an integer: {count!r}")
+        policy["MaximumRetryCount"] = int(count)
+    return policy
+
+
+def build(
+    cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool
+) -> dict[str, Any]:
+    """The create body for these flags; args is IMAGE [COMMAND] [ARG...]."""
+    from berth.cli.units import ram_in_bytes
+
+    image, command = args[0], args[1:]
+    attach = [a.lower() for a in opts.attach]
+    for a in attach:
+        if a not in ("stdin", "stdout", "stderr"):
+            raise cmd.usage_error(f"invalid argument {a!r} for -a: must be stdin, stdout, stderr")
+    if detach and attach:
+        raise cmd.usage_error("Conflicting options: -a and -d")
+    if detach:
+        a_in = a_out = a_err = False
+    elif attach:
+        a_in, a_out, a_err = ("stdin" in attach), ("stdout" in attach), ("stderr" in attach)
+    else:
+        a_in, a_out, a_err = opts.interactive, True, True
+    env: list[str] = []
+    for path in opts.env_file:
+        env += [env_value(x) for x in read_kv_file(path)]
+    env += [env_value(e) for e in opts.env]
+    labels: dict[str, str] = {}
+    for item in [*(x for p in opts.label_file for x in read_kv_file(p)), *opts.label]:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    config: dict[str, Any] = {
+        "Hostname": opts.hostname,
+        "User": opts.user,
+        "AttachStdin": a_in,
+        "AttachStdout": a_out,
+        "AttachStderr": a_err,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": bool(opts.interactive and a_in and not detach),
+        "Env": env,
+        "Cmd": command or None,
+        "Image": image,
+        "WorkingDir": opts.workdir,
+        "Entrypoint": None if opts.entrypoint is None else [opts.entrypoint],
+        "Labels": labels,
+    }
+    if opts.stop_signal:
+        config["StopSignal"] = opts.stop_signal
+    if opts.stop_timeout is not None:
+        config["StopTimeout"] = opts.stop_timeout
+    exposed, bindings = _ports(cmd, opts.publish)
+    for e in opts.expose:
+        exposed[e if "/" in e else e + "/tcp"] = {}
+    if exposed:
+        config["ExposedPorts"] = exposed
+    binds, volumes = [], {}
+    for v in opts.volume:
+        if ":" in v:
+            binds.append(v)
+        else:
+            volumes[v] = {}
+    if volumes:
+        config["Volumes"] = volumes
+    host: dict[str, Any] = {"AutoRemove": opts.rm}
+    try:
+        if opts.memory:
+            host["Memory"] = ram_in_bytes(opts.memory)
+        if opts.memory_swap:
+            host["MemorySwap"] = (
+                -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap)
+            )
+        if opts.shm_size:
+            host["ShmSize"] = ram_in_bytes(opts.shm_size)
+    except ValueError as exc:
+        raise cmd.usage_error(str(exc)) from None
+    if opts.cpus:
+        try:
+            host["NanoCpus"] = int(round(float(opts.cpus) * 1e9))
+        except ValueError:
+            raise cmd.usage_error(f'invalid argument "{opts.cpus}" for "--cpus" flag') from None
+    if opts.cpu_shares:
+        host["CpuShares"] = opts.cpu_shares
+    if opts.pids_limit:
+        host["PidsLimit"] = opts.pids_limit
+    if opts.log_driver or opts.log_opt:
+        host["LogConfig"] = {
+            "Type": opts.log_driver,
+            "Config": dict(o.partition("=")[::2] for o in opts.log_opt),
+        }
+    if binds:
+        host["Binds"] = binds
+    if bindings:
+        host["PortBindings"] = bindings
+    network = opts.network or opts.net
+    if network:
+        host["NetworkMode"] = network
+    restart = _restart(cmd, opts.restart)
+    if restart:
+        host["RestartPolicy"] = restart
+    for key, flag in (
+        ("Privileged", opts.privileged),
+        ("ReadonlyRootfs", opts.read_only),
+        ("Init", opts.init or None),
+    ):
+        if flag:
+            host[key] = flag
+    for key, vals in (
+        ("CapAdd", opts.cap_add),
+        ("CapDrop", opts.cap_drop),
+        ("Dns", opts.dns),
+        ("ExtraHosts", opts.add_host),
+    ):
+        if vals:
+            host[key] = vals
+    if opts.tmpfs:
+        host["Tmpfs"] = dict(
+            (t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs
+        )
+    if opts.ulimit:
+        host["Ulimits"] = [_ulimit(cmd, u) for u in opts.ulimit]
+    config["HostConfig"] = host
+    return config
+
+
+def _ulimit(cmd: Command, spec: str) -> dict[str, Any]:
+    name, _, vals = spec.partition("=")
+    soft, _, hard = vals.partition(":")
+    try:
+        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
+    except ValueError:
+        raise cmd.usage_error(f"invalid ulimit argument: {spec}") from None

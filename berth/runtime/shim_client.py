@@ -1,0 +1,210 @@
+"""The engine's asyncio client for a container's shim (protocol: berth/runtime/shim.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from berth.runtime.shim import EXIT_FILE, SOCKET_NAME, decode_message, encode_message
+
+# sun_path holds 108 bytes; longer socket paths are reached through /proc/self/fd/N/.
+_SUN_PATH_MAX = 100
+
+
+class ShimError(RuntimeError):
+    """The shim refused a request, or is unreachable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RuntimeStartError(ShimError):
+    """The container could not be started (executor's message, e.g. 'executable file not found')."""
+
+
+class ShimGoneError(ShimError):
+    """Nobody listens on the shim's socket: the shim has exited (or never ran)."""
+
+
+@dataclass
+class ExitStatus:
+    exit_code: int
+    oom_killed: bool
+    finished_at: str  # RFC3339Nano UTC
+    error: str = ""
+
+
+def _exit_status(obj: dict[str, Any]) -> ExitStatus:
+    return ExitStatus(
+        exit_code=int(obj.get("exit_code", 255)),
+        oom_killed=bool(obj.get("oom_killed", False)),
+        finished_at=str(obj.get("finished_at", "")),
+        error=str(obj.get("error", "")),
+    )
+
+
+def read_exit_file(bundle: str | Path) -> ExitStatus | None:
+    """The exit status the shim recorded in bundle/exit.json, or None if there is none (yet)."""
+    try:
+        with open(os.path.join(bundle, EXIT_FILE), "rb") as f:
+            return _exit_status(decode_message(f.read()))
+    except (OSError, ValueError):
+        return None
+
+
+def _connect_blocking(path: str, bundle: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        if len(path) < _SUN_PATH_MAX:
+            sock.connect(path)
+        else:
+            dfd = os.open(bundle, os.O_PATH | os.O_CLOEXEC)
+            try:
+                sock.connect(f"/proc/self/fd/{dfd}/{SOCKET_NAME}")
+            finally:
+                os.close(dfd)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ShimClient:
+    """Talks to the shim of the container whose bundle is `bundle`."""
+
+    def __init__(self, bundle: str | Path) -> None:
+        self.bundle = str(bundle)
+        self.socket_path = os.path.join(self.bundle, SOCKET_NAME)
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            if len(self.socket_path) < _SUN_PATH_MAX:
+                await loop.sock_connect(sock, self.socket_path)
+            else:
+                dfd = os.open(self.bundle, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    await loop.sock_connect(sock, f"/proc/self/fd/{dfd}/{SOCKET_NAME}")
+                finally:
+                    os.close(dfd)
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as e:
+            sock.close()
+            raise ShimGoneError(f"shim of {self.bundle} is not running") from e
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+
+    async def _request(
+        self, req: dict[str, Any]
+    ) -> tuple[dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await self._open()
+        try:
+            writer.write(encode_message(req))
+            line = await reader.readline()
+            if not line.endswith(b"\n"):
+                raise ShimGoneError(f"shim of {self.bundle} closed the connection")
+            reply = decode_message(line)
+        except BaseException:
+            writer.close()
+            raise
+        return reply, reader, writer
+
+    async def _call(self, req: dict[str, Any]) -> dict[str, Any]:
+        reply, _, writer = await self._request(req)
+        writer.close()
+        if "error" in reply:
+            raise ShimError(str(reply["error"]))
+        return reply
+
+    async def start(self) -> int:
+        """Start the container; returns its host pid. Raises RuntimeStartError if it cannot."""
+        reply, _, writer = await self._request({"op": "start"})
+        writer.close()
+        if "error" in reply:
+            cls = RuntimeStartError if reply.get("start_error") else ShimError
+            raise cls(str(reply["error"]))
+        return int(reply["pid"])
+
+    async def attach(
+        self, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Attach to the container's stdio.
+
+        The reader yields stdcopy frames (raw bytes with a tty) until the container has exited
+        and its output is sent; the writer feeds its stdin; writer.write_eof() is the client's
+        end of input (closes the container's stdin when StdinOnce)."""
+        reply, reader, writer = await self._request(
+            {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr}
+        )
+        if "error" in reply:
+            writer.close()
+            raise ShimError(str(reply["error"]))
+        return reader, writer
+
+    async def signal(self, sig: int) -> None:
+        """Send signal `sig` to the container's init process."""
+        await self._call({"op": "signal", "signal": int(sig)})
+
+    async def resize(self, height: int, width: int) -> None:
+        """Set the container's tty size (no-op without a tty)."""
+        await self._call({"op": "resize", "height": int(height), "width": int(width)})
+
+    async def wait(self) -> ExitStatus:
+        """Return once the container has exited (immediately if it already has)."""
+        try:
+            reply, _, writer = await self._request({"op": "wait"})
+        except ShimGoneError:
+            # the shim may have just exited between writing exit.json and our request
+            status = read_exit_file(self.bundle)
+            if status is None:
+                raise
+            return status
+        writer.close()
+        if "error" in reply:
+            raise ShimError(str(reply["error"]))
+        return _exit_status(reply)
+
+    async def state(self) -> dict[str, Any]:
+        """{"status": "created"|"running"|"exited", "pid": int, "started_at", ...exit fields}."""
+        try:
+            return await self._call({"op": "state"})
+        except ShimGoneError:
+            status = read_exit_file(self.bundle)
+            if status is None:
+                raise
+            return {"status": "exited", "pid": 0, **status.__dict__}
+
+    async def shutdown(self) -> None:
+        """End a shim whose container was never started (container removed while created)."""
+        await self._call({"op": "shutdown"})
+
+    def alive(self, timeout: float = 1.0) -> bool:
+        """Whether the shim answers on its control socket (blocking; for startup reconcile)."""
+        try:
+            sock = _connect_blocking(self.socket_path, self.bundle, timeout)
+        except OSError:
+            return False
+        try:
+            sock.sendall(encode_message({"op": "state"}))
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return False
+                buf += chunk
+            json.loads(buf)
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            sock.close()
