@@ -6,7 +6,6 @@ options stopping at the image name) is easier to match by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,16 +24,26 @@ class UsageError(Exception):
         self.status = status
 
 
-@dataclass
 class Flag:
     """One option. kind is "bool", "str", "int", "float" or "list" (repeatable strings)."""
 
-    long: str
-    short: str = ""
-    kind: str = "bool"
-    default: Any = None
-    help: str = ""
-    metavar: str = ""
+    __slots__ = ("long", "short", "kind", "default", "help", "metavar")
+
+    def __init__(
+        self,
+        long: str,
+        short: str = "",
+        kind: str = "bool",
+        default: Any = None,
+        help: str = "",
+        metavar: str = "",
+    ) -> None:
+        self.long = long
+        self.short = short
+        self.kind = kind
+        self.default = default
+        self.help = help
+        self.metavar = metavar
 
     @property
     def dest(self) -> str:
@@ -50,18 +59,27 @@ class Flag:
         return self.default
 
 
-@dataclass
 class Command:
     """A command's flags and arity. interspersed=False stops options at the first argument
     (run/create/exec: what follows the image belongs to the container)."""
 
-    name: str
-    usage: str
-    summary: str = ""
-    flags: list[Flag] = field(default_factory=list)
-    min_args: int = 0
-    max_args: int | None = None
-    interspersed: bool = True
+    def __init__(
+        self,
+        name: str,
+        usage: str,
+        summary: str = "",
+        flags: list[Flag] | None = None,
+        min_args: int = 0,
+        max_args: int | None = None,
+        interspersed: bool = True,
+    ) -> None:
+        self.name = name
+        self.usage = usage
+        self.summary = summary
+        self.flags = flags or []
+        self.min_args = min_args
+        self.max_args = max_args
+        self.interspersed = interspersed
 
     def find(self, name: str, short: bool) -> Flag | None:
         """The flag with this long or short name."""

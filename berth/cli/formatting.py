@@ -38,16 +38,22 @@ def prepare(fmt: str, default_table: str) -> tuple[str, bool]:
     return fmt, table
 
 
-def render(
-    fmt: str, rows: Iterable[Any], headers: Mapping[str, str], default_table: str
-) -> str:
+def render(fmt: str, rows: Iterable[Any], headers: Mapping[str, str], default_table: str) -> str:
     """Render rows with a docker --format string ("table ...", "json", or a template)."""
+    from berth.cli.context import StatusError
+
     src, table = prepare(fmt, default_table)
-    tmpl = Template(src)
+    try:
+        tmpl = Template(src)
+    except TemplateError as exc:
+        raise StatusError(1, f"template parsing error: template: :1: {exc}") from None
     out: list[str] = []
-    if table:
-        out.append(tmpl.execute(_HeaderData(headers)) + "\n")
-    for row in rows:
-        out.append(tmpl.execute(row) + "\n")
+    try:
+        if table:
+            out.append(tmpl.execute(_HeaderData(headers)) + "\n")
+        for row in rows:
+            out.append(tmpl.execute(row) + "\n")
+    except TemplateError as exc:
+        raise StatusError(1, f"template: :1: {exc}") from None
     text = "".join(out)
     return tabwrite(text) if table else text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -126,19 +125,28 @@ def _tokens(src: str) -> list[str]:
 # ---- AST -------------------------------------------------------------------
 
 
-@dataclass
 class Pipe:
-    cmds: list[list[Any]]  # each command: list of operands (str tokens or nested Pipe)
-    decl: list[str] = field(default_factory=list)
-    assign: bool = False  # "=" rather than ":="
+    """A pipeline: commands (operand lists; an operand is a token or a nested Pipe) and the
+    variables it declares (":=") or assigns ("=")."""
+
+    __slots__ = ("cmds", "decl", "assign")
+
+    def __init__(self, cmds: list[list[Any]], decl: list[str] | None = None, assign: bool = False):
+        self.cmds = cmds
+        self.decl = decl or []
+        self.assign = assign
 
 
-@dataclass
 class Block:
-    kind: str  # range | if | with
-    pipe: Pipe
-    body: list[Any] = field(default_factory=list)
-    alt: list[Any] = field(default_factory=list)
+    """{{range}}, {{if}} or {{with}}: its pipeline, body and {{else}} part."""
+
+    __slots__ = ("kind", "pipe", "body", "alt")
+
+    def __init__(self, kind: str, pipe: Pipe) -> None:
+        self.kind = kind
+        self.pipe = pipe
+        self.body: list[Any] = []
+        self.alt: list[Any] = []
 
 
 def _parse_pipe(toks: list[str]) -> Pipe:

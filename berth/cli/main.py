@@ -182,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(
-    name: str, module: str, func: str, daemon_status: int, host: str | None, debug: bool,
+    name: str,
+    module: str,
+    func: str,
+    daemon_status: int,
+    host: str | None,
+    debug: bool,
     rest: list[str],
 ) -> int:
     from importlib import import_module

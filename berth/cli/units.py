@@ -58,7 +58,7 @@ def human_duration(seconds: float) -> str:
 
 
 def since(ts: float, now: float | None = None) -> str:
-    """"3 minutes ago" for a unix timestamp."""
+    """A unix timestamp as "3 minutes ago"."""
     now = time.time() if now is None else now
     return human_duration(max(0.0, now - ts)) + " ago"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any
 
 from berth.client.hosts import Host, parse_host
 from berth.client.transport import Body, Response, SocketReader, Transport, quote_name
@@ -220,4 +220,3 @@ class Client:
         """POST /images/create?fromImage=...; returns the progress stream."""
         q = {"fromImage": image, "tag": tag, "platform": platform}
         return self.transport.request("POST", "/images/create", q, body=b"")
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from berth.constants import DEFAULT_HOST
 
@@ -14,14 +13,25 @@ class HostError(ValueError):
     """A host string the client cannot use."""
 
 
-@dataclass(frozen=True)
 class Host:
     """A parsed daemon address: scheme "unix" (address is a path) or "tcp" (host, port)."""
 
-    scheme: str
-    path: str = ""
-    host: str = ""
-    port: int = 0
+    __slots__ = ("scheme", "path", "host", "port")
+
+    def __init__(self, scheme: str, path: str = "", host: str = "", port: int = 0) -> None:
+        self.scheme = scheme
+        self.path = path
+        self.host = host
+        self.port = port
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Host) and self.url == other.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    def __repr__(self) -> str:
+        return f"Host({self.url!r})"
 
     @property
     def url(self) -> str:

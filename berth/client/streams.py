@@ -52,9 +52,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def copy_output(
-    chunks: Iterable[bytes], tty: bool, out_fd: int = 1, err_fd: int = 2
-) -> None:
+def copy_output(chunks: Iterable[bytes], tty: bool, out_fd: int = 1, err_fd: int = 2) -> None:
     """Copy a container output stream to the terminal: raw with a tty, demuxed without."""
     if tty:
         for chunk in chunks:
@@ -95,8 +93,15 @@ class EscapeFilter:
                     return bytes(out), True
                 self._held = cand
             else:
-                out += cand
-                self._held = b""
+                # The held prefix was a false start, but this byte may begin the sequence.
+                out += self._held
+                if self.keys.startswith(bytes([b])):
+                    if len(self.keys) == 1:
+                        return bytes(out), True
+                    self._held = bytes([b])
+                else:
+                    out.append(b)
+                    self._held = b""
         return bytes(out), False
 
 

@@ -37,7 +37,9 @@ class Engine:
         self.containers = ContainerService(
             ContainerStore(self.db), self.images, zygote, cfg.data_root, cfg.exec_root
         )
-        self.images.set_usage_check(self.containers.using_image)
+        self.images.set_usage_check(
+            self.containers.using_image, running=self.containers.running_with_image
+        )
         self.started = time.time()
         self._id = self._engine_id()
 

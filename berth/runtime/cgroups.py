@@ -70,8 +70,15 @@ def layout(root: str = ROOT) -> Layout:
     return Layout(v2=False, root=root, v1=tuple(pairs))
 
 
+def is_v2(root: str = ROOT) -> bool:
+    """True on a pure cgroup v2 (unified) host."""
+    return layout(root).v2
+
+
 def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    # O_CREAT is a no-op on cgroupfs (the kernel made the file) and lets tests use a
+    # plain directory tree
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, value.encode())
     except OSError as e:
@@ -350,11 +357,11 @@ def state(path: str, *, root: str = ROOT) -> str:
         if frozen:
             return "FROZEN"
         return "FREEZING" if want else "THAWED"
-    d = lay.controller_dir("freezer", path)
-    if d is None:
+    fd = lay.controller_dir("freezer", path)
+    if fd is None:
         return "THAWED"
     try:
-        return _read(os.path.join(d, "freezer.state")).strip()
+        return _read(os.path.join(fd, "freezer.state")).strip()
     except FileNotFoundError:
         return "THAWED"
 
@@ -406,10 +413,12 @@ def _host_mounts() -> tuple[tuple[str, str, str], ...]:
             if fstype == "cgroup":
                 opts = [o for o in opts if o in _KNOWN_V1 or o.startswith("name=")]
             out.append((os.path.basename(mnt), fstype, ",".join(opts)))
+    if any(fstype == "cgroup" for _, fstype, _ in out):
+        # hybrid: like runc and crun, show a container the v1 hierarchies only
+        out = [m for m in out if m[1] == "cgroup"]
     return tuple(out)
 
 
 _KNOWN_V1 = frozenset(
-    _V1_MANAGED
-    + ("hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "none", "xattr")
+    _V1_MANAGED + ("hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "none", "xattr")
 )

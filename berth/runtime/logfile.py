@@ -106,7 +106,9 @@ def parse_time_ns(s: str) -> int:
 
 def encode_entry(stream: str, data: bytes, time_str: str) -> bytes:
     """One json-file line (with its newline) exactly as dockerd writes it."""
-    return ('{"log":"' + escape_log(data) + '","stream":"' + stream + '","time":"' + time_str + '"}\n').encode()
+    return (
+        '{"log":"' + escape_log(data) + '","stream":"' + stream + '","time":"' + time_str + '"}\n'
+    ).encode()
 
 
 @dataclass

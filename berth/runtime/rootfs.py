@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +69,7 @@ _PROPAGATION: dict[str, int] = {
     "unbindable": MS_UNBINDABLE,
     "runbindable": MS_UNBINDABLE | MS_REC,
 }
-# flags a bind remount must carry over (statvfs f_flag uses the same bits)
+# flags a bind remount must carry over
 _KEEP_ON_REMOUNT = MS_NOSUID | MS_NODEV | MS_NOEXEC | syscalls.MS_NOATIME | syscalls.MS_RELATIME
 
 # (name, mode, major, minor): the nodes every container gets on its /dev tmpfs
@@ -134,6 +132,9 @@ def mount_overlay(lowerdirs: list[str], upper: str, work: str, target: str) -> N
         return
     # The options would not fit the kernel's one-page buffer: point short symlinks at
     # the layers. overlayfs resolves them at mount time, so they can go right after.
+    import shutil  # rare path: keep the executor's import light
+    import tempfile
+
     tmp = tempfile.mkdtemp(prefix="bo", dir="/run" if os.path.isdir("/run") else "/tmp")
     try:
         names = []
@@ -305,9 +306,14 @@ def _do_devices(
 
 
 def _do_console(sys_: Syscalls, root: str) -> None:
-    # the terminal (our fd 0 by now) shows up as /dev/console, as runc arranges
+    # The terminal (our fd 0 by now) shows up as /dev/console, as runc arranges. Bind
+    # its path, not the fd: the fd's mount belongs to the host's mount namespace, which
+    # mount(2) refuses (EINVAL); our copy of that mount has the same path.
+    src = os.readlink("/proc/self/fd/0")
+    if not src.startswith("/"):
+        return
     target = _prepare_target(sys_, root, "/dev/console", True)
-    sys_.mount("/proc/self/fd/0", target, None, MS_BIND)
+    sys_.mount(src, target, None, MS_BIND)
 
 
 def _do_root_propagation(sys_: Syscalls, root: str, prop: int) -> None:
@@ -347,12 +353,12 @@ def _do_readonly(sys_: Syscalls, path: str) -> None:
         if e.errno == errno.ENOENT:
             return
         raise
-    keep = os.statvfs(path).f_flag & _KEEP_ON_REMOUNT
+    keep = sys_.mount_flags(path) & _KEEP_ON_REMOUNT
     sys_.mount(path, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | keep)
 
 
 def _do_readonly_root(sys_: Syscalls) -> None:
-    keep = os.statvfs("/").f_flag & _KEEP_ON_REMOUNT
+    keep = sys_.mount_flags("/") & _KEEP_ON_REMOUNT
     sys_.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | keep)
 
 
@@ -404,7 +410,9 @@ def plan(
             dev_tmpfs = True
     devices: list[tuple[str, int, int, int, int, int]] = []
     if dev_tmpfs:
-        devices = [("/dev/" + n, stat.S_IFCHR | mode, ma, mi, 0, 0) for n, mode, ma, mi in DEFAULT_DEVICES]
+        devices = [
+            ("/dev/" + n, stat.S_IFCHR | mode, ma, mi, 0, 0) for n, mode, ma, mi in DEFAULT_DEVICES
+        ]
     for d in linux.get("devices") or []:
         kind = stat.S_IFBLK if d.get("type") == "b" else stat.S_IFCHR
         devices.append(

@@ -24,12 +24,11 @@ attach      stdin, stdout, stderr (bools)                    {"ok": true}, then 
 signal      signal (int)                                     {"ok": true}
 resize      height, width (ints)                             {"ok": true}
 wait        --                                               sent once the container has exited:
-                                                             {"exit_code", "oom_killed",
-                                                             "finished_at", "error"}
+                                                             {"exit": {"exit_code", "oom_killed",
+                                                             "finished_at", "error"}}
 state       --                                               {"status": "created"|"running"|"exited",
                                                              "pid", "started_at", and once exited
-                                                             "exit_code", "oom_killed",
-                                                             "finished_at", "error"}
+                                                             "exit": {...as for wait}}
 shutdown    --                                               {"ok": true}; only before start: the
                                                              shim exits without running anything
 ==========  ===============================================  =========================================
@@ -108,9 +107,89 @@ def preload() -> None:
     import termios  # noqa: F401
 
     try:
-        import berth.runtime.executor  # noqa: F401
+        from berth.runtime import executor
+
+        prepare = getattr(executor, "prepare", None)
+        if prepare is not None:
+            prepare()  # host facts (cgroup layout, capability sets) read once, shared by shims
     except Exception as e:  # the shim reports a missing executor at start, not the zygote
         _log(f"cannot preload the executor: {e}")
+
+
+def rehearse(rounds: int = 20) -> None:
+    """Run a shim's code paths (no container) in the zygote before it forks shims.
+
+    CPython 3.11 writes into code objects while it warms up and specializes them; done here once,
+    those pages stay shared with every shim instead of being copied into each one."""
+    import shutil
+    import tempfile
+
+    cwd = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+    bundle = tempfile.mkdtemp(prefix="bt-zygote-", dir="/tmp")
+    try:
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(
+                {"ociVersion": "1.0.2", "process": {"args": ["true"]}, "root": {"path": "/"}}, f
+            )
+        for _ in range(rounds):
+            _rehearse_once(bundle)
+    except Exception as e:  # only an optimisation: never let it stop the zygote
+        _log(f"rehearsal failed: {e}")
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _rehearse_once(bundle: str) -> None:
+    sh = Shim(
+        id="rehearsal",
+        bundle=bundle,
+        log_path=os.path.join(bundle, "log.json"),
+        tty=False,
+        open_stdin=True,
+        stdin_once=True,
+    )
+    sh.setup()
+    peers = []
+    for req in ({"op": "attach", "stdin": True, "stdout": True, "stderr": True}, {"op": "wait"}):
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        conn = _Conn(a)
+        sh.conns[conn.fd] = conn
+        sh._update_conn(conn)
+        b.sendall(encode_message(req))
+        sh._read_conn(conn)
+        peers.append(b)
+    for req in ({"op": "state"}, {"op": "resize", "height": 1, "width": 1}, {"op": "signal"}):
+        a, b = socket.socketpair()
+        conn = _Conn(a)
+        sh.conns[conn.fd] = conn
+        b.sendall(encode_message(req))
+        sh._read_conn(conn)
+        b.close()
+    stdin_r, out_w, err_w = sh.stdio
+    os.write(out_w, b"out\npartial")
+    os.write(err_w, b"err\n")
+    peers[0].sendall(b"in\n")
+    for key, ev in sh.sel.select(0):
+        sh._dispatch(key.fd, ev)
+    os.read(stdin_r, 100)
+    sh._close_child_fds()
+    sh.exit = {"exit_code": 0, "oom_killed": False, "finished_at": "", "error": ""}
+    sh.reaped_at = time.monotonic()
+    sh._write_exit_file()
+    while not sh.finalized:
+        for key, ev in sh.sel.select(0.1):
+            sh._dispatch(key.fd, ev)
+        if not sh.outputs:
+            sh._finalize()
+    for conn in list(sh.conns.values()):
+        sh._drop(conn)
+    for b in peers:
+        b.close()
+    sh.sel.close()
+    os.unlink(EXIT_FILE)
 
 
 def _log(msg: str) -> None:
@@ -642,7 +721,11 @@ class Shim:
 
     def _op_resize(self, conn: _Conn, req: dict[str, Any]) -> None:
         h, w = req.get("height"), req.get("width")
-        if not isinstance(h, int) or not isinstance(w, int) or not (0 <= h < 65536 and 0 <= w < 65536):
+        if (
+            not isinstance(h, int)
+            or not isinstance(w, int)
+            or not (0 <= h < 65536 and 0 <= w < 65536)
+        ):
             self._reply(conn, {"error": "height and width must be integers in [0, 65535]"})
             return
         if self.master < 0:
@@ -664,12 +747,12 @@ class Shim:
         st: dict[str, Any] = {"status": self.status, "pid": self.pid, "started_at": self.started_at}
         if self.exit is not None:
             st["status"] = "exited"
-            st.update(self.exit)
+            st["exit"] = dict(self.exit)
         return st
 
     def _exit_reply(self) -> dict[str, Any]:
         assert self.exit is not None
-        return dict(self.exit)
+        return {"exit": dict(self.exit)}
 
     # ---- exit --------------------------------------------------------------------------------
 

@@ -114,6 +114,10 @@ class ShimClient:
             if not line.endswith(b"\n"):
                 raise ShimGoneError(f"shim of {self.bundle} closed the connection")
             reply = decode_message(line)
+        except ConnectionError as e:
+            # connected while the shim was closing its listener: it is going away
+            writer.close()
+            raise ShimGoneError(f"shim of {self.bundle} closed the connection") from e
         except BaseException:
             writer.close()
             raise
@@ -172,17 +176,18 @@ class ShimClient:
         writer.close()
         if "error" in reply:
             raise ShimError(str(reply["error"]))
-        return _exit_status(reply)
+        return _exit_status(reply["exit"])
 
     async def state(self) -> dict[str, Any]:
-        """{"status": "created"|"running"|"exited", "pid": int, "started_at", ...exit fields}."""
+        """{"status": "created"|"running"|"exited", "pid": int, "started_at": str} plus, once
+        exited, "exit": {"exit_code", "oom_killed", "finished_at", "error"}."""
         try:
             return await self._call({"op": "state"})
         except ShimGoneError:
             status = read_exit_file(self.bundle)
             if status is None:
                 raise
-            return {"status": "exited", "pid": 0, **status.__dict__}
+            return {"status": "exited", "pid": 0, "started_at": "", "exit": dict(status.__dict__)}
 
     async def shutdown(self) -> None:
         """End a shim whose container was never started (container removed while created)."""

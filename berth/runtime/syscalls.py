@@ -143,6 +143,10 @@ class Syscalls:
         ret = self._lib.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
         self._check(ret, f"mount {source!r} on {target!r} (type {fstype}, flags {flags:#x})")
 
+    def mount_flags(self, path: str) -> int:
+        """The MS_* flags of the mount holding `path` (statvfs f_flag: same bits)."""
+        return os.statvfs(path).f_flag
+
     def umount2(self, target: str, flags: int = 0) -> None:
         """umount2(2)."""
         self._check(self._lib.umount2(_b(target), flags), f"umount {target!r}")

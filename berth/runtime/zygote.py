@@ -4,12 +4,14 @@ A `docker run` must not pay a Python interpreter start for its shim, and shims m
 daemon. berthd calls `Zygote.fork()` first thing in main(), before the event loop and before heavy
 imports; the child imports only what a shim needs and then serves requests on a socketpair.
 
-For each request the zygote forks; that child calls setsid() and forks the shim, then exits, so
-the shim is reparented away from the zygote and the daemon, and (not being a session leader) can
-never acquire a controlling terminal. The zygote reaps the intermediate child and replies once the
-shim reports on a readiness pipe that its control socket is listening.
+For each request the zygote forks and goes straight back to waiting: every page it wrote after a
+fork would become private to that shim (copy-on-write), so it does nothing else. The child calls
+setsid(), forks the shim, waits until the shim reports on a readiness pipe that its control socket
+is listening, replies to the daemon and exits; the shim is reparented away from the zygote and the
+daemon and, not being a session leader, can never acquire a controlling terminal. The zygote
+ignores SIGCHLD so those intermediate children are reaped by the kernel.
 
-Wire format on the socketpair (one JSON object per line)::
+Wire format on the socketpair (SOCK_SEQPACKET: one JSON object per message)::
 
     daemon -> zygote   {"seq": 7, "id": ..., "bundle": ..., "log_path": ..., "tty": ...,
                         "open_stdin": ..., "stdin_once": ...}
@@ -53,14 +55,14 @@ class Zygote:
         self._sock = sock
         self.pid = pid
         self._seq = 0
-        self._buf = b""
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def fork(cls) -> Zygote:
         """Fork the zygote. Call synchronously, before any event loop or thread exists."""
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # SEQPACKET: replies come from different processes; each is one atomic message
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         daemon_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -96,11 +98,11 @@ class Zygote:
             seq = self._seq
             msg = dict(asdict(req), seq=seq)
             try:
-                await loop.sock_sendall(self._sock, json.dumps(msg).encode() + b"\n")
+                await loop.sock_sendall(self._sock, json.dumps(msg).encode())
                 while True:
                     reply = await self._read_reply(loop)
                     # a reply to a request whose caller was cancelled: not ours, skip it
-                    if reply.get("seq") == seq:
+                    if reply.get("seq") in (seq, None):
                         break
             except OSError as e:
                 raise RuntimeError(f"zygote is gone: {e}") from e
@@ -109,13 +111,10 @@ class Zygote:
         return int(reply["pid"])
 
     async def _read_reply(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-        while b"\n" not in self._buf:
-            data = await loop.sock_recv(self._sock, 65536)
-            if not data:
-                raise RuntimeError("zygote is gone: connection closed")
-            self._buf += data
-        line, self._buf = self._buf.split(b"\n", 1)
-        reply = json.loads(line)
+        data = await loop.sock_recv(self._sock, 65536)
+        if not data:
+            raise RuntimeError("zygote is gone: connection closed")
+        reply = json.loads(data)
         if not isinstance(reply, dict):
             raise RuntimeError("zygote sent a malformed reply")
         return reply
@@ -172,6 +171,7 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
         return  # the daemon died before PDEATHSIG was set
     # A Ctrl-C in the daemon's terminal is the daemon's business; we follow it through EOF.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     _redirect(0, "/dev/null", os.O_RDONLY)
     fd = sock.fileno()
     os.closerange(3, fd)
@@ -181,6 +181,7 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     from berth.runtime import shim
 
     shim.preload()
+    shim.rehearse()
     import gc
 
     # Objects that exist now are shared copy-on-write with every shim; keeping the collector
@@ -188,7 +189,6 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     gc.collect()
     gc.freeze()
 
-    buf = b""
     while True:
         try:
             data = sock.recv(65536)
@@ -196,64 +196,62 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
             continue
         if not data:
             return
-        buf += data
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            reply = _handle(sock, line)
-            sock.sendall(json.dumps(reply).encode() + b"\n")
-
-
-def _handle(sock: socket.socket, line: bytes) -> dict[str, Any]:
-    try:
-        msg = json.loads(line)
-        seq = msg.get("seq")
-        req = ShimRequest(
-            id=str(msg["id"]),
-            bundle=str(msg["bundle"]),
-            log_path=msg.get("log_path"),
-            tty=bool(msg.get("tty")),
-            open_stdin=bool(msg.get("open_stdin")),
-            stdin_once=bool(msg.get("stdin_once")),
-        )
-    except (ValueError, KeyError, AttributeError, TypeError) as e:
-        return {"error": f"malformed shim request: {e}"}
-    try:
-        return {"seq": seq, "pid": _spawn(sock, req)}
-    except Exception as e:
-        return {"seq": seq, "error": str(e)}
-
-
-def _spawn(sock: socket.socket, req: ShimRequest) -> int:
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-        if pid == 0:
+        try:
+            seq, req = _parse(data)
+        except (ValueError, KeyError, AttributeError, TypeError) as e:
+            # no seq: the daemon takes a seq-less reply as the answer to its pending request
+            sock.send(json.dumps({"error": f"malformed shim request: {e}"}).encode())
+            continue
+        if os.fork() == 0:
             code = 1
             try:
-                os.close(r)
-                os.setsid()
-                if os.fork() == 0:
-                    code = _shim_child(sock, req, w)
-                else:
-                    code = 0
+                code = _intermediate(sock, seq, req)
             finally:
                 os._exit(code)
-        os.close(w)
-        w = -1
-        os.waitpid(pid, 0)
-        data = b""
-        while not data.endswith(b"\n"):
-            ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
-            if not ready:
-                raise RuntimeError(f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s")
-            chunk = os.read(r, 4096)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(r)
-        if w >= 0:
-            os.close(w)
+
+
+def _parse(data: bytes) -> tuple[Any, ShimRequest]:
+    msg = json.loads(data)
+    return msg.get("seq"), ShimRequest(
+        id=str(msg["id"]),
+        bundle=str(msg["bundle"]),
+        log_path=msg.get("log_path"),
+        tty=bool(msg.get("tty")),
+        open_stdin=bool(msg.get("open_stdin")),
+        stdin_once=bool(msg.get("stdin_once")),
+    )
+
+
+def _intermediate(sock: socket.socket, seq: Any, req: ShimRequest) -> int:
+    """Fork the shim, wait until it is ready, reply to the daemon."""
+    os.setsid()
+    r, w = os.pipe()
+    if os.fork() == 0:
+        code = 1
+        try:
+            os.close(r)
+            code = _shim_child(sock, req, w)
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        reply = {"seq": seq, "pid": _await_ready(r, req)}
+    except RuntimeError as e:
+        reply = {"seq": seq, "error": str(e)}
+    sock.send(json.dumps(reply).encode())
+    return 0
+
+
+def _await_ready(r: int, req: ShimRequest) -> int:
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
+        if not ready:
+            raise RuntimeError(f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s")
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
     text = data.decode(errors="replace").strip()
     if text.startswith("!"):
         raise RuntimeError(text[1:])
@@ -271,7 +269,8 @@ def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
     os.set_inheritable(3, False)
     os.closerange(4, _MAXFD)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    # SIGCHLD must be default again: we waitpid() the container, and ignored signals survive exec
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     try:
         _redirect(1, "/dev/null", os.O_WRONLY)

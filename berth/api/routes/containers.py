@@ -99,8 +99,9 @@ async def wait(req: Request, eng: Any) -> StreamResponse:
 
     async def body() -> AsyncIterator[bytes]:
         st = await fut
-        err = {"Message": st.error} if st.error else None
-        yield json.dumps({"StatusCode": st.exit_code, "Error": err}).encode() + b"\n"
+        # Error is for a failed wait, not for the container's own start error: the
+        # docker CLI prints it as "Error waiting for container".
+        yield json.dumps({"StatusCode": st.exit_code, "Error": None}).encode() + b"\n"
 
     return StreamResponse(body())
 

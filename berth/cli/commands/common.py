@@ -72,3 +72,13 @@ def each(ctx: Any, names: list[str], fn: Any, echo: bool = True) -> int:
         if echo:
             ctx.out(name + "\n")
     return 1 if failed else 0
+
+
+def pull_params(ref: str) -> tuple[str, str]:
+    """(fromImage, tag) for POST /images/create: the tag defaults to latest, a digest
+    reference travels in tag, as docker's client sends it."""
+    if "@" in ref:
+        name, _, digest = ref.partition("@")
+        return split_repo_tag(name)[0], digest
+    repo, tag = split_repo_tag(ref)
+    return repo, tag or "latest"

@@ -6,7 +6,8 @@ import os
 from types import SimpleNamespace
 from typing import Any
 
-from berth.cli.flags import Command, Flag, UsageError
+from berth.cli.context import StatusError
+from berth.cli.flags import Command, Flag
 
 CREATE_FLAGS = [
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
@@ -37,8 +38,13 @@ CREATE_FLAGS = [
     Flag("platform", "", "str", "", help="Set platform if server is multi-platform capable"),
     Flag("privileged", "", help="Give extended privileges to this container"),
     Flag("publish", "p", "list", help="Publish a container's port(s) to the host"),
-    Flag("pull", "", "str", "missing", help='Pull image before creating ("always", "missing", '
-         '"never")'),
+    Flag(
+        "pull",
+        "",
+        "str",
+        "missing",
+        help='Pull image before creating ("always", "missing", "never")',
+    ),
     Flag("read-only", "", help="Mount the container's root filesystem as read only"),
     Flag("restart", "", "str", "", help="Restart policy to apply when a container exits"),
     Flag("rm", "", help="Automatically remove the container when it exits"),
@@ -68,7 +74,7 @@ def read_kv_file(path: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError as exc:
-        raise UsageError(f"open {path}: {exc.strerror or exc}") from None
+        raise StatusError(125, f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
     out = []
     for line in lines:
         line = line.lstrip()
@@ -119,9 +125,7 @@ def _restart(cmd: Command, value: str) -> dict[str, Any] | None:
     return policy
 
 
-def build(
-    cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool
-) -> dict[str, Any]:
+def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) -> dict[str, Any]:
     """The create body for these flags; args is IMAGE [COMMAND] [ARG...]."""
     from berth.cli.units import ram_in_bytes
 
@@ -171,7 +175,8 @@ def build(
         exposed[e if "/" in e else e + "/tcp"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
-    binds, volumes = [], {}
+    binds: list[str] = []
+    volumes: dict[str, Any] = {}
     for v in opts.volume:
         if ":" in v:
             binds.append(v)
@@ -184,9 +189,7 @@ def build(
         if opts.memory:
             host["Memory"] = ram_in_bytes(opts.memory)
         if opts.memory_swap:
-            host["MemorySwap"] = (
-                -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap)
-            )
+            host["MemorySwap"] = -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap)
         if opts.shm_size:
             host["ShmSize"] = ram_in_bytes(opts.shm_size)
     except ValueError as exc:
@@ -231,9 +234,7 @@ def build(
         if vals:
             host[key] = vals
     if opts.tmpfs:
-        host["Tmpfs"] = dict(
-            (t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs
-        )
+        host["Tmpfs"] = dict((t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs)
     if opts.ulimit:
         host["Ulimits"] = [_ulimit(cmd, u) for u in opts.ulimit]
     config["HostConfig"] = host

@@ -92,11 +92,9 @@ def row(c: dict[str, Any], trunc: bool, now: float) -> Any:
     if trunc:
         command = ellipsis(command, 20)
     created = float(c.get("Created") or 0)
-    size = ""
-    if "SizeRw" in c or "SizeRootFs" in c:
-        size = human_size(float(c.get("SizeRw") or 0), 3)
-        if c.get("SizeRootFs"):
-            size += f" (virtual {human_size(float(c['SizeRootFs']), 3)})"
+    size = human_size(float(c.get("SizeRw") or 0), 3)
+    if c.get("SizeRootFs"):
+        size += f" (virtual {human_size(float(c['SizeRootFs']), 3)})"
     mounts = [m.get("Name") or m.get("Source", "") for m in (c.get("Mounts") or [])]
     networks = sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
     return TemplateData(
@@ -115,12 +113,12 @@ def row(c: dict[str, Any], trunc: bool, now: float) -> Any:
         Mounts=",".join(ellipsis(m, 15) if trunc else m for m in mounts),
         LocalVolumes=str(sum(1 for m in (c.get("Mounts") or []) if m.get("Driver") == "local")),
         Networks=",".join(networks),
-        Platform="",
+        Platform=None,
     )
 
 
 def format_ports(ports: list[dict[str, Any]]) -> str:
-    """"0.0.0.0:8080->80/tcp, 443/tcp" from the API's Ports list."""
+    """The PORTS column ("0.0.0.0:8080->80/tcp, 443/tcp") from the API's Ports list."""
     out = []
     for p in sorted(
         ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""), p.get("IP", ""))

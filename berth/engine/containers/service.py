@@ -91,6 +91,9 @@ class ContainerService:
     def using_image(self, image_id: str) -> list[str]:
         return [c.id for c in self.store.all() if c.image_id == image_id]
 
+    def running_with_image(self, image_id: str) -> list[str]:
+        return [c.id for c in self.store.all() if c.image_id == image_id and c.state.running]
+
     def _w(self, cid: str) -> _Watch:
         w = self._watch.get(cid)
         if w is None:

@@ -261,7 +261,11 @@ async def write_archive(items: list[SaveItem]) -> AsyncIterator[bytes]:
                 continue
             seen.add(digest)
             yield emit(_header(_blob_member(digest), len(data)) + data + _pad(len(data)))
-        desc: dict[str, Any] = {"mediaType": MT_OCI_MANIFEST, "digest": mdigest, "size": len(mbytes)}
+        desc: dict[str, Any] = {
+            "mediaType": MT_OCI_MANIFEST,
+            "digest": mdigest,
+            "size": len(mbytes),
+        }
         familiar_tags = [familiar(t) for t in item.tags]
         if item.tags:
             for full in item.tags:

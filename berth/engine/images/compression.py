@@ -32,7 +32,7 @@ def open_decompressed(src: IO[bytes], kind: str) -> IO[bytes]:
     if kind == "gzip":
         import gzip
 
-        return gzip.GzipFile(fileobj=src, mode="rb")
+        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[return-value]
     if kind == "xz":
         import lzma
 

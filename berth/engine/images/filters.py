@@ -87,7 +87,9 @@ def apply(
     dangling_only = None
     if "dangling" in filters:
         dangling_only = any(v.lower() in ("true", "1") for v in filters["dangling"])
-    before = min((parse_rfc3339(resolve(r).created) for r in filters.get("before", [])), default=None)
+    before = min(
+        (parse_rfc3339(resolve(r).created) for r in filters.get("before", [])), default=None
+    )
     since = max((parse_rfc3339(resolve(r).created) for r in filters.get("since", [])), default=None)
     untils = [parse_until(v) for v in filters.get("until", [])]
     refs = filters.get("reference", [])
@@ -103,9 +105,7 @@ def apply(
             continue
         if "label" in filters and not _labels_match(img.labels, filters["label"]):
             continue
-        if "label!" in filters and any(
-            _labels_match(img.labels, [w]) for w in filters["label!"]
-        ):
+        if "label!" in filters and any(_labels_match(img.labels, [w]) for w in filters["label!"]):
             continue
         tags, digests = img.repo_tags, img.repo_digests
         if refs:

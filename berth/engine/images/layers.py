@@ -72,7 +72,9 @@ class _Extractor:
                 st = os.lstat(p)
             except FileNotFoundError:
                 if not create:
-                    raise UnsafeLayer(f"refusing {what}: {'/'.join(parts)} does not exist") from None
+                    raise UnsafeLayer(
+                        f"refusing {what}: {'/'.join(parts)} does not exist"
+                    ) from None
                 os.mkdir(p, 0o755)
                 resolved.append(comp)
                 continue
@@ -202,7 +204,7 @@ class _Extractor:
                     os.setxattr(path, key[len(_XATTR_PAX) :], raw, follow_symlinks=False)
                 except OSError as exc:
                     raise InvalidParameter(
-                        f"invalid layer: cannot set xattr {key[len(_XATTR_PAX):]} "
+                        f"invalid layer: cannot set xattr {key[len(_XATTR_PAX) :]} "
                         f"on {ti.name!r}: {exc.strerror}"
                     ) from exc
 

@@ -19,12 +19,14 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from berth.engine.db import Database
-from berth.engine.images.model import Image, ImageConfig
+from berth.engine.images.model import Image, ImageConfig, now_rfc3339
+from berth.engine.images.reference import familiar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -114,9 +116,10 @@ class ImageStore:
 
     # ---- reads ---------------------------------------------------------
     def has_layer(self, diff_id: str) -> bool:
-        return self.db.query_one(
-            "SELECT 1 FROM image_layer_store WHERE diff_id=?", (diff_id,)
-        ) is not None
+        return (
+            self.db.query_one("SELECT 1 FROM image_layer_store WHERE diff_id=?", (diff_id,))
+            is not None
+        )
 
     def layer_sizes(self, diff_ids: Iterable[str]) -> dict[str, int]:
         ids = list(diff_ids)
@@ -143,9 +146,7 @@ class ImageStore:
         return row["image_id"] if row else None
 
     def refs_of(self, image_id: str) -> list[tuple[str, bool]]:
-        rows = self.db.query(
-            "SELECT name, is_digest FROM image_refs WHERE image_id=?", (image_id,)
-        )
+        rows = self.db.query("SELECT name, is_digest FROM image_refs WHERE image_id=?", (image_id,))
         return [(r["name"], bool(r["is_digest"])) for r in rows]
 
     def load_images(self, ids: list[str] | None = None) -> list[Image]:
@@ -215,16 +216,18 @@ class ImageStore:
     def _insert_image(self, c: sqlite3.Connection, img: NewImage) -> list[tuple[str, str]]:
         exists = c.execute("SELECT 1 FROM images WHERE id=?", (img.id,)).fetchone()
         if exists is None:
-            sizes = {
-                r[0]: r[1]
-                for r in c.execute(
-                    "SELECT diff_id, size FROM image_layer_store WHERE diff_id IN (%s)"
-                    % ",".join("?" * len(img.diff_ids)),
-                    tuple(img.diff_ids),
-                )
-            } if img.diff_ids else {}
-            import time
-
+            sizes = (
+                {
+                    r[0]: r[1]
+                    for r in c.execute(
+                        "SELECT diff_id, size FROM image_layer_store WHERE diff_id IN "
+                        f"({','.join('?' * len(img.diff_ids))})",
+                        tuple(img.diff_ids),
+                    )
+                }
+                if img.diff_ids
+                else {}
+            )
             c.execute(
                 "INSERT INTO images(id, config, size, parent, added) VALUES (?,?,?,?,?)",
                 (img.id, img.config_bytes, sum(sizes.values()), img.parent, time.time()),
@@ -234,6 +237,8 @@ class ImageStore:
                 [(img.id, i, d) for i, d in enumerate(img.diff_ids)],
             )
         moved: list[tuple[str, str]] = []
+        if img.tags:
+            c.execute("UPDATE images SET last_tag_time=? WHERE id=?", (now_rfc3339(), img.id))
         for tag in img.tags:
             prev = c.execute("SELECT image_id FROM image_refs WHERE name=?", (tag,)).fetchone()
             if prev is not None and prev[0] != img.id:
@@ -292,7 +297,8 @@ class ImageStore:
         if src.exists():
             trash = self.mkdtemp("rm-")
             os.rename(src, trash / "d")
-            shutil.rmtree(trash, ignore_errors=True)
+            # A big tree takes a while to delete: not on the caller's (event loop) thread.
+            threading.Thread(target=shutil.rmtree, args=(trash, True), daemon=True).start()
         _remove(self.blob_path(diff_id))
 
     def repair(self) -> None:
@@ -313,8 +319,6 @@ class ImageStore:
 
 
 def _image_from_row(row: sqlite3.Row, refs: list[sqlite3.Row]) -> Image:
-    from berth.engine.images.reference import familiar
-
     raw = json.loads(row["config"])
     tags = sorted(familiar(r["name"]) for r in refs if not r["is_digest"])
     digests = sorted(familiar(r["name"]) for r in refs if r["is_digest"])

@@ -1,0 +1,198 @@
+"""Image routes: parse the request, call the image service, shape dockerd's JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from berth.api.http.request import Request
+from berth.api.http.response import Response, StreamResponse, json_response
+from berth.api.http.router import Route, version_tuple
+from berth.engine.errors import InvalidParameter, NotFound, NotImplementedYet
+from berth.engine.images.reference import parse_normalized
+
+
+def _filters(req: Request) -> dict[str, list[str]]:
+    """?filters= in either form docker clients send: {"k":["v"]} or {"k":{"v":true}}."""
+    raw = req.qjson("filters")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidParameter("invalid filters: expected a JSON object")
+    out: dict[str, list[str]] = {}
+    for k, v in raw.items():
+        if isinstance(v, list):
+            out[k] = [str(x) for x in v]
+        elif isinstance(v, dict):
+            out[k] = [str(x) for x, on in v.items() if on]
+        else:
+            raise InvalidParameter(f"invalid filters: bad value for {k!r}")
+    return out
+
+
+def _at_least(req: Request, version: str) -> bool:
+    return req.api_version is None or version_tuple(req.api_version) >= version_tuple(version)
+
+
+def _summary(req: Request, img: Any) -> dict[str, Any]:
+    tags, digests = img.repo_tags, img.repo_digests
+    if not tags and not digests and not _at_least(req, "1.43"):
+        tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+    out = {
+        "Containers": -1,
+        "Created": img.created_unix,
+        "Id": img.id,
+        "Labels": img.labels or {},
+        "ParentId": img.parent,
+        "RepoDigests": digests,
+        "RepoTags": tags,
+        "SharedSize": -1,
+        "Size": img.size,
+    }
+    if not _at_least(req, "1.44"):
+        out["VirtualSize"] = img.size
+    return out
+
+
+async def list_images(req: Request, eng: Any) -> Response:
+    images = eng.images.list(all=req.qbool("all"), filters=_filters(req))
+    return json_response([_summary(req, i) for i in images])
+
+
+def _inspect(req: Request, eng: Any, img: Any) -> dict[str, Any]:
+    raw = img.raw_config
+    dirs = eng.images.layer_dirs(img)
+    data: dict[str, str] = {}
+    if dirs:
+        # overlay2 names the top layer UpperDir and the rest LowerDir, top first.
+        data["UpperDir"] = dirs[-1]
+        if len(dirs) > 1:
+            data["LowerDir"] = ":".join(reversed(dirs[:-1]))
+    # API 1.50 shows only the image-config fields; older ones the stored container-config.
+    config = img.config.to_wire() if _at_least(req, "1.50") else raw.get("config") or {}
+    out: dict[str, Any] = {
+        "Id": img.id,
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Parent": img.parent,
+        "Comment": raw.get("comment") or "",
+        "Created": img.created,
+        "DockerVersion": raw.get("docker_version") or "",
+        "Author": raw.get("author") or "",
+        "Config": config,
+        "Architecture": img.architecture,
+        "Os": img.os,
+        "Size": img.size,
+        "GraphDriver": {"Name": "overlay2", "Data": data},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+        "Metadata": {"LastTagTime": img.last_tag_time or "0001-01-01T00:00:00Z"},
+    }
+    if raw.get("variant"):
+        out["Variant"] = raw["variant"]
+    if raw.get("os.version"):
+        out["OsVersion"] = raw["os.version"]
+    if not _at_least(req, "1.45"):
+        out["Container"] = raw.get("container") or ""
+        out["ContainerConfig"] = raw.get("container_config") or {}
+    if not _at_least(req, "1.44"):
+        out["VirtualSize"] = img.size
+    return out
+
+
+async def inspect(req: Request, eng: Any) -> Response:
+    img = eng.images.get(req.match_info["name"])
+    return json_response(_inspect(req, eng, img))
+
+
+async def history(req: Request, eng: Any) -> Response:
+    return json_response(eng.images.history(req.match_info["name"]))
+
+
+async def tag(req: Request, eng: Any) -> Response:
+    eng.images.tag(req.match_info["name"], req.q("repo") or "", req.q("tag") or None)
+    return Response(201)
+
+
+async def remove(req: Request, eng: Any) -> Response:
+    records = eng.images.remove(
+        req.match_info["name"], force=req.qbool("force"), prune=not req.qbool("noprune")
+    )
+    return json_response(records)
+
+
+async def _json_lines(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[bytes]:
+    yield json.dumps(first).encode() + b"\n"
+    async for msg in rest:
+        yield json.dumps(msg).encode() + b"\n"
+
+
+async def load(req: Request, eng: Any) -> Response | StreamResponse:
+    gen = eng.images.load(req.iter_body(), quiet=req.qbool("quiet"))
+    # Run up to the first message here: a bad archive is then a plain 400 response.
+    try:
+        first = await gen.__anext__()
+    except StopAsyncIteration:
+        return Response(200, b"", "application/json")
+    return StreamResponse(chunks=_json_lines(first, gen))
+
+
+async def _tar_chunks(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _save(refs: list[str], eng: Any) -> StreamResponse:
+    gen = eng.images.save(refs)
+    first = await gen.__anext__()  # unknown names fail here, before any header
+    return StreamResponse(chunks=_tar_chunks(first, gen), content_type="application/x-tar")
+
+
+async def save_many(req: Request, eng: Any) -> StreamResponse:
+    return await _save(req.query.get("names") or [], eng)
+
+
+async def save_one(req: Request, eng: Any) -> StreamResponse:
+    return await _save([req.match_info["name"]], eng)
+
+
+async def _one(msg: dict) -> AsyncIterator[bytes]:
+    yield json.dumps(msg).encode() + b"\n"
+
+
+async def create(req: Request, eng: Any) -> Response | StreamResponse:
+    src = req.q("fromSrc")
+    image = req.q("fromImage")
+    if src:
+        if src != "-":
+            raise NotImplementedYet("importing from a URL is not supported")
+        img = await eng.images.import_rootfs(
+            req.iter_body(),
+            repo=req.q("repo") or None,
+            tag=req.q("tag") or None,
+            changes=req.query.get("changes") or [],
+            message=req.q("message") or "",
+            platform=req.q("platform") or None,
+        )
+        return StreamResponse(chunks=_one({"status": img.id}))
+    if image:
+        name = parse_normalized(image).familiar_name
+        raise NotFound(
+            f"pull access denied for {name}, repository does not exist or may require "
+            "'docker login'"
+        )
+    raise InvalidParameter("fromImage or fromSrc must be given")
+
+
+ROUTES = [
+    Route("GET", "/images/json", list_images),
+    Route("POST", "/images/load", load),
+    Route("GET", "/images/get", save_many),
+    Route("POST", "/images/create", create),
+    Route("GET", "/images/{name:path}/json", inspect),
+    Route("GET", "/images/{name:path}/history", history),
+    Route("GET", "/images/{name:path}/get", save_one),
+    Route("POST", "/images/{name:path}/tag", tag),
+    Route("DELETE", "/images/{name:path}", remove),
+]

@@ -1,0 +1,109 @@
+"""inspect, container inspect, image inspect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth.cli.context import Context, StatusError
+from berth.cli.flags import Command, Flag, parse
+
+_FLAGS = [
+    Flag("format", "f", "str", "", help="Format output using a custom template"),
+    Flag("size", "s", help="Display total file sizes if the type is container"),
+]
+CMD = Command(
+    "inspect",
+    "berth inspect [OPTIONS] NAME|ID [NAME|ID...]",
+    "Return low-level information on berth objects",
+    [*_FLAGS, Flag("type", "", "str", "", help="Only inspect objects of the given type")],
+    min_args=1,
+)
+CONTAINER = Command(
+    "container inspect",
+    "berth container inspect [OPTIONS] CONTAINER [CONTAINER...]",
+    "Display detailed information on one or more containers",
+    _FLAGS,
+    min_args=1,
+)
+IMAGE = Command(
+    "image inspect",
+    "berth image inspect [OPTIONS] IMAGE [IMAGE...]",
+    "Display detailed information on one or more images",
+    [_FLAGS[0]],
+    min_args=1,
+)
+
+
+def _find(ctx: Context, name: str, kind: str) -> Any:
+    from berth.client.errors import APIError
+
+    kinds = ["container", "image"] if kind in ("", None) else [kind]
+    for k in kinds:
+        try:
+            if k == "container":
+                return ctx.client.inspect_container(name)
+            if k == "image":
+                return ctx.client.inspect_image(name)
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+    return None
+
+
+def _show(ctx: Context, names: list[str], fmt: str, kind: str) -> int:
+    import json
+
+    from berth.cli.gotemplate import Template, TemplateError
+
+    if kind not in ("", "container", "image"):
+        raise StatusError(1, f'"{kind}" is not a valid value for --type')
+    tmpl = None
+    if fmt and fmt != "json":
+        try:
+            tmpl = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+        except TemplateError as exc:
+            raise StatusError(1, f"template parsing error: {exc}") from None
+    found: list[Any] = []
+    missing: list[str] = []
+    for name in names:
+        obj = _find(ctx, name, kind)
+        if obj is None:
+            missing.append(name)
+            continue
+        if tmpl is None:
+            found.append(obj)
+            continue
+        try:
+            ctx.out(tmpl.execute(obj) + "\n")
+        except TemplateError as exc:
+            raise StatusError(1, f"template: {exc}") from None
+    if tmpl is None:
+        text = json.dumps(found, indent=4, ensure_ascii=False)
+        ctx.out(_go_escape(text) + "\n")
+    for name in missing:
+        noun = "object" if not kind else kind
+        msg = f"No such {noun}: {name}"
+        ctx.err(f"berth: Error: {msg}" if not kind else f"berth: Error response from daemon: {msg}")
+    return 1 if missing else 0
+
+
+def _go_escape(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def inspect(ctx: Context, argv: list[str]) -> int:
+    """berth inspect: containers first, then images, unless --type says which."""
+    opts, args = parse(CMD, argv)
+    return _show(ctx, args, opts.format, opts.type)
+
+
+def container_inspect(ctx: Context, argv: list[str]) -> int:
+    """berth container inspect."""
+    opts, args = parse(CONTAINER, argv)
+    return _show(ctx, args, opts.format, "container")
+
+
+def image_inspect(ctx: Context, argv: list[str]) -> int:
+    """berth image inspect."""
+    opts, args = parse(IMAGE, argv)
+    return _show(ctx, args, opts.format, "image")

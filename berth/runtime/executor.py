@@ -1,0 +1,417 @@
+"""The builtin OCI executor: start a container from an OCI config dict.
+
+spawn() runs in the per-container shim. The parent work (parsing the config,
+creating the cgroup, opening namespace files) happens before fork; the child
+only replays a precomputed plan through `syscalls.sys_` and execs. A CLOEXEC
+pipe carries a setup failure back as text, so spawn() returns only once execve
+has succeeded.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import functools
+import os
+import signal
+import stat
+from dataclasses import dataclass, field
+
+from berth.runtime import capabilities, cgroups, rootfs, syscalls
+from berth.runtime.syscalls import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    CLOSE_RANGE_CLOEXEC,
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_RAISE,
+    PR_CAPBSET_DROP,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    Syscalls,
+)
+
+_NS_FLAGS = {
+    "mount": CLONE_NEWNS,
+    "network": CLONE_NEWNET,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "pid": CLONE_NEWPID,
+    "cgroup": CLONE_NEWCGROUP,
+    "user": CLONE_NEWUSER,
+}
+_PREFIX = "unable to start container process: "
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class StartError(Exception):
+    """The container could not start; `message` reads like runc's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _ExecError(Exception):
+    """Resolving or executing process.args[0] failed (Go exec.LookPath wording)."""
+
+
+@dataclass
+class Plan:
+    """Everything the child needs, worked out before fork."""
+
+    unshare_flags: int = 0
+    joins: list[tuple[int, str]] = field(default_factory=list)  # (nstype, path) but not pid
+    pid_ns: str | None = None  # "new", a path to join, or None (share ours)
+    procs_files: list[str] = field(default_factory=list)
+    fs_before: list[rootfs.Step] = field(default_factory=list)
+    fs_after: list[rootfs.Step] = field(default_factory=list)
+    hostname: str = ""
+    domainname: str = ""
+    loopback: bool = False
+    terminal: bool = False
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+    drop_bounding: list[int] = field(default_factory=list)
+    effective: int = 0
+    permitted: int = 0
+    inheritable: int = 0
+    ambient: list[int] = field(default_factory=list)
+    no_new_privs: bool = False
+    oom_score_adj: int | None = None
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    cwd: str = "/"
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    path: str = _DEFAULT_PATH
+
+
+@functools.cache
+def _cgroup_links() -> tuple[tuple[str, str], ...]:
+    out = []
+    try:
+        for e in os.scandir(cgroups.ROOT):
+            if e.is_symlink():
+                out.append((e.name, os.readlink(e.path)))
+    except OSError:
+        pass
+    return tuple(out)
+
+
+def prepare() -> None:
+    """Read the host facts spawn() needs (cgroup layout, capability sets) now, so a
+    zygote pays for it once and every shim forked from it starts warm."""
+    cgroups.layout()
+    cgroups.host_mounts()
+    _cgroup_links()
+    capabilities.last_cap()
+    capabilities.bounding_mask()
+
+
+def _rlimit_number(name: str) -> int:
+    import resource  # rare: only configs with rlimits get here
+
+    n = getattr(resource, name, None)
+    if not isinstance(n, int):
+        raise StartError(f"{_PREFIX}unknown rlimit {name!r}")
+    return n
+
+
+def plan(config: dict) -> Plan:
+    """Work out the child's steps from an OCI config (raises StartError if unusable)."""
+    process = config.get("process") or {}
+    linux = config.get("linux") or {}
+    args = process.get("args") or []
+    if not args:
+        raise StartError(f"{_PREFIX}args must not be empty")
+    p = Plan(args=list(args), env=list(process.get("env") or []))
+    for e in p.env:
+        if e.startswith("PATH="):
+            p.path = e[5:]
+    for ns in linux.get("namespaces") or []:
+        typ = ns.get("type")
+        flag = _NS_FLAGS.get(typ or "")
+        if flag is None or flag == CLONE_NEWUSER:
+            raise StartError(f"{_PREFIX}namespace {typ!r} is not supported")
+        path = ns.get("path")
+        if flag == CLONE_NEWPID:
+            p.pid_ns = path or "new"
+        elif path:
+            p.joins.append((flag, path))
+        else:
+            p.unshare_flags |= flag
+    if not p.unshare_flags & CLONE_NEWNS:
+        raise StartError(f"{_PREFIX}a mount namespace is required")
+    p.loopback = bool(p.unshare_flags & CLONE_NEWNET)
+    cg_path = linux.get("cgroupsPath") or ""
+    binds: tuple[tuple[str, str], ...] = ()
+    host = tuple(cgroups.host_mounts())
+    if cg_path:
+        p.procs_files = cgroups.procs_files(cg_path)
+        rel = cg_path.strip("/")
+        binds = tuple(
+            (name, os.path.join(cgroups.ROOT, name, rel) if name else cgroups.ROOT + "/" + rel)
+            for name, _, _ in host
+        )
+    p.fs_before, p.fs_after = rootfs.plan(
+        config, cgroup_host=host, cgroup_links=_cgroup_links(), cgroup_binds=binds
+    )
+    if p.unshare_flags & CLONE_NEWUTS:
+        p.hostname = config.get("hostname") or ""
+        p.domainname = config.get("domainname") or ""
+    p.terminal = bool(process.get("terminal"))
+    user = process.get("user") or {}
+    p.uid = int(user.get("uid") or 0)
+    p.gid = int(user.get("gid") or 0)
+    p.groups = [int(g) for g in user.get("additionalGids") or []]
+    caps = process.get("capabilities") or {}
+    own = capabilities.bounding_mask()
+    bounding = capabilities.mask(caps.get("bounding") or []) & own
+    p.drop_bounding = [i for i in range(capabilities.last_cap() + 1) if not bounding >> i & 1]
+    p.effective = capabilities.mask(caps.get("effective") or []) & own
+    p.permitted = capabilities.mask(caps.get("permitted") or []) & own
+    p.inheritable = capabilities.mask(caps.get("inheritable") or []) & own
+    amb = capabilities.mask(caps.get("ambient") or []) & own
+    p.ambient = [i for i in range(capabilities.last_cap() + 1) if amb >> i & 1]
+    p.no_new_privs = bool(process.get("noNewPrivileges"))
+    if process.get("oomScoreAdj") is not None:
+        p.oom_score_adj = int(process["oomScoreAdj"])
+    for rl in process.get("rlimits") or []:
+        p.rlimits.append((_rlimit_number(rl["type"]), int(rl["soft"]), int(rl["hard"])))
+    p.cwd = process.get("cwd") or "/"
+    return p
+
+
+# ---------------------------------------------------------------------------
+# the child
+
+
+def _go_err(e: OSError) -> str:
+    # Go's syscall error strings are lower-case strerror
+    s = os.strerror(e.errno) if e.errno else str(e)
+    return s[:1].lower() + s[1:]
+
+
+def _executable(path: str) -> OSError | None:
+    """None if `path` is an executable file (Go's findExecutable), else the error."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return e
+    if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+        return OSError(errno.EACCES, "permission denied")
+    if not os.access(path, os.X_OK):
+        return OSError(errno.EACCES, "permission denied")
+    return None
+
+
+def look_path(name: str, path_env: str) -> str:
+    """Resolve `name` like Go's exec.LookPath; raise _ExecError with Go's wording."""
+    if "/" in name:
+        err = _executable(name)
+        if err is None:
+            return name
+        if err.errno == errno.EACCES:
+            raise _ExecError(f'exec: "{name}": permission denied')
+        raise _ExecError(f'exec: "{name}": stat {name}: {_go_err(err)}')
+    for d in path_env.split(":"):
+        cand = os.path.join(d or ".", name)
+        if _executable(cand) is None:
+            return cand
+    raise _ExecError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
+    """The container init's setup, in order, ending in execve. Runs in the forked child
+    (tests drive it with a recording fake). `join_fds` are (nstype, open fd)."""
+    for f in p.procs_files:
+        sys_.write_file(f, "0")
+    for nstype, fd in join_fds:
+        sys_.setns(fd, nstype)
+    # after joining the cgroup, so the new cgroup namespace is rooted there
+    sys_.unshare(p.unshare_flags)
+    sys_.setsid()
+    if p.terminal:
+        sys_.set_controlling_tty(0)
+    rootfs.run(p.fs_before, sys_)
+    if p.hostname:
+        sys_.sethostname(p.hostname)
+    if p.domainname:
+        sys_.setdomainname(p.domainname)
+    if p.loopback:
+        sys_.loopback_up()
+    rootfs.run(p.fs_after, sys_)
+    if p.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj") as adj:
+            current = int(adj.read())
+        if current != p.oom_score_adj:
+            sys_.write_file("/proc/self/oom_score_adj", str(p.oom_score_adj))
+    if p.rlimits:
+        import resource
+
+        for res, soft, hard in p.rlimits:
+            resource.setrlimit(res, (soft, hard))
+    if p.no_new_privs:
+        sys_.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    for cap in p.drop_bounding:
+        sys_.prctl(PR_CAPBSET_DROP, cap)
+    # keep the permitted set across the uid change, then trim it with capset
+    sys_.prctl(PR_SET_KEEPCAPS, 1)
+    sys_.setgroups(p.groups)
+    sys_.setresgid(p.gid, p.gid, p.gid)
+    sys_.setresuid(p.uid, p.uid, p.uid)
+    sys_.prctl(PR_SET_KEEPCAPS, 0)
+    sys_.capset(p.effective, p.permitted, p.inheritable)
+    for cap in p.ambient:
+        sys_.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
+    try:
+        sys_.chdir(p.cwd)
+    except OSError as e:
+        raise _ExecError(
+            f'chdir to cwd ("{p.cwd}") set in config.json failed: {_go_err(e)}'
+        ) from None
+    exe = look_path(p.args[0], p.path)
+    os.umask(0o022)
+    sys_.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+    try:
+        sys_.execve(exe, p.args, p.env)
+    except OSError as e:
+        raise _ExecError(f"exec {exe}: {_go_err(e)}") from None
+
+
+def _place_stdio(stdio: tuple[int, int, int]) -> None:
+    # copy above 2 first: a source may be one of 0..2 that an earlier dup2 replaces
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+    for fd in high:
+        os.close(fd)
+
+
+def _child(
+    p: Plan, stdio: tuple[int, int, int], join_fds: list[tuple[int, int]], err_r: int, err_w: int
+) -> None:
+    code = 127
+    try:
+        os.close(err_r)
+        # dispositions and the mask survive execve; Python ignores SIGPIPE and SIGXFSZ
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+        os.umask(0)
+        _place_stdio(stdio)
+        setup(p, syscalls.sys_, join_fds)
+    except _ExecError as e:
+        _report(err_w, str(e))
+    except OSError as e:
+        _report(err_w, f"error during container init: {e.strerror or e}")
+    except BaseException as e:  # anything else must still reach the parent
+        _report(err_w, f"error during container init: {type(e).__name__}: {e}")
+    finally:
+        os._exit(code)
+
+
+def _report(fd: int, msg: str) -> None:
+    data = msg.encode(errors="replace")
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+# ---------------------------------------------------------------------------
+# the parent
+
+
+def spawn(config: dict, stdio: tuple[int, int, int], *, console_fd: int | None = None) -> int:
+    """Start the container described by the OCI config dict; return the host pid of its
+    init (a direct child of the caller) once execve has succeeded. stdio fds become
+    0/1/2 (for a terminal, all three are the pty slave and it becomes the controlling
+    tty). On failure raise StartError and leave nothing behind."""
+    del console_fd  # the slave arrives as stdio; nothing else needs the master
+    p = plan(config)
+    sys_ = syscalls.sys_
+    cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
+    opened: list[int] = []
+    try:
+        join_fds = []
+        for nstype, path in p.joins:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            opened.append(fd)
+            join_fds.append((nstype, fd))
+        pid_fd = own_pid_fd = -1
+        if p.pid_ns is not None:
+            own_pid_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            opened.append(own_pid_fd)
+            if p.pid_ns != "new":
+                pid_fd = os.open(p.pid_ns, os.O_RDONLY | os.O_CLOEXEC)
+                opened.append(pid_fd)
+    except OSError as e:
+        for fd in opened:
+            os.close(fd)
+        raise StartError(f"{_PREFIX}error opening namespace: {e}") from None
+    try:
+        if cg_path:
+            try:
+                cgroups.create(cg_path, (config.get("linux") or {}).get("resources"))
+            except OSError as e:
+                raise StartError(f"{_PREFIX}unable to apply cgroup configuration: {e}") from None
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = -1
+        try:
+            # Only children feel a pid namespace change, so switch the caller's
+            # "namespace for children" around the fork and switch it straight back:
+            # the container init is then pid 1 there and still our direct child.
+            if p.pid_ns == "new":
+                sys_.unshare(CLONE_NEWPID)
+            elif pid_fd >= 0:
+                sys_.setns(pid_fd, CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                _child(p, stdio, join_fds, err_r, err_w)
+        except OSError as e:
+            os.close(err_r)
+            raise StartError(f"{_PREFIX}{e}") from None
+        finally:
+            if pid != 0:
+                if own_pid_fd >= 0:
+                    sys_.setns(own_pid_fd, CLONE_NEWPID)
+                os.close(err_w)
+        chunks = []
+        while True:
+            b = os.read(err_r, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        os.close(err_r)
+        if chunks:
+            os.waitpid(pid, 0)
+            raise StartError(_PREFIX + b"".join(chunks).decode(errors="replace"))
+        return pid
+    except BaseException:
+        if cg_path:
+            try:
+                cgroups.remove(cg_path)
+            except OSError:
+                pass
+        raise
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def oom_killed(config: dict) -> bool:
+    """True if the container's memory cgroup recorded an OOM kill."""
+    path = (config.get("linux") or {}).get("cgroupsPath") or ""
+    return bool(path) and cgroups.oom_kill_count(path) > 0
+
+
+def cleanup(config: dict) -> None:
+    """Remove the container's cgroups (retrying briefly while its tasks drain)."""
+    path = (config.get("linux") or {}).get("cgroupsPath") or ""
+    if path:
+        cgroups.remove(path)
