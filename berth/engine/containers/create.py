@@ -12,6 +12,7 @@ from berth.engine import wire
 from berth.engine.clock import rfc3339nano
 from berth.engine.containers.model import Container, ContainerConfig, HostConfig
 from berth.engine.errors import InvalidParameter, NotImplementedYet
+from berth.runtime import capabilities
 
 MIN_MEMORY = 6 * 1024 * 1024
 _NETWORK_MODES = ("default", "bridge", "none", "host")
@@ -77,6 +78,13 @@ def validate_host_config(hc: HostConfig) -> None:
         raise InvalidParameter(f"invalid restart policy '{hc.restart_policy.name}'")
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    for kind, caps in (("CAP_ADD", hc.cap_add), ("CAP_DROP", hc.cap_drop)):
+        for cap in caps or []:
+            try:
+                capabilities.normalize(cap)
+            except ValueError:
+                name = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
+                raise InvalidParameter(f'invalid {kind}: unknown capability: "{name}"') from None
     if hc.log_config.type not in ("", "json-file", "none"):
         raise InvalidParameter(f"logger: no log driver named '{hc.log_config.type}' is registered")
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ class Boxes:
             hostname=cid,
             cgroup_path=cgroup,
         )
-        write_bundle(bundle, spec)  # type: ignore[arg-type]
+        write_bundle(Path(bundle), spec)
         log_path = os.path.join(bundle, "json.log") if log else None
         req = ShimRequest(cid, bundle, log_path, tty, open_stdin, stdin_once)
         box = Box(cid, bundle, ShimClient(bundle), 0, log_path, cgroup)
@@ -189,7 +190,7 @@ def run(coro: Awaitable[Any], timeout: float = 30.0) -> Any:
 
 
 async def read_all(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = await reader.read(65536)
         if not data:
@@ -518,6 +519,7 @@ def test_measure_true_latency(boxes: Boxes, capsys: pytest.CaptureFixture[str]) 
 
 _PSS_SCRIPT = r"""
 import asyncio, json, shutil, sys, tempfile, time
+from pathlib import Path
 from berth.runtime.zygote import Zygote, ShimRequest
 z = Zygote.fork()  # first thing, as berthd does
 from berth.runtime.shim_client import ShimClient
@@ -544,7 +546,7 @@ async def main():
             made.append(b)
             spec = RuntimeSpec(id=f"m{i}", rootfs=rootfs, args=["sleep", "1000"],
                                env=["PATH=/bin"], cgroup_path=f"{parent}/m{i}")
-            write_bundle(b, spec)
+            write_bundle(Path(b), spec)
             req = ShimRequest(f"m{i}", b, b + "/json.log", False, False, False)
             shims.append(await z.spawn_shim(req))
             await ShimClient(b).start()

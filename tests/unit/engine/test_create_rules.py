@@ -46,6 +46,7 @@ def test_entrypoint_resets_image_cmd() -> None:
         ({"NanoCpus": 1, "CpuPeriod": 100}, "Conflicting options"),
         ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy"),
         ({"AutoRemove": True, "RestartPolicy": {"Name": "always"}}, "AutoRemove"),
+        ({"CapAdd": ["NOPE"]}, 'invalid CAP_ADD: unknown capability: "CAP_NOPE"'),
     ],
 )
 def test_bad_host_config(hc: dict, msg: str) -> None:
