@@ -91,7 +91,7 @@ class Engine:
     def info(self) -> dict[str, Any]:
         from berth.runtime import cgroups
 
-        cs = self.containers.list()
+        cs = self.containers.all()
         running = sum(1 for c in cs if c.state.status == "running")
         paused = sum(1 for c in cs if c.state.status == "paused")
         v2 = cgroups.is_v2() if hasattr(cgroups, "is_v2") else False

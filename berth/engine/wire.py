@@ -7,7 +7,6 @@ parsing) calls these; the engine works with the dataclasses."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -17,9 +16,17 @@ def camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
 def _fields(cls: type) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, f.metadata.get("wire") or camel(f.name)) for f in dataclasses.fields(cls))
+    got = _FIELDS.get(cls)
+    if got is None:
+        got = _FIELDS[cls] = tuple(
+            (f.name, f.metadata.get("wire") or camel(f.name))
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+    return got
 
 
 def to_wire(obj: Any) -> dict[str, Any]:

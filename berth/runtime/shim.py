@@ -44,11 +44,14 @@ once the container has exited and its output is fully sent. A client that falls 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import selectors
 import signal
 import socket
+import struct
+import termios
 import time
 from typing import Any
 
@@ -264,6 +267,13 @@ class Shim:
             self.config = json.load(f)
         if self.tty:
             master, slave = os.openpty()
+            size = self.config.get("process", {}).get("consoleSize")
+            if size:
+                fcntl.ioctl(
+                    master,
+                    termios.TIOCSWINSZ,
+                    struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0),
+                )
             os.set_blocking(master, False)
             self.master = master
             self.outputs[master] = "stdout"

@@ -57,6 +57,8 @@ class RuntimeSpec:
     join_namespaces: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # initial (height, width) of the tty, so the first output is laid out right
+    console_size: tuple[int, int] | None = None
     # namespaces shared with the host (left out of linux.namespaces): e.g. ["network"]
     # for --network host, ["pid"] for --pid host
     host_namespaces: list[str] = field(default_factory=list)
@@ -198,6 +200,8 @@ def to_oci(spec: RuntimeSpec) -> dict:
         "noNewPrivileges": spec.no_new_privileges,
         "oomScoreAdj": spec.oom_score_adj,
     }
+    if spec.tty and spec.console_size and all(spec.console_size):
+        process["consoleSize"] = {"height": spec.console_size[0], "width": spec.console_size[1]}
     linux: dict = {
         "resources": _resources(spec),
         "cgroupsPath": spec.cgroup_path,

@@ -43,6 +43,10 @@ def test_exit_codes_reach_the_cli(docker) -> None:
     assert r.returncode == 126, r.stderr
     r = docker("run", "--rm", "nosuchimage:1")
     assert r.returncode == 125
+    # A start that fails before the process exists: an error, and --rm still removes.
+    r = docker("run", "--rm", "--name", "t-nouser", "-u", "nosuchuser", "busybox", "true")
+    assert r.returncode == 125 and b"unable to find user nosuchuser" in r.stderr
+    assert out(docker("ps", "-aq", "--filter", "name=t-nouser")) == ""
 
 
 def test_stdout_and_stderr_are_separate(docker) -> None:
@@ -60,9 +64,23 @@ def test_run_options_env_workdir_user_hostname_entrypoint(docker, tmp_path: Path
     envf = tmp_path / "env"
     envf.write_text("FROM_FILE=yes\n# comment\n")
     r = docker(
-        "run", "--rm", "-e", "A=1", "--env-file", str(envf), "-w", "/tmp", "-u", "65534:65534",
-        "--hostname", "boxy", "--entrypoint", "sh", "busybox",
-        "-c", 'echo "$A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)"',
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "--env-file",
+        str(envf),
+        "-w",
+        "/tmp",
+        "-u",
+        "65534:65534",
+        "--hostname",
+        "boxy",
+        "--entrypoint",
+        "sh",
+        "busybox",
+        "-c",
+        'echo "$A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)"',
     )
     assert r.returncode == 0, r.stderr
     assert out(r) == "1 yes /tmp 65534:65534 boxy\n"
@@ -70,8 +88,18 @@ def test_run_options_env_workdir_user_hostname_entrypoint(docker, tmp_path: Path
 
 def test_detached_ps_logs_stop_rm(docker) -> None:
     r = docker(
-        "run", "-d", "--name", "t-web", "--label", "role=web", "--stop-signal", "SIGUSR1",
-        "busybox", "sh", "-c", "trap 'echo bye; exit 0' USR1; echo started; while :; do sleep 0.1; done",
+        "run",
+        "-d",
+        "--name",
+        "t-web",
+        "--label",
+        "role=web",
+        "--stop-signal",
+        "SIGUSR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' USR1; echo started; while :; do sleep 0.1; done",
     )
     assert r.returncode == 0, r.stderr
     cid = out(r).strip()
@@ -93,7 +121,9 @@ def test_detached_ps_logs_stop_rm(docker) -> None:
 
 
 def test_logs_follow_ends_when_the_container_exits(docker) -> None:
-    cid = out(docker("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done")).strip()
+    cid = out(
+        docker("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done")
+    ).strip()
     r = docker("logs", "-f", cid, timeout=20)
     assert out(r) == "1\n2\n3\n"
     docker("rm", "-f", cid)
@@ -110,7 +140,11 @@ def test_stop_timeout_then_kill(docker) -> None:
 
 
 def test_create_start_attach_wait(docker) -> None:
-    cid = out(docker("create", "--name", "t-cs", "busybox", "sh", "-c", "echo created-then-started; exit 4")).strip()
+    cid = out(
+        docker(
+            "create", "--name", "t-cs", "busybox", "sh", "-c", "echo created-then-started; exit 4"
+        )
+    ).strip()
     assert json.loads(out(docker("inspect", cid)))[0]["State"]["Status"] == "created"
     r = docker("start", "-a", "t-cs")
     assert r.returncode == 4 and out(r) == "created-then-started\n"
@@ -145,8 +179,15 @@ def test_name_conflict_and_unknown_container(docker) -> None:
 
 def test_memory_limit_oom_kill(docker) -> None:
     r = docker(
-        "run", "--name", "t-oom", "--memory", "32m", "busybox",
-        "sh", "-c", 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived',
+        "run",
+        "--name",
+        "t-oom",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived',
     )
     assert r.returncode == 137, (r.stdout, r.stderr)
     st = json.loads(out(docker("inspect", "t-oom")))[0]["State"]
@@ -156,7 +197,15 @@ def test_memory_limit_oom_kill(docker) -> None:
 
 def test_pids_limit_and_cpus_reach_the_cgroup(docker) -> None:
     r = docker(
-        "run", "--rm", "--pids-limit", "7", "--cpus", "0.5", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--pids-limit",
+        "7",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "sh",
+        "-c",
         "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null"
         " || cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max",
     )
@@ -196,6 +245,35 @@ def test_save_load_import_roundtrip(docker, tmp_path: Path) -> None:
     docker("rmi", "t-imported:1")
 
 
+def test_tty_gets_the_console_size_and_resize(docker, daemon) -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a docker CLI on a real terminal of 30x100
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        os.execvpe(
+            "docker", ["docker", "run", "-it", "--rm", "busybox", "stty", "size"], daemon.env
+        )
+    data = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, data
+    assert b"30 100" in data
+
+
 def test_tty_run(docker) -> None:
     # A tty merges stdout and stderr and turns \n into \r\n, as with dockerd.
     r = docker("run", "--rm", "-t", "busybox", "sh", "-c", "echo out; echo err >&2")
@@ -223,7 +301,10 @@ def test_tcp_listener(busybox_tar) -> None:
         d.load_image(busybox_tar)
         env = {**os.environ, "DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
         r = subprocess.run(
-            ["docker", "run", "--rm", "busybox", "echo", "via-tcp"], env=env, capture_output=True, timeout=60
+            ["docker", "run", "--rm", "busybox", "echo", "via-tcp"],
+            env=env,
+            capture_output=True,
+            timeout=60,
         )
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"via-tcp\n"

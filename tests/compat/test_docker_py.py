@@ -38,8 +38,13 @@ def test_nonzero_exit_raises_container_error(client) -> None:
 
 def test_detached_lifecycle(client) -> None:
     c = client.containers.run(
-        "busybox", ["sh", "-c", "echo ready; sleep 60"], detach=True, name="py-det",
-        labels={"suite": "py"}, environment={"X": "1"}, mem_limit="64m",
+        "busybox",
+        ["sh", "-c", "echo ready; sleep 60"],
+        detach=True,
+        name="py-det",
+        labels={"suite": "py"},
+        environment={"X": "1"},
+        mem_limit="64m",
     )
     c.reload()
     assert c.status == "running"

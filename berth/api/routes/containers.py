@@ -24,7 +24,7 @@ from berth.api.views import containers as views
 from berth.engine.clock import parse_timestamp
 from berth.engine.containers import filters as cfilters
 from berth.engine.containers.logs import LogOptions
-from berth.engine.errors import InvalidParameter
+from berth.engine.errors import EngineError, InvalidParameter
 
 
 async def create(req: Request, eng: Any) -> Response:
@@ -39,7 +39,7 @@ async def list_containers(req: Request, eng: Any) -> Response:
     ok = cfilters.build(flt, svc.get, lambda c, ref: _image_matches(eng, c, ref))
     show_all = req.qbool("all") or bool(flt.get("status")) or bool(flt.get("exited"))
     limit = req.qint("limit", -1) or -1
-    items = [c for c in svc.list() if (show_all or c.state.running) and ok(c)]
+    items = [c for c in svc.all() if (show_all or c.state.running) and ok(c)]
     items.sort(key=lambda c: c.created, reverse=True)
     if limit > 0:
         items = items[:limit]
@@ -173,7 +173,10 @@ async def attach(req: Request, eng: Any) -> HijackResponse:
             if areq is None:
                 return
             # A client that vanished before the start is noticed at the first write.
-            shim_r, shim_w = await areq.streams
+            try:
+                shim_r, shim_w = await areq.streams
+            except EngineError:
+                return  # the start failed: its caller gets the error; this stream just ends
             await proxy(reader, writer, shim_r, shim_w, stdin=areq.stdin)
         finally:
             if areq is not None:

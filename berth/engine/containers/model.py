@@ -107,6 +107,7 @@ class HostConfig:
     mounts: list[dict[str, Any]] | None = None
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
+    console_size: list[int] | None = None  # [height, width]
 
 
 wire.nested("HostConfig", "log_config", LogConfig)

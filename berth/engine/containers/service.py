@@ -4,6 +4,7 @@ attach, logs, and reconciling with surviving shims after a daemon restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import signal as _signal
@@ -20,6 +21,7 @@ from berth.engine.containers.model import Container, State
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import (
     Conflict,
+    EngineError,
     InvalidParameter,
     NotFound,
     NotModified,
@@ -27,7 +29,7 @@ from berth.engine.errors import (
 )
 from berth.runtime import rootfs as rt_rootfs
 from berth.runtime import spec as rt_spec
-from berth.runtime.shim_client import ExitStatus, ShimClient, read_exit_file
+from berth.runtime.shim_client import ExitStatus, ShimClient, ShimError, read_exit_file
 
 log = logging.getLogger("berth.containers")
 
@@ -85,7 +87,7 @@ class ContainerService:
     def get(self, ref: str) -> Container:
         return self.store.get(ref)
 
-    def list(self) -> list[Container]:
+    def all(self) -> list[Container]:
         return self.store.all()
 
     def using_image(self, image_id: str) -> list[str]:
@@ -209,39 +211,21 @@ class ContainerService:
             shm_size=hc.shm_size or 64 * 1024 * 1024,
             oom_score_adj=hc.oom_score_adj,
             join_namespaces=join,
+            console_size=_console_size(hc.console_size),
         )
 
     async def _start_locked(self, c: Container, w: _Watch) -> None:
         from berth.runtime.shim_client import RuntimeStartError
-        from berth.runtime.zygote import ShimRequest
 
-        image = self.images.get(c.image_id)
-        odir = self.overlay_dir / c.id
-        merged = str(odir / "merged")
-        rt_rootfs.mount_overlay(
-            self.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
-        )
-        bundle = self.bundle(c.id)
         try:
-            spec = self._runtime_spec(c, merged)
-            bundle.mkdir(parents=True, exist_ok=True)
-            for stale in ("exit.json", "shim.sock"):
-                (bundle / stale).unlink(missing_ok=True)
-            rt_spec.write_bundle(bundle, spec)
-            await self.zygote.spawn_shim(
-                ShimRequest(
-                    id=c.id,
-                    bundle=str(bundle),
-                    log_path=c.log_path or None,
-                    tty=c.config.tty,
-                    open_stdin=c.config.open_stdin,
-                    stdin_once=c.config.stdin_once,
-                )
-            )
-        except BaseException:
-            rt_rootfs.unmount(merged)
-            shutil.rmtree(bundle, ignore_errors=True)
+            bundle = await self._spawn_shim(c)
+        except EngineError as exc:
+            await self._start_failed(c, w, exc.message)
             raise
+        except Exception as exc:
+            err = SystemError_(f"failed to create task for container: {exc}")
+            await self._start_failed(c, w, err.message)
+            raise err from exc
         shim = ShimClient(bundle)
         # Attach whoever asked before the start, so that no output is missed.
         pending, w.pending_attach = w.pending_attach, []
@@ -273,6 +257,53 @@ class ContainerService:
         c.state = State(status="running", pid=pid, started_at=rfc3339nano())
         self.store.save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
+
+    async def _spawn_shim(self, c: Container) -> Path:
+        """Mount the root filesystem, write the bundle and fork the shim; undo it all
+        if any step fails."""
+        from berth.runtime.zygote import ShimRequest
+
+        image = self.images.get(c.image_id)
+        odir = self.overlay_dir / c.id
+        merged = str(odir / "merged")
+        rt_rootfs.mount_overlay(
+            self.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
+        )
+        bundle = self.bundle(c.id)
+        try:
+            spec = self._runtime_spec(c, merged)
+            bundle.mkdir(parents=True, exist_ok=True)
+            for stale in ("exit.json", "shim.sock"):
+                (bundle / stale).unlink(missing_ok=True)
+            rt_spec.write_bundle(bundle, spec)
+            await self.zygote.spawn_shim(
+                ShimRequest(
+                    id=c.id,
+                    bundle=str(bundle),
+                    log_path=c.log_path or None,
+                    tty=c.config.tty,
+                    open_stdin=c.config.open_stdin,
+                    stdin_once=c.config.stdin_once,
+                )
+            )
+        except BaseException:
+            rt_rootfs.unmount(merged)
+            shutil.rmtree(bundle, ignore_errors=True)
+            raise
+        return bundle
+
+    async def _start_failed(self, c: Container, w: _Watch, message: str) -> None:
+        """The container never ran: tell attached clients, keep the error, and honour
+        --rm (a client waiting for the removal must not hang)."""
+        pending, w.pending_attach = w.pending_attach, []
+        for req in pending:
+            if not req.streams.done():
+                req.streams.set_exception(SystemError_(message))
+        c.state = State(status="created", exit_code=128, error=message)
+        self.store.save(c)
+        if c.host_config.auto_remove:
+            with contextlib.suppress(NotFound):
+                await self.remove(c.id, force=True)
 
     async def _monitor(self, c: Container, live: _Live) -> None:
         try:
@@ -335,7 +366,7 @@ class ContainerService:
     async def _signal(self, live: _Live, signum: int) -> None:
         try:
             await live.shim.signal(signum)
-        except (ConnectionError, FileNotFoundError):
+        except (ConnectionError, FileNotFoundError, ShimError):
             pass  # it has exited in the meantime; the monitor records that
 
     async def kill(self, ref: str, sig: str | None) -> None:
@@ -439,7 +470,10 @@ class ContainerService:
         live = self._live.get(c.id)
         if live is None:
             raise Conflict(f"Container {c.id} is not running")
-        await live.shim.resize(height, width)
+        try:
+            await live.shim.resize(height, width)
+        except (ConnectionError, FileNotFoundError, ShimError):
+            raise Conflict(f"Container {c.id} is not running") from None
 
     def logs(self, c: Container, opts: LogOptions) -> AsyncIterator[tuple[int, bytes]]:
         if c.host_config.log_config.type == "none":
@@ -473,6 +507,12 @@ class ContainerService:
         for live in list(self._live.values()):
             if live.monitor is not None:
                 live.monitor.cancel()
+
+
+def _console_size(size: list[int] | None) -> tuple[int, int] | None:
+    if size and len(size) == 2 and size[0] > 0 and size[1] > 0:
+        return int(size[0]), int(size[1])
+    return None
 
 
 def _chain(task: asyncio.Future[Streams], fut: asyncio.Future[Streams]) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import grp
 import os
-import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -49,8 +47,19 @@ def _docker_as(user: str, host: str) -> subprocess.CompletedProcess[bytes]:
     """The real (static) docker CLI run as an unprivileged user."""
     env = {"DOCKER_HOST": host, "HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin"}
     return subprocess.run(
-        [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--", "docker", "version", "--format", "{{.Server.APIVersion}}"],
-        env=env, capture_output=True, timeout=30,
+        [
+            shutil.which("runuser") or "/usr/sbin/runuser",
+            "-u",
+            user,
+            "--",
+            "docker",
+            "version",
+            "--format",
+            "{{.Server.APIVersion}}",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=30,
     )
 
 
@@ -120,7 +129,9 @@ def test_sigint_also_shuts_down_cleanly(scratch: Path) -> None:
         (["--log-level", "loud"], b"invalid choice"),
     ],
 )
-def test_bad_options_are_refused_with_a_message(scratch: Path, args: list[str], message: bytes) -> None:
+def test_bad_options_are_refused_with_a_message(
+    scratch: Path, args: list[str], message: bytes
+) -> None:
     d = Daemon(scratch, args)
     (scratch / "daemon.json").write_text("{}")
     r = subprocess.run(d.argv(), capture_output=True, timeout=30, cwd=REPO)
@@ -133,11 +144,15 @@ def test_bad_options_are_refused_with_a_message(scratch: Path, args: list[str], 
 def test_state_survives_a_restart(fresh_daemon: Daemon) -> None:
     d = fresh_daemon
     api = d.api
-    st, body = api.call("POST", "/containers/create?name=keep", {"Image": "busybox", "Cmd": ["sh", "-c", "exit 7"]})
+    st, body = api.call(
+        "POST", "/containers/create?name=keep", {"Image": "busybox", "Cmd": ["sh", "-c", "exit 7"]}
+    )
     assert st == 201, body
     assert api.call("POST", "/containers/keep/start")[0] == 204
     assert api.call("POST", "/containers/keep/wait")[1]["StatusCode"] == 7
-    st, body = api.call("POST", "/containers/create?name=sleeper", {"Image": "busybox", "Cmd": ["sleep", "60"]})
+    st, body = api.call(
+        "POST", "/containers/create?name=sleeper", {"Image": "busybox", "Cmd": ["sleep", "60"]}
+    )
     assert api.call("POST", "/containers/sleeper/start")[0] == 204
     before_c = sorted((c["Id"], c["State"]) for c in api.call("GET", "/containers/json?all=1")[1])
     before_i = sorted(i["Id"] for i in api.call("GET", "/images/json")[1])
@@ -158,7 +173,9 @@ def test_state_survives_a_restart(fresh_daemon: Daemon) -> None:
 def test_killed_daemon_finds_its_containers_again(fresh_daemon: Daemon) -> None:
     d = fresh_daemon
     api = d.api
-    api.call("POST", "/containers/create?name=survivor", {"Image": "busybox", "Cmd": ["sleep", "60"]})
+    api.call(
+        "POST", "/containers/create?name=survivor", {"Image": "busybox", "Cmd": ["sleep", "60"]}
+    )
     assert api.call("POST", "/containers/survivor/start")[0] == 204
     pid = api.call("GET", "/containers/survivor/json")[1]["State"]["Pid"]
     d.kill()
