@@ -184,3 +184,46 @@ def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
 
     yield run
     daemon.remove_all_containers()
+
+
+def _berth_cgroups() -> list[str]:
+    """Container cgroups under any hierarchy's berth/ parent."""
+    found = []
+    for base in ("/sys/fs/cgroup", *[f"/sys/fs/cgroup/{c}" for c in os.listdir("/sys/fs/cgroup")]):
+        parent = Path(base) / "berth"
+        if parent.is_dir():
+            found += [str(p) for p in parent.iterdir() if p.is_dir()]
+    return found
+
+
+def _processes_under(prefix: str) -> list[int]:
+    """Processes whose working directory is below prefix (shims live in their bundle)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{d}/cwd")
+        except OSError:
+            continue
+        if cwd.startswith(prefix):
+            out.append(int(d))
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After the whole suite: no container cgroup, no bt- mount, no shim still running."""
+    if not IS_ROOT:
+        yield
+        return
+    cg_before = set(_berth_cgroups())
+    yield
+    time.sleep(0.2)
+    leaked_cg = set(_berth_cgroups()) - cg_before
+    assert not leaked_cg, f"cgroups left behind: {sorted(leaked_cg)[:5]}"
+    with open("/proc/self/mounts") as f:
+        mounts = [ln for ln in f if " /tmp/bt-" in ln]
+    assert not mounts, f"mounts left behind: {mounts[:5]}"
+    shims = _processes_under("/tmp/bt-")
+    assert not shims, f"processes still running in test directories: {shims}"
