@@ -115,6 +115,23 @@ class Daemon:
             self.api.call("DELETE", f"/containers/{c['Id']}?force=1")
 
 
+_LIVE_DAEMONS: list[Daemon] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """On a failure, show what the daemons said: a flaky run in CI can be read afterwards."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for d in _LIVE_DAEMONS:
+            try:
+                tail = d.log.read_text(errors="replace")[-4000:]
+            except OSError:
+                continue
+            rep.sections.append((f"berthd log ({d.root})", tail))
+
+
 def leftover_mounts(root: Path) -> list[str]:
     with open("/proc/self/mounts") as f:
         return [ln for ln in f if str(root) in ln]
@@ -140,6 +157,7 @@ def busybox_tar() -> Iterator[Path]:
 def _make_daemon(busybox_tar: Path, extra: list[str] | None = None) -> Iterator[Daemon]:
     root = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
     d = Daemon(root, extra)
+    _LIVE_DAEMONS.append(d)
     try:
         d.start()
         d.load_image(busybox_tar)
@@ -148,6 +166,7 @@ def _make_daemon(busybox_tar: Path, extra: list[str] | None = None) -> Iterator[
         d.stop()
         assert leftover_mounts(root) == [], "berthd left mounts behind"
     finally:
+        _LIVE_DAEMONS.remove(d)
         d.kill()
         cleanup_root(root)
 

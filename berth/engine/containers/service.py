@@ -309,6 +309,7 @@ class ContainerService:
         try:
             status = await live.shim.wait()
         except Exception:  # the shim died: its exit file (if any) has the truth
+            log.warning("lost the shim of container %s", c.id, exc_info=True)
             status = read_exit_file(self.bundle(c.id)) or ExitStatus(
                 255, False, rfc3339nano(), "shim exited unexpectedly"
             )
@@ -326,17 +327,21 @@ class ContainerService:
             started_at=c.state.started_at,
             finished_at=st.finished_at or rfc3339nano(),
         )
-        rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
-        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
-        if self.store.maybe(c.id) is not None:
-            self.store.save(c)
-        w = self._w(c.id)
-        if live is not None and not live.exited.done():
-            live.exited.set_result(c.state)
-        waiters, w.next_exit = w.next_exit, []
-        for f in waiters:
-            if not f.done():
-                f.set_result(c.state)
+        try:
+            rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            if self.store.maybe(c.id) is not None:
+                self.store.save(c)
+        except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
+            log.exception("cleaning up after container %s exited", c.id)
+        finally:
+            w = self._w(c.id)
+            if live is not None and not live.exited.done():
+                live.exited.set_result(c.state)
+            waiters, w.next_exit = w.next_exit, []
+            for f in waiters:
+                if not f.done():
+                    f.set_result(c.state)
         if c.host_config.auto_remove and self.store.maybe(c.id) is not None:
             try:
                 await self.remove(c.id, force=True)
