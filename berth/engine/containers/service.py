@@ -44,6 +44,7 @@ class AttachRequest:
     streams: asyncio.Future[Streams] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    task: asyncio.Future[Streams] | None = None
 
 
 @dataclass
@@ -459,8 +460,9 @@ class ContainerService:
         req = AttachRequest(stdin and c.config.open_stdin, stdout, stderr)
         live = self._live.get(c.id)
         if live is not None:
-            task = asyncio.ensure_future(live.shim.attach(req.stdin, stdout, stderr))
-            task.add_done_callback(lambda t: _chain(t, req.streams))
+            # The request holds the task: the event loop keeps only a weak reference.
+            req.task = asyncio.ensure_future(live.shim.attach(req.stdin, stdout, stderr))
+            req.task.add_done_callback(lambda t: _chain(t, req.streams))
         else:
             self._w(c.id).pending_attach.append(req)
         return req
