@@ -67,6 +67,32 @@ def busybox_rootfs(dest: Path) -> Path:
     return dest
 
 
+def shim_pids(exec_root: str) -> list[int]:
+    """Shims are forked from the zygote (same command line as berthd): find them by
+    their working directory, which is their container's bundle under the exec root."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/cwd").startswith(exec_root + "/"):
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def hugetlb_v1_fix() -> bool:
+    """crun 1.8 refuses a hybrid host whose cgroup2 still holds hugetlb (as
+    ../shared/peers/setup-peers.sh notes); mount it as v1 for the floor run.
+    Returns True if this call mounted it (and the caller unmounts it)."""
+    target = "/sys/fs/cgroup/hugetlb"
+    if os.path.ismount(target) or os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return False
+    os.makedirs(target, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", target])
+    return r.returncode == 0
+
+
 def crun_floor(rootfs: Path, runs: int) -> list[float] | None:
     crun = shutil.which("crun")
     if not crun:
@@ -137,8 +163,8 @@ def main() -> int:
         results["docker_run_d_x50_s"] = round(time.perf_counter() - t0, 2)
         results["docker_ps_50"] = fmt(timed([docker, "ps"], env, args.runs))
         results["berth_ps_50"] = fmt(timed([*berth, "ps"], env, args.runs))
-        shims = subprocess.run(["pgrep", "-f", "berth-shim"], capture_output=True).stdout.split()
-        pss = [pss_kib(int(p)) for p in shims[:10]]
+        shims = shim_pids(str(d.exec_root))
+        pss = [pss_kib(p) for p in shims]
         if pss:
             results["shim_pss_mib_median"] = round(statistics.median(pss) / 1024, 2)
         results["berthd_rss_50_running_mib"] = round(rss_kib(d.proc.pid) / 1024, 1)  # type: ignore[union-attr]
@@ -150,11 +176,14 @@ def main() -> int:
         d.stop()
         cleanup_root(root)
     floor_root = Path(tempfile.mkdtemp(prefix="bt-floor-", dir="/tmp"))
+    mounted = hugetlb_v1_fix()
     try:
         fl = crun_floor(busybox_rootfs(floor_root / "rootfs"), args.runs)
         if fl:
             results["crun_run_true_floor"] = fmt(fl)
     finally:
+        if mounted:
+            subprocess.run(["umount", "/sys/fs/cgroup/hugetlb"], check=False)
         shutil.rmtree(floor_root, ignore_errors=True)
     for k, v in results.items():
         print(f"{k:32} {v}")
