@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from berth.humanize import human_duration  # noqa: F401 - part of this module's API
+
 _DECIMAL = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 _RAM_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _RAM_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
@@ -27,34 +29,6 @@ def ram_in_bytes(text: str) -> int:
     if not m:
         raise ValueError(f"invalid size: '{text}'")
     return int(float(m.group(1)) * _RAM_UNITS[m.group(2).lower()])
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration ("Less than a second", "About a minute", "3 hours")."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def since(ts: float, now: float | None = None) -> str:

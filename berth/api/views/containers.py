@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from berth.api.views.humanize import human_duration
 from berth.engine import wire
 from berth.engine.clock import parse_rfc3339
 from berth.engine.containers.model import Container
+from berth.humanize import human_duration
 
 
 def status_text(c: Container, now: float | None = None) -> str:

@@ -1,9 +1,11 @@
-"""Docker's human-readable durations (go-units HumanDuration)."""
+"""Docker's human-readable durations (go-units HumanDuration). A leaf module: the
+API (ps Status) and the CLI (CREATED) both use it."""
 
 from __future__ import annotations
 
 
 def human_duration(seconds: float) -> str:
+    """go-units HumanDuration ("Less than a second", "About a minute", "3 hours")."""
     s = int(seconds)
     if s < 1:
         return "Less than a second"
@@ -16,7 +18,7 @@ def human_duration(seconds: float) -> str:
         return "About a minute"
     if minutes < 60:
         return f"{minutes} minutes"
-    hours = round(seconds / 3600)
+    hours = int(seconds / 3600 + 0.5)
     if hours == 1:
         return "About an hour"
     if hours < 48:
@@ -27,4 +29,4 @@ def human_duration(seconds: float) -> str:
         return f"{hours // 24 // 7} weeks"
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+    return f"{int(seconds / 3600) // 24 // 365} years"
