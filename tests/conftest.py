@@ -3,6 +3,7 @@ busybox test image the project builds itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,13 @@ from tests.apiclient import Api
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
+# Each test session puts its containers under a cgroup parent of its own, so that the
+# leftover check below sees only what this session made (others may run at once).
+CGROUP_PARENT = f"berth-test-{os.getpid()}"
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: namespaces, mounts, cgroups")
+
+
+_SESSION_ROOTS: list[Path] = []
 
 
 class Daemon:
@@ -27,6 +34,7 @@ class Daemon:
 
     def __init__(self, root: Path, extra_args: list[str] | None = None) -> None:
         self.root = root
+        _SESSION_ROOTS.append(root)
         self.sock = str(root / "berth.sock")
         self.host = "unix://" + self.sock
         self.data_root = root / "data"
@@ -205,14 +213,22 @@ def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
     daemon.remove_all_containers()
 
 
-def _berth_cgroups() -> list[str]:
-    """Container cgroups under any hierarchy's berth/ parent."""
+def _session_cgroups() -> list[str]:
+    """Container cgroups under this session's parent, in every hierarchy."""
     found = []
     for base in ("/sys/fs/cgroup", *[f"/sys/fs/cgroup/{c}" for c in os.listdir("/sys/fs/cgroup")]):
-        parent = Path(base) / "berth"
+        parent = Path(base) / CGROUP_PARENT
         if parent.is_dir():
             found += [str(p) for p in parent.iterdir() if p.is_dir()]
     return found
+
+
+def _remove_session_parents() -> None:
+    for c in os.listdir("/sys/fs/cgroup"):
+        parent = Path("/sys/fs/cgroup", c, CGROUP_PARENT)
+        if parent.is_dir():
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 def _processes_under(prefix: str) -> list[int]:
@@ -236,13 +252,13 @@ def nothing_left_behind() -> Iterator[None]:
     if not IS_ROOT:
         yield
         return
-    cg_before = set(_berth_cgroups())
     yield
     time.sleep(0.2)
-    leaked_cg = set(_berth_cgroups()) - cg_before
+    leaked_cg = _session_cgroups()
+    _remove_session_parents()
     assert not leaked_cg, f"cgroups left behind: {sorted(leaked_cg)[:5]}"
     with open("/proc/self/mounts") as f:
-        mounts = [ln for ln in f if " /tmp/bt-" in ln]
+        mounts = [ln for ln in f if any(f" {root}" in ln for root in _SESSION_ROOTS)]
     assert not mounts, f"mounts left behind: {mounts[:5]}"
-    shims = _processes_under("/tmp/bt-")
+    shims = [p for root in _SESSION_ROOTS for p in _processes_under(str(root))]
     assert not shims, f"processes still running in test directories: {shims}"

@@ -33,6 +33,7 @@ class DaemonConfig:
     debug: bool = False
     log_level: str = "info"
     labels: list[str] = field(default_factory=list)
+    cgroup_parent: str = "berth"
     tls: bool = False
     tlsverify: bool = False
     tlscacert: str = ""
@@ -50,6 +51,7 @@ _FILE_KEYS = {
     "debug": "debug",
     "log-level": "log_level",
     "labels": "labels",
+    "cgroup-parent": "cgroup_parent",
     "tls": "tls",
     "tlsverify": "tlsverify",
     "tlscacert": "tlscacert",
@@ -78,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--debug", action="store_true", default=None, help="debug mode")
     p.add_argument("-l", "--log-level", choices=_LEVELS, help="logging level")
     p.add_argument("--label", action="append", dest="labels", help="engine label key=value")
+    p.add_argument("--cgroup-parent", help="parent cgroup of all containers (default berth)")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS")
     p.add_argument(
         "--tlsverify",

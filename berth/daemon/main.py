@@ -35,7 +35,13 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
     from berth.engine.engine import Engine, EngineConfig
 
     engine = Engine(
-        EngineConfig(Path(cfg.data_root), Path(cfg.exec_root), cfg.debug, tuple(cfg.labels)),
+        EngineConfig(
+            Path(cfg.data_root),
+            Path(cfg.exec_root),
+            cfg.debug,
+            tuple(cfg.labels),
+            cfg.cgroup_parent,
+        ),
         zygote,
     )
     await engine.start()

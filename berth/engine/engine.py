@@ -23,6 +23,7 @@ class EngineConfig:
     exec_root: Path
     debug: bool = False
     labels: tuple[str, ...] = ()
+    cgroup_parent: str = "berth"
 
 
 class Engine:
@@ -35,7 +36,12 @@ class Engine:
         self.db = Database(cfg.data_root / "berth.db")
         self.images = ImageService(self.db, cfg.data_root / "image")
         self.containers = ContainerService(
-            ContainerStore(self.db), self.images, zygote, cfg.data_root, cfg.exec_root
+            ContainerStore(self.db),
+            self.images,
+            zygote,
+            cfg.data_root,
+            cfg.exec_root,
+            cfg.cgroup_parent,
         )
         self.images.set_usage_check(
             self.containers.using_image, running=self.containers.running_with_image
