@@ -72,8 +72,10 @@ class ContainerService:
         zygote: Any,
         data_root: Path,
         exec_root: Path,
+        cgroup_parent: str = "berth",
     ) -> None:
         self.store = store
+        self.cgroup_parent = cgroup_parent.strip("/") or "berth"
         self.images = images
         self.zygote = zygote
         self.containers_dir = data_root / "containers"
@@ -199,7 +201,7 @@ class ContainerService:
             readonly_rootfs=hc.readonly_rootfs,
             privileged=hc.privileged,
             mounts=mounts,
-            cgroup_path=f"/{hc.cgroup_parent.strip('/') or 'berth'}/{c.id}",
+            cgroup_path=f"/{hc.cgroup_parent.strip('/') or self.cgroup_parent}/{c.id}",
             memory=hc.memory or None,
             memory_swap=hc.memory_swap or None,
             cpu_shares=hc.cpu_shares or None,
