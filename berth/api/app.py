@@ -6,9 +6,19 @@ from berth.api.http.router import Router
 
 
 def build_router() -> Router:
-    from berth.api.routes import containers, images, system
+    from berth.api.routes import (
+        container_ops,
+        containers,
+        exec,
+        images,
+        system,
+        system_events,
+        volumes,
+    )
 
     router = Router()
-    for area in (system, containers, images):
+    # system_events first: its stand-in prunes (networks, build cache) give way to a
+    # real one registered later for the same path
+    for area in (system_events, system, containers, container_ops, exec, images, volumes):
         router.add_all(area.ROUTES)
     return router

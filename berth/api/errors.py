@@ -6,6 +6,7 @@ _STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.InvalidParameter, 400),
+    (e.Unauthorized, 401),
     (e.Forbidden, 403),
     (e.NotModified, 304),
     (e.NotImplementedYet, 501),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 _CHUNK = 1 << 16
 
@@ -37,9 +38,11 @@ async def proxy(
     shim_w: asyncio.StreamWriter,
     *,
     stdin: bool,
+    before_eof: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Copy container output to the client until the shim closes it (the container
-    ended); copy the client's input to the shim when stdin is attached."""
+    ended); copy the client's input to the shim when stdin is attached. `before_eof`
+    runs before the client's stream is closed (exec: the exit code must be known first)."""
     inbound = asyncio.create_task(_pump_in(client_r, shim_w)) if stdin else None
     try:
         with contextlib.suppress(ConnectionError):
@@ -50,6 +53,8 @@ async def proxy(
             with contextlib.suppress(BaseException):
                 await inbound
         shim_w.close()
+        if before_eof is not None:
+            await before_eof()
         with contextlib.suppress(OSError, RuntimeError):
             if client_w.can_write_eof():
                 client_w.write_eof()

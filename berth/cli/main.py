@@ -18,6 +18,7 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "create": ("run", "create", 125),
     "start": ("run", "start", 1),
     "attach": ("run", "attach", 1),
+    "exec": ("exec", "exec_", 1),
     "ps": ("ps", "ps", 1),
     "logs": ("logs", "logs", 1),
     "stop": ("lifecycle", "stop", 1),
@@ -33,6 +34,19 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "save": ("image_io", "save", 1),
     "import": ("image_io", "import_", 1),
     "pull": ("image_io", "pull", 1),
+    "push": ("registry", "push", 1),
+    "login": ("registry", "login", 1),
+    "logout": ("registry", "logout", 1),
+    "cp": ("container_ops", "cp", 1),
+    "diff": ("container_ops", "diff", 1),
+    "export": ("container_ops", "export", 1),
+    "commit": ("container_ops", "commit", 1),
+    "top": ("container_ops", "top", 1),
+    "stats": ("container_ops", "stats", 1),
+    "pause": ("container_ops", "pause", 1),
+    "unpause": ("container_ops", "unpause", 1),
+    "update": ("container_ops", "update", 1),
+    "restart": ("container_ops", "restart", 1),
 }
 
 _CONTAINER = {
@@ -40,6 +54,7 @@ _CONTAINER = {
     "create": "create",
     "start": "start",
     "attach": "attach",
+    "exec": "exec",
     "ps": "ps",
     "ls": "ps",
     "list": "ps",
@@ -51,6 +66,16 @@ _CONTAINER = {
     "wait": "wait",
     "rename": "rename",
     "inspect": "container-inspect",
+    "cp": "cp",
+    "diff": "diff",
+    "export": "export",
+    "commit": "commit",
+    "top": "top",
+    "stats": "stats",
+    "pause": "pause",
+    "unpause": "unpause",
+    "update": "update",
+    "restart": "restart",
 }
 _IMAGE = {
     "ls": "images",
@@ -63,9 +88,25 @@ _IMAGE = {
     "save": "save",
     "import": "import",
     "pull": "pull",
+    "push": "push",
 }
 _COMMANDS["container-inspect"] = ("inspect", "container_inspect", 1)
 _COMMANDS["image-inspect"] = ("inspect", "image_inspect", 1)
+# `berth volume ...` has no top-level aliases: its commands live under that word only
+_VOLUME = {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls",
+           "inspect": "volume-inspect", "rm": "volume-rm", "remove": "volume-rm",
+           "prune": "volume-prune"}  # fmt: skip
+for _word, _cmd in _VOLUME.items():
+    _COMMANDS[_cmd] = ("volume", _cmd.split("-", 1)[1], 1)
+# events, prunes and disk usage
+_COMMANDS["events"] = ("system_ops", "events", 1)
+_COMMANDS["system-df"] = ("system_ops", "system_df", 1)
+_COMMANDS["system-prune"] = ("system_ops", "system_prune", 1)
+_COMMANDS["container-prune"] = ("system_ops", "container_prune", 1)
+_COMMANDS["image-prune"] = ("system_ops", "image_prune", 1)
+_CONTAINER["prune"] = "container-prune"
+_IMAGE["prune"] = "image-prune"
+_SYSTEM = {"df": "system-df", "prune": "system-prune", "events": "events", "info": "info"}
 
 _USAGE = """
 Usage:  berth [OPTIONS] COMMAND
@@ -74,6 +115,7 @@ A container engine that speaks the Docker Engine API
 
 Common Commands:
   run         Create and run a new container from an image
+  exec        Execute a command in a running container
   ps          List containers
   images      List images
   logs        Fetch the logs of a container
@@ -84,9 +126,13 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  volume      Manage volumes
+  system      Manage berth (df, prune, events, info)
 
 Commands:
-  attach, create, start, stop, kill, rm, wait, rename, rmi, tag, load, save, import, pull
+  attach, create, start, stop, kill, rm, wait, rename, rmi, tag, load, save, import, pull,
+  push, login, logout, cp, diff, export, commit, top, stats, pause, unpause, update, restart,
+  events
 
 Global Options:
   -D, --debug          Enable debug mode
@@ -140,6 +186,14 @@ class _GlobalUsage(Exception):
 
 def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
     head, rest = words[0], words[1:]
+    if head == "volume":
+        if not rest or rest[0] not in _VOLUME:
+            return None
+        return _VOLUME[rest[0]], rest[1:]
+    if head == "system":
+        if not rest or rest[0] not in _SYSTEM:
+            return None
+        return _SYSTEM[rest[0]], rest[1:]
     if head in ("container", "image"):
         table = _CONTAINER if head == "container" else _IMAGE
         if not rest or rest[0] not in table:
@@ -168,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     resolved = _resolve(words)
     if resolved is None:
-        if words[0] in ("container", "image") and len(words) == 1:
+        if words[0] in ("container", "image", "volume", "system") and len(words) == 1:
             sys.stdout.write(_USAGE)
             return 0
-        name = " ".join(words[:2]) if words[0] in ("container", "image") else words[0]
+        managed = ("container", "image", "volume", "system")
+        name = " ".join(words[:2]) if words[0] in managed else words[0]
         sys.stderr.write(
             f"berth: unknown command: berth {name}\n\nRun 'berth --help' for more information\n"
         )

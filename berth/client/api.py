@@ -216,7 +216,14 @@ class Client:
             headers={"Content-Type": "application/x-tar"},
         )
 
-    def pull(self, image: str, tag: str | None = None, platform: str | None = None) -> Response:
-        """POST /images/create?fromImage=...; returns the progress stream."""
+    def pull(
+        self,
+        image: str,
+        tag: str | None = None,
+        platform: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """POST /images/create?fromImage=...; returns the progress stream. `headers`
+        carries X-Registry-Auth when credentials are stored for the registry."""
         q = {"fromImage": image, "tag": tag, "platform": platform}
-        return self.transport.request("POST", "/images/create", q, body=b"")
+        return self.transport.request("POST", "/images/create", q, body=b"", headers=headers)

@@ -51,7 +51,6 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGCHLD, _reap_orphans)
     try:
         await listeners.start(server.handle_connection)
         log.info("berthd %s started (pid %d)", __version__, os.getpid())
@@ -62,18 +61,6 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
         await engine.shutdown()
         for task in list(server.connections):
             task.cancel()
-
-
-def _reap_orphans() -> None:
-    """berthd is a child subreaper: shims that double-forked away from the zygote are
-    reparented to it (not to an init that may never reap them), so it reaps them."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # The zygote is forked now, while this process is small and single-threaded:
     # every shim is forked from it (no interpreter start per container).
-    from berth.runtime import syscalls
     from berth.runtime.zygote import Zygote
 
-    syscalls.sys_.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     zygote = Zygote.fork()
     try:
         import asyncio

@@ -15,6 +15,7 @@ from berth.constants import API_VERSION, MIN_API_VERSION
 from berth.engine.containers.service import ContainerService
 from berth.engine.containers.store import ContainerStore
 from berth.engine.db import Database
+from berth.engine.events import EventBus
 
 
 @dataclass
@@ -46,6 +47,18 @@ class Engine:
         self.images.set_usage_check(
             self.containers.using_image, running=self.containers.running_with_image
         )
+        from berth.engine.containers.exec import ExecService
+
+        self.execs = ExecService(self.containers)
+        from berth.engine.containers import mounts
+        from berth.engine.volumes.service import VolumeService
+
+        self.volumes = VolumeService(self.db, cfg.data_root / "volumes")
+        self.volumes.set_usage_check(lambda name: mounts.users_of(self.containers.all(), name))
+        self.containers.volumes = self.volumes
+        # one event stream for the whole daemon (GET /events)
+        self.events = EventBus()
+        self.containers.events = self.events
         self.started = time.time()
         self._id = self._engine_id()
 
@@ -131,7 +144,7 @@ class Engine:
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": "2" if v2 else "1",
-            "NEventsListener": 0,
+            "NEventsListener": self.events.listeners,
             "KernelVersion": os.uname().release,
             "OperatingSystem": _os_name(),
             "OSVersion": "",

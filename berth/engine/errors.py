@@ -22,6 +22,10 @@ class InvalidParameter(EngineError):
     """The request itself is wrong (400)."""
 
 
+class Unauthorized(EngineError):
+    """Credentials are missing or were refused (401), e.g. a registry login."""
+
+
 class Forbidden(EngineError):
     """The operation is refused by policy (403)."""
 

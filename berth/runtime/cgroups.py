@@ -333,6 +333,191 @@ def memory_usage(path: str, *, root: str = ROOT) -> int:
         return 0
 
 
+def update(path: str, resources: dict, *, root: str = ROOT) -> None:
+    """Apply OCI linux.resources to a live cgroup (docker update).
+
+    On v1 the kernel refuses memory.limit_in_bytes above memory.memsw.limit_in_bytes,
+    so when the limit grows the swap limit is written first."""
+    lay = layout(root)
+    res = dict(resources)
+    mem = dict(res.get("memory") or {})
+    d = lay.controller_dir("memory", path)
+    if not lay.v2 and d and mem.get("limit") is not None:
+        memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
+        swap = mem.get("swap")
+        if swap and os.path.exists(memsw):
+            cur = _read_int(os.path.join(d, "memory.limit_in_bytes"))
+            if cur is not None and (swap < 0 or mem["limit"] > cur):
+                _write(memsw, str(swap))
+                _write(os.path.join(d, "memory.limit_in_bytes"), str(mem["limit"]))
+                mem.pop("swap")
+                mem.pop("limit")
+        res["memory"] = mem
+    cpu = res.get("cpu") or {}
+    cd = lay.controller_dir("cpu", path)
+    if not lay.v2 and cd and cpu.get("quota") is not None and cpu["quota"] <= 0:
+        # 0 clears a quota: the kernel's "no limit" is -1
+        _write(os.path.join(cd, "cpu.cfs_quota_us"), "-1")
+    (_apply_v2 if lay.v2 else _apply_v1)(lay, path, res)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        text = _read(path).strip()
+    except (FileNotFoundError, OSError):
+        return None
+    if text == "max":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _read_kv(path: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        text = _read(path)
+    except (FileNotFoundError, OSError):
+        return out
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        try:
+            out[k] = int(v)
+        except ValueError:
+            continue
+    return out
+
+
+_USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_stats(path: str, *, root: str = ROOT) -> dict:
+    """The raw counters `docker stats` shows, from v1 or v2 files:
+    {"cpu": {total, percpu, user, system, periods, throttled_periods, throttled_time}
+     (nanoseconds), "memory": {usage, max_usage, limit, failcnt, stat},
+     "pids": {current, limit}, "blkio": {name: [{major, minor, op, value}]}}.
+    Missing files give missing keys (None), never an error."""
+    lay = layout(root)
+    return _stats_v2(lay, path) if lay.v2 else _stats_v1(lay, path)
+
+
+def _stats_v1(lay: Layout, path: str) -> dict:
+    out: dict = {"cpu": {}, "memory": {}, "pids": {}, "blkio": {}}
+    d = lay.controller_dir("cpuacct", path)
+    if d:
+        cpu = out["cpu"]
+        cpu["total"] = _read_int(os.path.join(d, "cpuacct.usage"))
+        try:
+            cpu["percpu"] = [int(x) for x in _read(os.path.join(d, "cpuacct.usage_percpu")).split()]
+        except (OSError, ValueError):
+            cpu["percpu"] = None
+        ticks = _read_kv(os.path.join(d, "cpuacct.stat"))
+        tick_ns = 1_000_000_000 // _USER_HZ
+        cpu["user"] = ticks.get("user", 0) * tick_ns
+        cpu["system"] = ticks.get("system", 0) * tick_ns
+    d = lay.controller_dir("cpu", path)
+    if d:
+        st = _read_kv(os.path.join(d, "cpu.stat"))
+        out["cpu"]["periods"] = st.get("nr_periods", 0)
+        out["cpu"]["throttled_periods"] = st.get("nr_throttled", 0)
+        out["cpu"]["throttled_time"] = st.get("throttled_time", 0)
+    d = lay.controller_dir("memory", path)
+    if d:
+        out["memory"] = {
+            "usage": _read_int(os.path.join(d, "memory.usage_in_bytes")),
+            "max_usage": _read_int(os.path.join(d, "memory.max_usage_in_bytes")),
+            "limit": _read_int(os.path.join(d, "memory.limit_in_bytes")),
+            "failcnt": _read_int(os.path.join(d, "memory.failcnt")),
+            "stat": _read_kv(os.path.join(d, "memory.stat")),
+        }
+    d = lay.controller_dir("pids", path)
+    if d:
+        out["pids"] = {
+            "current": _read_int(os.path.join(d, "pids.current")),
+            "limit": _read_int(os.path.join(d, "pids.max")),
+        }
+    d = lay.controller_dir("blkio", path)
+    if d:
+        for name in ("io_service_bytes_recursive", "io_serviced_recursive"):
+            out["blkio"][name] = _blkio_v1(os.path.join(d, "blkio.throttle." + name))
+    return out
+
+
+def _blkio_v1(path: str) -> list[dict]:
+    entries: list[dict] = []
+    try:
+        text = _read(path)
+    except (FileNotFoundError, OSError):
+        return entries
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) != 3 or ":" not in f[0]:
+            continue  # the "Total N" line
+        major, _, minor = f[0].partition(":")
+        entries.append({"major": int(major), "minor": int(minor), "op": f[1], "value": int(f[2])})
+    return entries
+
+
+def _stats_v2(lay: Layout, path: str) -> dict:
+    d = lay.dirs(path)[0]
+    st = _read_kv(os.path.join(d, "cpu.stat"))
+    out: dict = {
+        "cpu": {
+            "total": st["usage_usec"] * 1000 if "usage_usec" in st else None,
+            "percpu": None,
+            "user": st.get("user_usec", 0) * 1000,
+            "system": st.get("system_usec", 0) * 1000,
+            "periods": st.get("nr_periods", 0),
+            "throttled_periods": st.get("nr_throttled", 0),
+            "throttled_time": st.get("throttled_usec", 0) * 1000,
+        },
+        "memory": {
+            "usage": _read_int(os.path.join(d, "memory.current")),
+            "max_usage": _read_int(os.path.join(d, "memory.peak")),
+            "limit": _read_int(os.path.join(d, "memory.max")),
+            "failcnt": None,
+            "stat": _read_kv(os.path.join(d, "memory.stat")),
+        },
+        "pids": {
+            "current": _read_int(os.path.join(d, "pids.current")),
+            "limit": _read_int(os.path.join(d, "pids.max")),
+        },
+        "blkio": {"io_service_bytes_recursive": [], "io_serviced_recursive": []},
+    }
+    try:
+        text = _read(os.path.join(d, "io.stat"))
+    except (FileNotFoundError, OSError):
+        text = ""
+    for line in text.splitlines():
+        f = line.split()
+        if not f or ":" not in f[0]:
+            continue
+        major, _, minor = f[0].partition(":")
+        kv = dict(x.partition("=")[::2] for x in f[1:])
+        for key, name, op in (
+            ("rbytes", "io_service_bytes_recursive", "read"),
+            ("wbytes", "io_service_bytes_recursive", "write"),
+            ("rios", "io_serviced_recursive", "read"),
+            ("wios", "io_serviced_recursive", "write"),
+        ):
+            if key in kv:
+                out["blkio"][name].append(
+                    {"major": int(major), "minor": int(minor), "op": op, "value": int(kv[key])}
+                )
+    return out
+
+
+def system_cpu_usage() -> int:
+    """The host's CPU time in nanoseconds (/proc/stat's first line, as dockerd sums it)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu "):
+                ticks = sum(int(x) for x in line.split()[1:8])
+                return ticks * (1_000_000_000 // _USER_HZ)
+    return 0
+
+
 def freeze(path: str, *, root: str = ROOT, timeout: float = 5.0) -> None:
     """Freeze every task of the container and wait until the kernel says FROZEN."""
     _set_frozen(path, True, root, timeout)

@@ -5,6 +5,10 @@ creating the cgroup, opening namespace files) happens before fork; the child
 only replays a precomputed plan through `syscalls.sys_` and execs. A CLOEXEC
 pipe carries a setup failure back as text, so spawn() returns only once execve
 has succeeded.
+
+exec_process() starts an extra process in a running container (docker exec) the
+same way: it plans joins of the init's namespaces and cgroup instead of new
+ones, then replays the same process steps (user, capabilities, cwd, execve).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import functools
 import os
 import signal
 import stat
+import struct
+import time
 from dataclasses import dataclass, field
 
 from berth.runtime import capabilities, cgroups, rootfs, syscalls
@@ -122,17 +128,45 @@ def _rlimit_number(name: str) -> int:
     return n
 
 
+def _rlimit(rl: dict) -> tuple[int, int, int]:
+    """(resource, soft, hard) for setrlimit. Without CAP_SYS_RESOURCE a hard limit cannot go
+    above the one we run with: say so plainly rather than fail with EPERM in the child."""
+    import resource
+
+    num = _rlimit_number(rl["type"])
+    soft, hard = (
+        resource.RLIM_INFINITY if int(v) >= 1 << 63 or int(v) < 0 else int(v)
+        for v in (rl["soft"], rl["hard"])
+    )
+    cur = resource.getrlimit(num)[1]
+    inf = resource.RLIM_INFINITY
+    above = cur != inf and (hard == inf or hard > cur)
+    if above and not _has_cap(24):  # CAP_SYS_RESOURCE
+        raise StartError(
+            f"{_PREFIX}error setting rlimit type {rl['type']}: hard limit "
+            f"{'unlimited' if hard == inf else hard} is above this daemon's hard limit {cur} "
+            "and raising it needs CAP_SYS_RESOURCE"
+        )
+    return num, soft, hard
+
+
+def _has_cap(cap: int) -> bool:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except OSError:
+        pass
+    return False
+
+
 def plan(config: dict) -> Plan:
     """Work out the child's steps from an OCI config (raises StartError if unusable)."""
     process = config.get("process") or {}
     linux = config.get("linux") or {}
-    args = process.get("args") or []
-    if not args:
-        raise StartError(f"{_PREFIX}args must not be empty")
-    p = Plan(args=list(args), env=list(process.get("env") or []))
-    for e in p.env:
-        if e.startswith("PATH="):
-            p.path = e[5:]
+    p = Plan()
+    _plan_process(p, process)
     for ns in linux.get("namespaces") or []:
         typ = ns.get("type")
         flag = _NS_FLAGS.get(typ or "")
@@ -164,6 +198,19 @@ def plan(config: dict) -> Plan:
     if p.unshare_flags & CLONE_NEWUTS:
         p.hostname = config.get("hostname") or ""
         p.domainname = config.get("domainname") or ""
+    return p
+
+
+def _plan_process(p: Plan, process: dict) -> None:
+    """The steps the OCI `process` object asks for, shared by a container's init and an exec."""
+    args = process.get("args") or []
+    if not args:
+        raise StartError(f"{_PREFIX}args must not be empty")
+    p.args = list(args)
+    p.env = list(process.get("env") or [])
+    for e in p.env:
+        if e.startswith("PATH="):
+            p.path = e[5:]
     p.terminal = bool(process.get("terminal"))
     user = process.get("user") or {}
     p.uid = int(user.get("uid") or 0)
@@ -182,8 +229,43 @@ def plan(config: dict) -> Plan:
     if process.get("oomScoreAdj") is not None:
         p.oom_score_adj = int(process["oomScoreAdj"])
     for rl in process.get("rlimits") or []:
-        p.rlimits.append((_rlimit_number(rl["type"]), int(rl["soft"]), int(rl["hard"])))
+        p.rlimits.append(_rlimit(rl))
     p.cwd = process.get("cwd") or "/"
+
+
+# The order runc joins an existing container's namespaces in: the cgroup namespace after the
+# cgroup itself, the mount namespace last (the other /proc/PID/ns paths are resolved in ours).
+_EXEC_JOINS = (
+    ("cgroup", CLONE_NEWCGROUP),
+    ("ipc", CLONE_NEWIPC),
+    ("uts", CLONE_NEWUTS),
+    ("net", CLONE_NEWNET),
+    ("mnt", CLONE_NEWNS),
+)
+
+
+def _same_ns(name: str, pid: int) -> bool:
+    try:
+        a = os.stat(f"/proc/self/ns/{name}")
+        b = os.stat(f"/proc/{pid}/ns/{name}")
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def plan_exec(config: dict, process: dict, init_pid: int) -> Plan:
+    """Steps for a process joining the running container whose init is `init_pid`: its cgroup,
+    every namespace it does not share with us, then `process` (a full OCI process object)."""
+    p = Plan()
+    _plan_process(p, process)
+    cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
+    if cg_path:
+        p.procs_files = cgroups.procs_files(cg_path)
+    for name, flag in _EXEC_JOINS:
+        if not _same_ns(name, init_pid):
+            p.joins.append((flag, f"/proc/{init_pid}/ns/{name}"))
+    if not _same_ns("pid", init_pid):
+        p.pid_ns = f"/proc/{init_pid}/ns/pid"
     return p
 
 
@@ -234,7 +316,8 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
     for nstype, fd in join_fds:
         sys_.setns(fd, nstype)
     # after joining the cgroup, so the new cgroup namespace is rooted there
-    sys_.unshare(p.unshare_flags)
+    if p.unshare_flags:
+        sys_.unshare(p.unshare_flags)
     sys_.setsid()
     if p.terminal:
         sys_.set_controlling_tty(0)
@@ -334,8 +417,59 @@ def spawn(config: dict, stdio: tuple[int, int, int], *, console_fd: int | None =
     tty). On failure raise StartError and leave nothing behind."""
     del console_fd  # the slave arrives as stdio; nothing else needs the master
     p = plan(config)
-    sys_ = syscalls.sys_
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
+    try:
+        if cg_path:
+            try:
+                cgroups.create(cg_path, (config.get("linux") or {}).get("resources"))
+            except OSError as e:
+                raise StartError(f"{_PREFIX}unable to apply cgroup configuration: {e}") from None
+        return _launch(p, stdio)
+    except BaseException:
+        if cg_path:
+            try:
+                cgroups.remove(cg_path)
+            except OSError:
+                pass
+        raise
+
+
+def exec_process(config: dict, process: dict, init_pid: int, stdio: tuple[int, int, int]) -> int:
+    """Start `process` (an OCI process object) inside the running container described by
+    `config` whose init is `init_pid`; return its host pid (a direct child of the caller)
+    once execve has succeeded. Raises StartError like spawn()."""
+    return _launch(plan_exec(config, process, init_pid), stdio)
+
+
+_TIOCSPTLCK = 0x40045431
+_TIOCGPTPEER = 0x5441
+
+
+def container_pty(init_pid: int) -> tuple[int, int]:
+    """A pty pair from the devpts instance of the container whose init is `init_pid`, so that
+    inside it the terminal is a /dev/pts/N of its own (as with runc exec -t); the host's pty if
+    that devpts cannot be reached. Returns (master, slave), both close-on-exec."""
+    try:
+        master = os.open(
+            f"/proc/{init_pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
+        )
+    except OSError:
+        m, s = os.openpty()
+        return m, s
+    try:
+        fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
+        # the peer is opened through the master: no path lookup in a foreign mount namespace
+        slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        os.close(master)
+        m, s = os.openpty()
+        return m, s
+    return master, slave
+
+
+def _launch(p: Plan, stdio: tuple[int, int, int]) -> int:
+    """Fork the child that replays `p` and wait until it has exec'd (or failed)."""
+    sys_ = syscalls.sys_
     opened: list[int] = []
     try:
         join_fds = []
@@ -355,17 +489,12 @@ def spawn(config: dict, stdio: tuple[int, int, int], *, console_fd: int | None =
             os.close(fd)
         raise StartError(f"{_PREFIX}error opening namespace: {e}") from None
     try:
-        if cg_path:
-            try:
-                cgroups.create(cg_path, (config.get("linux") or {}).get("resources"))
-            except OSError as e:
-                raise StartError(f"{_PREFIX}unable to apply cgroup configuration: {e}") from None
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = -1
         try:
             # Only children feel a pid namespace change, so switch the caller's
             # "namespace for children" around the fork and switch it straight back:
-            # the container init is then pid 1 there and still our direct child.
+            # the child is then in the container's pid namespace and still our direct child.
             if p.pid_ns == "new":
                 sys_.unshare(CLONE_NEWPID)
             elif pid_fd >= 0:
@@ -392,13 +521,6 @@ def spawn(config: dict, stdio: tuple[int, int, int], *, console_fd: int | None =
             os.waitpid(pid, 0)
             raise StartError(_PREFIX + b"".join(chunks).decode(errors="replace"))
         return pid
-    except BaseException:
-        if cg_path:
-            try:
-                cgroups.remove(cg_path)
-            except OSError:
-                pass
-        raise
     finally:
         for fd in opened:
             os.close(fd)
@@ -412,6 +534,28 @@ def oom_killed(config: dict) -> bool:
 
 def cleanup(config: dict) -> None:
     """Remove the container's cgroups (retrying briefly while its tasks drain)."""
-    path = (config.get("linux") or {}).get("cgroupsPath") or ""
-    if path:
-        cgroups.remove(path)
+    linux = config.get("linux") or {}
+    path = linux.get("cgroupsPath") or ""
+    if not path:
+        return
+    own_pid_ns = any(
+        n.get("type") == "pid" and not n.get("path") for n in linux.get("namespaces") or []
+    )
+    if not own_pid_ns:
+        # No pid namespace died with the init to take the rest along (--pid host or
+        # container:X): kill what is left in the cgroup, as runc does on delete.
+        _kill_all(path)
+    cgroups.remove(path)
+
+
+def _kill_all(path: str) -> None:
+    for _ in range(20):
+        left = cgroups.pids(path)
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)

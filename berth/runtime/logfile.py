@@ -139,12 +139,26 @@ class JsonFileWriter:
 
     Bytes are split at newlines; a trailing partial line is held until its newline arrives, the
     stream ends (`end_stream`) or it reaches `MAX_ENTRY` bytes. Write errors (disk full, file
-    removed with the container) never raise: logging must not stop the container's output."""
+    removed with the container) never raise: logging must not stop the container's output.
 
-    def __init__(self, path: str, *, clock: Callable[[], int] = time.time_ns) -> None:
+    With `max_size` > 0 the file rotates as dockerd's does: before an entry is written to a file
+    already `max_size` bytes or more, path.N-2 moves to path.N-1, ..., path to path.1 (N is
+    `max_file`) and a new file starts; with `max_file` 1 the file is truncated instead."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        max_size: int = -1,
+        max_file: int = 1,
+    ) -> None:
         self.path = path
         self._clock = clock
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size if max_size > 0 else 0
         self._partial: dict[str, bytes] = {}
         self._last_sec = -1
         self._sec_prefix = ""
@@ -188,7 +202,11 @@ class JsonFileWriter:
         if start < n:
             self._partial[stream] = data[start:]
         if out:
-            self._append(b"".join(out))
+            if self.max_size > 0:
+                for entry in out:  # rotation happens between entries, never inside one
+                    self._append(entry)
+            else:
+                self._append(b"".join(out))
 
     def end_stream(self, stream: str) -> None:
         """The stream reached EOF: its held partial line becomes an entry of its own."""
@@ -199,10 +217,33 @@ class JsonFileWriter:
     def _append(self, blob: bytes) -> None:
         if self._fd < 0:
             return
+        if self.max_size > 0:
+            if self._size >= self.max_size:
+                self._rotate()
+                if self._fd < 0:
+                    return
+            self._size += len(blob)
         try:
             view = memoryview(blob)
             while view:
                 view = view[os.write(self._fd, view) :]
+        except OSError:
+            self.errors += 1
+
+    def _rotate(self) -> None:
+        try:
+            os.close(self._fd)
+            self._fd = -1
+            if self.max_file > 1:
+                for i in range(self.max_file - 1, 1, -1):
+                    try:
+                        os.rename(f"{self.path}.{i - 1}", f"{self.path}.{i}")
+                    except FileNotFoundError:
+                        pass
+                os.rename(self.path, self.path + ".1")
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o640)
+            self._size = 0
         except OSError:
             self.errors += 1
 

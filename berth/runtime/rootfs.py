@@ -149,6 +149,14 @@ def mount_overlay(lowerdirs: list[str], upper: str, work: str, target: str) -> N
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def mount_shm(target: str, size: int) -> None:
+    """Mount the tmpfs of a shareable IPC namespace's /dev/shm at `target` (host side, like
+    dockerd), so the containers that join the namespace can bind the same directory."""
+    syscalls.sys_.mount(
+        "shm", target, "tmpfs", MS_NOEXEC | MS_NOSUID | MS_NODEV, f"mode=1777,size={size}"
+    )
+
+
 def unmount(target: str) -> None:
     """Unmount `target`; no error if it is not mounted or does not exist. A busy mount
     is detached lazily."""
@@ -275,7 +283,8 @@ def _do_cgroup_mount(
         sys_.mkdir(sub, 0o755)
         if own_ns:
             sys_.mount("cgroup", sub, fstype, flags, opts or None)
-        elif name in bind_src:
+        elif name in bind_src and os.path.isdir(bind_src[name]):
+            # a hierarchy berth does not manage (name=systemd) has no dir for the container
             sys_.mount(bind_src[name], sub, None, MS_BIND | MS_REC)
             sys_.mount(None, sub, None, flags | MS_BIND | MS_REMOUNT)
     for link, to in links:

@@ -31,7 +31,14 @@ state       --                                               {"status": "created
                                                              "exit": {...as for wait}}
 shutdown    --                                               {"ok": true}; only before start: the
                                                              shim exits without running anything
+exec        id (str), process (OCI process fields over       {"pid": N}, then (unless detach) the
+            config.json's), stdin, stdout, stderr, detach,   connection is the exec's raw stream; or
+            raw (bools; raw: no stdcopy framing)             {"error": msg, "start_error": bool}
+exec_wait   id                                               sent once that exec has exited:
+                                                             {"exit_code": N}
 ==========  ===============================================  =========================================
+
+``resize`` and ``signal`` take an optional ``exec`` (id) to act on an exec instead of the container.
 
 Attach stream: the shim sends the container's output as stdcopy frames (8-byte header, stream 1
 stdout / 2 stderr) unless the container has a tty, then raw bytes. Bytes the client sends go to the
@@ -39,6 +46,12 @@ container's stdin (only if it asked for stdin and the container has OpenStdin); 
 half-close (EOF) closes the container's stdin when StdinOnce is set. The shim closes the connection
 once the container has exited and its output is fully sent. A client that falls more than
 `CLIENT_BUFFER_LIMIT` behind is dropped: the container never waits for a client.
+
+Exec stream: like attach, for one exec process and one client (stdcopy frames unless ``raw``). The
+client's half-close closes the exec's stdin. The exec's output is not logged; when the client falls
+behind, the shim stops reading the exec's output instead of dropping the client. The shim closes the
+connection once the exec has exited and its output is sent. Execs still running when the container
+ends are killed.
 """
 
 from __future__ import annotations
@@ -66,6 +79,8 @@ MAX_REQUEST = 64 * 1024
 CLIENT_BUFFER_LIMIT = 4 * 1024 * 1024
 STDIN_BUFFER_LIMIT = 1024 * 1024
 READ_SIZE = 64 * 1024
+# An exec's output is read only while its client has less than this waiting.
+EXEC_OUTPUT_PAUSE = 1024 * 1024
 # After the container exits, background processes (host pid namespace) may keep its pipes open.
 DRAIN_TIMEOUT = 2.0
 # Time given to attach clients to take the rest of the output once the container has exited.
@@ -200,18 +215,59 @@ def _log(msg: str) -> None:
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "inbuf", "out", "mode", "stdin", "stdout", "stderr", "reading")
+    __slots__ = ("sock", "fd", "inbuf", "out", "mode", "stdin", "stdout", "stderr", "reading", "ex")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.inbuf = b""
         self.out = bytearray()
-        self.mode = "request"  # request | attach | wait | reply (close once flushed)
+        # request | attach | wait | exec | exec_wait | reply (close once flushed)
+        self.mode = "request"
         self.stdin = False
         self.stdout = False
         self.stderr = False
         self.reading = True
+        self.ex: _Exec | None = None  # the exec this exec/exec_wait connection is about
+
+
+class _Exec:
+    """One exec process: its stdio (shim side), its client and its exit."""
+
+    __slots__ = (
+        "id",
+        "tty",
+        "raw",
+        "pid",
+        "pidfd",
+        "outputs",
+        "master",
+        "stdin_fd",
+        "stdin_buf",
+        "stdin_closing",
+        "conn",
+        "exit_code",
+        "reaped_at",
+        "waiters",
+        "done",
+    )
+
+    def __init__(self, id: str, tty: bool, raw: bool) -> None:
+        self.id = id
+        self.tty = tty
+        self.raw = raw
+        self.pid = 0
+        self.pidfd = -1
+        self.outputs: dict[int, str] = {}
+        self.master = -1
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_closing = False
+        self.conn: _Conn | None = None
+        self.exit_code: int | None = None
+        self.reaped_at = 0.0
+        self.waiters: list[_Conn] = []
+        self.done = False
 
 
 class Shim:
@@ -257,6 +313,9 @@ class Shim:
         self.flush_deadline = 0.0
         self.shutting_down = False
         self.events: dict[int, int] = {}
+        self.execs: dict[str, _Exec] = {}
+        self.exec_fds: dict[int, _Exec] = {}  # every fd of a live exec: stdio ends and pidfd
+        self.draining: set[_Exec] = set()  # exited, output not yet at EOF
 
     # ---- setup -------------------------------------------------------------------------------
 
@@ -297,7 +356,13 @@ class Shim:
             self.child_fds = [in_r, out_w, err_w]
             self.stdio = (in_r, out_w, err_w)
         if self.log_path:
-            self.writer = JsonFileWriter(self.log_path)
+            # the engine passes the log driver's rotation options as annotations
+            ann = self.config.get("annotations") or {}
+            self.writer = JsonFileWriter(
+                self.log_path,
+                max_size=int(ann.get("org.berth.log.max-size") or -1),
+                max_file=int(ann.get("org.berth.log.max-file") or 1),
+            )
         try:
             os.unlink(SOCKET_NAME)
         except FileNotFoundError:
@@ -354,8 +419,17 @@ class Shim:
                 timeout = max(0.0, self.reaped_at + DRAIN_TIMEOUT - time.monotonic())
             elif self.finalized:
                 timeout = max(0.0, self.flush_deadline - time.monotonic())
+            if self.draining:
+                t = max(
+                    0.0, min(e.reaped_at for e in self.draining) + DRAIN_TIMEOUT - time.monotonic()
+                )
+                timeout = t if timeout is None else min(timeout, t)
             for key, ev in self.sel.select(timeout):
                 self._dispatch(key.fd, ev)
+            if self.draining:
+                now = time.monotonic()
+                for ex in [e for e in self.draining if now >= e.reaped_at + DRAIN_TIMEOUT]:
+                    self._exec_finish(ex)
             if self.exit is not None and not self.finalized:
                 if not self.outputs or time.monotonic() >= self.reaped_at + DRAIN_TIMEOUT:
                     self._finalize()
@@ -376,6 +450,8 @@ class Shim:
             self._read_output(fd)
         elif fd == self.stdin_fd:
             self._flush_stdin()
+        elif fd in self.exec_fds:
+            self._exec_event(self.exec_fds[fd], fd, ev)
         else:
             conn = self.conns.get(fd)
             if conn is None:
@@ -513,7 +589,12 @@ class Shim:
     def _update_conn(self, conn: _Conn) -> None:
         ev = _W if conn.out else 0
         if conn.reading:
-            if conn.mode != "attach" or not conn.stdin or len(self.stdin_buf) < STDIN_BUFFER_LIMIT:
+            if conn.mode == "exec":
+                if conn.ex is None or len(conn.ex.stdin_buf) < STDIN_BUFFER_LIMIT:
+                    ev |= _R
+            elif (
+                conn.mode != "attach" or not conn.stdin or len(self.stdin_buf) < STDIN_BUFFER_LIMIT
+            ):
                 ev |= _R
         self._set_events(conn.fd, ev)
 
@@ -523,6 +604,18 @@ class Shim:
         conn.sock.close()
         if conn.mode == "attach" and conn.stdin and conn.reading:
             self._stdin_eof()
+        ex = conn.ex
+        if ex is not None:
+            conn.ex = None
+            if ex.conn is conn:
+                # the client went away: the exec runs on, its output is read and discarded
+                ex.conn = None
+                if conn.stdin and conn.reading:
+                    self._exec_stdin_eof(ex)
+                if not ex.done:
+                    self._exec_update(ex)
+            elif conn in ex.waiters:
+                ex.waiters.remove(conn)
 
     def _send(self, conn: _Conn, data: bytes) -> None:
         if conn.out:
@@ -556,6 +649,8 @@ class Shim:
         if not conn.out and (conn.mode == "reply" or self.finalized and conn.mode == "attach"):
             self._drop(conn)
             return
+        if conn.ex is not None and not conn.ex.done:
+            self._exec_update(conn.ex)  # resumes reading its output once the client caught up
         self._update_conn(conn)
 
     def _reply(self, conn: _Conn, obj: dict[str, Any], mode: str = "reply") -> None:
@@ -581,12 +676,22 @@ class Shim:
                 if conn.stdin:
                     self._stdin_eof()
                 self._update_conn(conn)
+            elif conn.mode == "exec":
+                conn.reading = False
+                if conn.stdin and conn.ex is not None:
+                    self._exec_stdin_eof(conn.ex)
+                self._update_conn(conn)
             else:
                 self._drop(conn)  # a waiter or half-sent request went away
             return
         if conn.mode == "attach":
             if conn.stdin:
                 self._feed_stdin(data)
+                self._update_conn(conn)
+            return
+        if conn.mode == "exec":
+            if conn.stdin and conn.ex is not None:
+                self._exec_feed(conn.ex, data)
                 self._update_conn(conn)
             return
         if conn.mode != "request":
@@ -626,6 +731,10 @@ class Shim:
             self._op_signal(conn, req)
         elif op == "resize":
             self._op_resize(conn, req)
+        elif op == "exec":
+            self._op_exec(conn, req, rest)
+        elif op == "exec_wait":
+            self._op_exec_wait(conn, req)
         elif op == "shutdown":
             if self.status != "created":
                 self._reply(conn, {"error": "container was started: cannot shut the shim down"})
@@ -722,8 +831,18 @@ class Shim:
         if self.status != "running" or self.exit is not None:
             self._reply(conn, {"error": f"container {self.id} is not running"})
             return
+        pid = self.pid
+        if req.get("exec") is not None:
+            ex = self.execs.get(str(req["exec"]))
+            if ex is None:
+                self._reply(conn, {"error": f"no such exec: {req['exec']}"})
+                return
+            if ex.exit_code is not None:
+                self._reply(conn, {"error": f"exec {ex.id} is not running"})
+                return
+            pid = ex.pid
         try:
-            os.kill(self.pid, sig)
+            os.kill(pid, sig)
         except (OSError, ValueError) as e:
             self._reply(conn, {"error": f"cannot signal container: {e}"})
             return
@@ -738,7 +857,14 @@ class Shim:
         ):
             self._reply(conn, {"error": "height and width must be integers in [0, 65535]"})
             return
-        if self.master < 0:
+        master = self.master
+        if req.get("exec") is not None:
+            ex = self.execs.get(str(req["exec"]))
+            if ex is None:
+                self._reply(conn, {"error": f"no such exec: {req['exec']}"})
+                return
+            master = ex.master
+        if master < 0:
             # like dockerd: resizing a container without a tty is not an error worth failing on
             self._reply(conn, {"ok": True})
             return
@@ -747,11 +873,314 @@ class Shim:
         import termios
 
         try:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
         except OSError as e:
             self._reply(conn, {"error": f"cannot resize tty: {e}"})
             return
         self._reply(conn, {"ok": True})
+
+    # ---- exec --------------------------------------------------------------------------------
+
+    def _op_exec(self, conn: _Conn, req: dict[str, Any], rest: bytes) -> None:
+        eid = req.get("id")
+        proc = req.get("process")
+        if not isinstance(eid, str) or not eid or not isinstance(proc, dict):
+            self._reply(conn, {"error": "exec needs an id and a process"})
+            return
+        if eid in self.execs:
+            self._reply(conn, {"error": f"exec {eid} already exists"})
+            return
+        if self.status != "running" or self.exit is not None or self.shutting_down:
+            self._reply(conn, {"error": f"container {self.id} is not running"})
+            return
+        # like runc exec --process: the container's process, with the exec's fields over it
+        process = dict(self.config.get("process") or {})
+        process.update(proc)
+        tty = bool(process.get("terminal"))
+        if not tty:
+            process.pop("consoleSize", None)
+        attach = not req.get("detach")
+        ex = _Exec(eid, tty, bool(req.get("raw", tty)))
+        child: list[int] = []
+        try:
+            stdio = self._exec_stdio(ex, process, attach, req, child)
+        except OSError as e:
+            self._exec_close_fds(ex)
+            for fd in child:
+                os.close(fd)
+            self._reply(conn, {"error": f"cannot set up the exec's stdio: {e}"})
+            return
+        from berth.runtime import executor
+
+        try:
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            try:
+                ex.pid = executor.exec_process(self.config, process, self.pid, stdio)
+            finally:
+                signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+                for fd in child:
+                    os.close(fd)
+            ex.pidfd = os.pidfd_open(ex.pid)
+        except Exception as e:
+            msg = str(getattr(e, "message", "") or e)
+            if ex.pid and ex.pidfd < 0:  # running, but we could not watch it: do not leave it
+                os.kill(ex.pid, signal.SIGKILL)
+                os.waitpid(ex.pid, 0)
+            self._exec_close_fds(ex)
+            ex.exit_code = exit_code_for_start_error(msg)
+            ex.done = True
+            self.execs[eid] = ex
+            _log(f"exec {eid} failed: {msg}")
+            self._reply(conn, {"error": msg, "start_error": isinstance(e, executor.StartError)})
+            return
+        self.execs[eid] = ex
+        self.exec_fds[ex.pidfd] = ex
+        for fd in ex.outputs:
+            self.exec_fds[fd] = ex
+        if ex.stdin_fd >= 0:
+            self.exec_fds[ex.stdin_fd] = ex
+        if attach:
+            conn.ex = ex
+            conn.stdin = ex.stdin_fd >= 0
+            ex.conn = conn
+            self._reply(conn, {"pid": ex.pid}, mode="exec")
+            if rest and conn.stdin and conn.fd in self.conns:
+                self._exec_feed(ex, rest)
+        else:
+            self._reply(conn, {"pid": ex.pid})
+        self._exec_update(ex)
+
+    def _exec_stdio(
+        self,
+        ex: _Exec,
+        process: dict[str, Any],
+        attach: bool,
+        req: dict[str, Any],
+        child: list[int],
+    ) -> tuple[int, int, int]:
+        """Create the exec's stdio: shim ends go into `ex`, the process's ends into `child`."""
+        if ex.tty:
+            # a detached exec with a tty still gets one (as in dockerd); its output is discarded
+            from berth.runtime import executor
+
+            master, slave = executor.container_pty(self.pid)
+            child.append(slave)
+            user = process.get("user") or {}
+            try:  # like runc: the exec's user owns its terminal
+                os.fchown(slave, int(user.get("uid") or 0), int(user.get("gid") or 0))
+            except OSError:
+                pass
+            size = process.get("consoleSize")
+            if size:
+                fcntl.ioctl(
+                    master,
+                    termios.TIOCSWINSZ,
+                    struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0),
+                )
+            os.set_blocking(master, False)
+            ex.master = master
+            ex.outputs[master] = "stdout"
+            if attach and req.get("stdin"):
+                ex.stdin_fd = master
+            return slave, slave, slave
+        fds: list[int] = []
+        for name in ("stdin", "stdout", "stderr"):
+            if not (attach and req.get(name)):
+                flags = os.O_RDONLY if name == "stdin" else os.O_WRONLY
+                fd = os.open("/dev/null", flags | os.O_CLOEXEC)
+                child.append(fd)
+                fds.append(fd)
+                continue
+            r, w = os.pipe()
+            if name == "stdin":
+                child.append(r)
+                os.set_blocking(w, False)
+                ex.stdin_fd = w
+                fds.append(r)
+            else:
+                child.append(w)
+                os.set_blocking(r, False)
+                ex.outputs[r] = name
+                fds.append(w)
+        return fds[0], fds[1], fds[2]
+
+    def _exec_close_fds(self, ex: _Exec) -> None:
+        for fd in {*ex.outputs, ex.stdin_fd, ex.master, ex.pidfd} - {-1}:
+            self._forget(fd)
+            self.exec_fds.pop(fd, None)
+            os.close(fd)
+        ex.outputs.clear()
+        ex.stdin_fd = ex.master = ex.pidfd = -1
+        ex.stdin_buf.clear()
+
+    def _op_exec_wait(self, conn: _Conn, req: dict[str, Any]) -> None:
+        ex = self.execs.get(str(req.get("id")))
+        if ex is None:
+            self._reply(conn, {"error": f"no such exec: {req.get('id')}"})
+        elif ex.exit_code is not None:
+            self._reply(conn, {"exit_code": ex.exit_code})
+        else:
+            conn.mode = "exec_wait"
+            conn.ex = ex
+            ex.waiters.append(conn)
+            self._update_conn(conn)
+
+    def _exec_event(self, ex: _Exec, fd: int, ev: int) -> None:
+        if fd == ex.pidfd:
+            self._exec_reap(ex)
+            return
+        if ev & _W and fd == ex.stdin_fd:
+            self._exec_flush_stdin(ex)
+        if ev & _R and fd in ex.outputs:
+            self._exec_read_output(ex, fd)
+        if not ex.done:
+            self._exec_update(ex)
+
+    def _exec_update(self, ex: _Exec) -> None:
+        """Selector interest for the exec's fds, from its buffers and its client's backlog."""
+        paused = ex.conn is not None and len(ex.conn.out) > EXEC_OUTPUT_PAUSE
+        for fd in ex.outputs:
+            ev = 0 if paused else _R
+            if fd == ex.stdin_fd and ex.stdin_buf:
+                ev |= _W
+            self._set_events(fd, ev)
+        if ex.stdin_fd >= 0 and ex.stdin_fd not in ex.outputs:
+            self._set_events(ex.stdin_fd, _W if ex.stdin_buf else 0)
+        if ex.pidfd >= 0:
+            self._set_events(ex.pidfd, _R)
+        if ex.conn is not None and ex.conn.fd in self.conns:
+            self._update_conn(ex.conn)
+
+    def _exec_read_output(self, ex: _Exec, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:  # EIO: the pty has no slave left
+                _log(f"reading exec output: {e}")
+            data = b""
+        if not data:
+            self._exec_close_output(ex, fd)
+            return
+        conn = ex.conn
+        if conn is not None:
+            stream = ex.outputs[fd]
+            self._send(conn, data if ex.raw else frame(1 if stream == "stdout" else 2, data))
+
+    def _exec_close_output(self, ex: _Exec, fd: int) -> None:
+        del ex.outputs[fd]
+        if fd == ex.stdin_fd:  # the pty: nothing reads what would be typed any more
+            ex.stdin_fd = -1
+            ex.stdin_buf.clear()
+        if fd == ex.master:
+            ex.master = -1
+        self._forget(fd)
+        self.exec_fds.pop(fd, None)
+        os.close(fd)
+        if ex.exit_code is not None and not ex.outputs:
+            self._exec_finish(ex)
+
+    def _exec_feed(self, ex: _Exec, data: bytes) -> None:
+        if ex.stdin_fd < 0 or ex.stdin_closing:
+            return
+        ex.stdin_buf += data
+        self._exec_flush_stdin(ex)
+
+    def _exec_flush_stdin(self, ex: _Exec) -> None:
+        while ex.stdin_buf and ex.stdin_fd >= 0:
+            try:
+                n = os.write(ex.stdin_fd, ex.stdin_buf)
+            except BlockingIOError:
+                break
+            except OSError:  # the process closed its stdin or is gone
+                ex.stdin_buf.clear()
+                ex.stdin_closing = True
+                break
+            del ex.stdin_buf[:n]
+        if not ex.stdin_buf and ex.stdin_closing:
+            self._exec_close_stdin(ex)
+        self._exec_update(ex)
+
+    def _exec_stdin_eof(self, ex: _Exec) -> None:
+        ex.stdin_closing = True
+        if not ex.stdin_buf:
+            self._exec_close_stdin(ex)
+
+    def _exec_close_stdin(self, ex: _Exec) -> None:
+        fd = ex.stdin_fd
+        if fd < 0:
+            return
+        ex.stdin_fd = -1
+        ex.stdin_buf.clear()
+        if fd == ex.master:
+            # a pty has no half-close: EOT makes a canonical-mode reader see end of input
+            try:
+                os.write(fd, b"\x04")
+            except OSError:
+                pass
+            self._exec_update(ex)
+        else:
+            self._forget(fd)
+            self.exec_fds.pop(fd, None)
+            os.close(fd)
+
+    def _exec_reap(self, ex: _Exec, block: bool = False) -> None:
+        try:
+            wpid, status = os.waitpid(ex.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            wpid, status = ex.pid, 255 << 8
+        if wpid == 0:
+            return
+        self._forget(ex.pidfd)
+        self.exec_fds.pop(ex.pidfd, None)
+        os.close(ex.pidfd)
+        ex.pidfd = -1
+        ex.exit_code = exit_code_from_status(status)
+        ex.reaped_at = time.monotonic()
+        for w in ex.waiters:
+            w.ex = None
+            self._reply(w, {"exit_code": ex.exit_code})
+        ex.waiters.clear()
+        if ex.outputs:
+            self.draining.add(ex)  # background children may hold its output open
+        else:
+            self._exec_finish(ex)
+
+    def _exec_finish(self, ex: _Exec) -> None:
+        """The exec has exited and its output is drained (or given up on): close its stdio and
+        let its client take the rest."""
+        self.draining.discard(ex)
+        for fd in list(ex.outputs):
+            # what is already buffered still goes to the client
+            while fd in ex.outputs and ex.conn is not None:
+                before = len(ex.conn.out)
+                self._exec_read_output(ex, fd)
+                if fd in ex.outputs and len(ex.conn.out) == before and ex.conn is not None:
+                    break
+        self._exec_close_fds(ex)
+        ex.done = True
+        conn, ex.conn = ex.conn, None
+        if conn is not None and conn.fd in self.conns:
+            conn.ex = None
+            conn.mode = "reply"
+            conn.reading = False
+            if conn.out:
+                self._update_conn(conn)
+            else:
+                self._drop(conn)
+
+    def _end_execs(self) -> None:
+        """The container has ended: execs still running (host pid namespace) are killed."""
+        for ex in list(self.execs.values()):
+            if ex.exit_code is None:
+                try:
+                    os.kill(ex.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self._exec_reap(ex, block=True)
+            if not ex.done:
+                self._exec_finish(ex)
 
     def _state(self) -> dict[str, Any]:
         st: dict[str, Any] = {"status": self.status, "pid": self.pid, "started_at": self.started_at}
@@ -835,6 +1264,7 @@ class Shim:
 
     def _finalize(self) -> None:
         """Output drained (or given up on): clean up, tell waiters, let attach clients finish."""
+        self._end_execs()
         self._close_all_io()
         if self.status != "created":
             try:

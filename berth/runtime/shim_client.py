@@ -155,13 +155,63 @@ class ShimClient:
             raise ShimError(str(reply["error"]))
         return reader, writer
 
-    async def signal(self, sig: int) -> None:
-        """Send signal `sig` to the container's init process."""
-        await self._call({"op": "signal", "signal": int(sig)})
+    async def signal(self, sig: int, exec_id: str | None = None) -> None:
+        """Send signal `sig` to the container's init process (or to exec `exec_id`)."""
+        req: dict[str, Any] = {"op": "signal", "signal": int(sig)}
+        if exec_id is not None:
+            req["exec"] = exec_id
+        await self._call(req)
 
-    async def resize(self, height: int, width: int) -> None:
-        """Set the container's tty size (no-op without a tty)."""
-        await self._call({"op": "resize", "height": int(height), "width": int(width)})
+    async def resize(self, height: int, width: int, exec_id: str | None = None) -> None:
+        """Set the container's (or exec `exec_id`'s) tty size (no-op without a tty)."""
+        req: dict[str, Any] = {"op": "resize", "height": int(height), "width": int(width)}
+        if exec_id is not None:
+            req["exec"] = exec_id
+        await self._call(req)
+
+    async def exec(
+        self,
+        exec_id: str,
+        process: dict[str, Any],
+        *,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        detach: bool,
+        raw: bool,
+    ) -> tuple[int, asyncio.StreamReader | None, asyncio.StreamWriter | None]:
+        """Start an exec process (OCI `process` fields over the container's). Returns its host
+        pid and, unless detached, its stream: the reader yields its output (stdcopy frames
+        unless `raw`) until it has exited; the writer feeds its stdin, write_eof() closes it.
+        Raises RuntimeStartError if the process could not be started."""
+        reply, reader, writer = await self._request(
+            {
+                "op": "exec",
+                "id": exec_id,
+                "process": process,
+                "stdin": stdin,
+                "stdout": stdout,
+                "stderr": stderr,
+                "detach": detach,
+                "raw": raw,
+            }
+        )
+        if "error" in reply:
+            writer.close()
+            cls = RuntimeStartError if reply.get("start_error") else ShimError
+            raise cls(str(reply["error"]))
+        if detach:
+            writer.close()
+            return int(reply["pid"]), None, None
+        return int(reply["pid"]), reader, writer
+
+    async def exec_wait(self, exec_id: str) -> int:
+        """The exit code of exec `exec_id`, once it has exited."""
+        reply, _, writer = await self._request({"op": "exec_wait", "id": exec_id})
+        writer.close()
+        if "error" in reply:
+            raise ShimError(str(reply["error"]))
+        return int(reply["exit_code"])
 
     async def wait(self) -> ExitStatus:
         """Return once the container has exited (immediately if it already has)."""

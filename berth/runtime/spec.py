@@ -24,6 +24,20 @@ class BindMount:
 
 
 @dataclass
+class Device:
+    """A device node the container gets (OCI linux.devices) and may use (cgroup rule)."""
+
+    path: str
+    type: str  # "c" or "b"
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+    access: str = "rwm"  # the device cgroup permissions
+
+
+@dataclass
 class RuntimeSpec:
     id: str
     rootfs: str  # absolute path of the (already mounted) root filesystem
@@ -64,6 +78,16 @@ class RuntimeSpec:
     host_namespaces: list[str] = field(default_factory=list)
     memory_reservation: int | None = None  # bytes (soft limit)
     cpuset_mems: str | None = None
+    # (OCI type "RLIMIT_NOFILE", soft, hard); 2**64-1 is unlimited
+    rlimits: list[tuple[str, int, int]] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)  # on top of the defaults
+    # /dev/shm: a host directory to bind (--ipc host, shareable, container:X) instead of a
+    # tmpfs of its own; shm_none leaves it out (--ipc none)
+    shm_bind: str = ""
+    shm_none: bool = False
+    # the user's mounts (volumes, binds, tmpfs) as OCI mount dicts; sorted with `mounts`
+    # by depth, and a default mount at the same destination gives way to them
+    extra_mounts: list[dict] = field(default_factory=list)
 
 
 OCI_VERSION = "1.0.2"
@@ -116,11 +140,17 @@ def _mounts(spec: RuntimeSpec) -> list[dict]:
          "options": ["nosuid", "noexec", "nodev", "relatime", *sys_ro]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={spec.shm_size}"]},
     ]  # fmt: skip
+    if spec.shm_bind:
+        out.append({"destination": "/dev/shm", "type": "bind", "source": spec.shm_bind,
+                    "options": ["rbind", "nosuid", "noexec", "nodev"]})  # fmt: skip
+    elif not spec.shm_none:
+        out.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                    "options": ["nosuid", "noexec", "nodev", "mode=1777",
+                                f"size={spec.shm_size}"]})  # fmt: skip
+    user: list[dict] = []
     for m in spec.mounts:
-        out.append(
+        user.append(
             {
                 "destination": m.destination,
                 "type": "bind",
@@ -128,7 +158,19 @@ def _mounts(spec: RuntimeSpec) -> list[dict]:
                 "options": ["rbind", m.propagation or "rprivate", "ro" if m.readonly else "rw"],
             }
         )
-    return out
+    if spec.extra_mounts:
+        mine = {os.path.normpath(m["destination"]) for m in spec.extra_mounts}
+        # as dockerd: a user mount replaces the default there (and /dev those under it)
+        out = [
+            m
+            for m in out
+            if m["destination"] not in mine
+            and not ("/dev" in mine and m["destination"].startswith("/dev/"))
+        ]
+        user = [m for m in user if m["destination"] not in mine] + list(spec.extra_mounts)
+        # parents before children (stable: equal depths keep their order)
+        user.sort(key=lambda m: os.path.normpath(m["destination"]).count("/"))
+    return out + user
 
 
 def _namespaces(spec: RuntimeSpec) -> list[dict]:
@@ -149,6 +191,12 @@ def _resources(spec: RuntimeSpec) -> dict:
     res: dict = {
         "devices": [{"allow": True, "access": "rwm"}] if spec.privileged else list(_DEVICE_RULES)
     }
+    if not spec.privileged:
+        # after the defaults: an explicit --device /dev/fuse overrides their deny
+        res["devices"] += [
+            {"allow": True, "type": d.type, "major": d.major, "minor": d.minor, "access": d.access}
+            for d in spec.devices
+        ]
     mem: dict = {}
     if spec.memory:
         mem["limit"] = spec.memory
@@ -200,14 +248,20 @@ def to_oci(spec: RuntimeSpec) -> dict:
         "noNewPrivileges": spec.no_new_privileges,
         "oomScoreAdj": spec.oom_score_adj,
     }
+    if spec.rlimits:
+        process["rlimits"] = [{"type": t, "hard": h, "soft": s} for t, s, h in spec.rlimits]
     if spec.tty and spec.console_size and all(spec.console_size):
         process["consoleSize"] = {"height": spec.console_size[0], "width": spec.console_size[1]}
     linux: dict = {
         "resources": _resources(spec),
         "cgroupsPath": spec.cgroup_path,
         "namespaces": _namespaces(spec),
-        "devices": [],
-    }
+        "devices": [
+            {"path": d.path, "type": d.type, "major": d.major, "minor": d.minor,
+             "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid}
+            for d in spec.devices
+        ],
+    }  # fmt: skip
     if spec.sysctls:
         linux["sysctl"] = dict(spec.sysctls)
     if not spec.privileged:
@@ -243,3 +297,18 @@ def write_bundle(bundle: Path, spec: RuntimeSpec) -> dict:
         os.close(fd)
     os.replace(tmp, bundle / "config.json")
     return config
+
+
+# `--init`: where dockerd puts its init in the container, and the static inits a host
+# may have (Debian's tini package, Docker's own docker-init)
+INIT_PATH = "/sbin/docker-init"
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
+
+
+def find_init(candidates: tuple[str, ...] = INIT_BINARIES) -> str | None:
+    """The host's init binary for --init; it must be static (it runs in the container's
+    root filesystem, without the host's libraries)."""
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # asyncio is the daemon's; the zygote and its shims never imp
 READY_TIMEOUT = 10.0
 _MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1 << 20)
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -154,6 +155,11 @@ def _set_pdeathsig() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # Shims double-fork away from us; as a subreaper that ignores SIGCHLD we get
+        # them back when their intermediate parent exits, and the kernel reaps them
+        # when they end. (PID 1 on some hosts never reaps; berthd's own children,
+        # e.g. `ps` for docker top, stay berthd's business.)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except Exception:
         pass  # EOF on the socketpair still ends us when the daemon dies
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -56,7 +55,7 @@ def _image_matches(eng: Any, c: Any, ref: str) -> bool:
 
 async def inspect(req: Request, eng: Any) -> Response:
     c = eng.containers.get(req.match_info["name"])
-    return json_response(views.inspect(c))
+    return json_response(views.inspect(c, exec_ids=eng.execs.ids_for(c.id)))
 
 
 async def start(req: Request, eng: Any) -> Response:
@@ -70,10 +69,7 @@ async def stop(req: Request, eng: Any) -> Response:
 
 
 async def restart(req: Request, eng: Any) -> Response:
-    name = req.match_info["name"]
-    with contextlib.suppress(Exception):
-        await eng.containers.stop(name, req.qint("t"), req.q("signal"))
-    await eng.containers.start(name)
+    await eng.containers.restart(req.match_info["name"], req.qint("t"), req.q("signal"))
     return empty(204)
 
 

@@ -9,8 +9,7 @@ from typing import Any
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
 from berth.api.http.router import Route, version_tuple
-from berth.engine.errors import InvalidParameter, NotFound, NotImplementedYet
-from berth.engine.images.reference import parse_normalized
+from berth.engine.errors import InvalidParameter, NotImplementedYet
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
@@ -177,12 +176,36 @@ async def create(req: Request, eng: Any) -> Response | StreamResponse:
         )
         return StreamResponse(chunks=_one({"status": img.id}))
     if image:
-        name = parse_normalized(image).familiar_name
-        raise NotFound(
-            f"pull access denied for {name}, repository does not exist or may require "
-            "'docker login'"
+        gen = eng.images.pull(
+            image,
+            req.q("tag") or None,
+            platform=req.q("platform") or None,
+            auth=req.headers.get("x-registry-auth"),
         )
+        return await _progress(gen)
     raise InvalidParameter("fromImage or fromSrc must be given")
+
+
+async def _progress(gen: AsyncIterator[dict]) -> Response | StreamResponse:
+    """Run up to the first message here: an error before it (unknown tag, registry down)
+    is then a plain error response with dockerd's status, not a 200 stream."""
+    try:
+        first = await gen.__anext__()
+    except StopAsyncIteration:
+        return Response(200, b"", "application/json")
+    return StreamResponse(chunks=_json_lines(first, gen))
+
+
+async def push(req: Request, eng: Any) -> Response | StreamResponse:
+    gen = eng.images.push(
+        req.match_info["name"], req.q("tag") or None, auth=req.headers.get("x-registry-auth")
+    )
+    return await _progress(gen)
+
+
+async def auth(req: Request, eng: Any) -> Response:
+    body = await req.json() if req.has_body else {}
+    return json_response(await eng.images.login(body))
 
 
 ROUTES = [
@@ -194,5 +217,7 @@ ROUTES = [
     Route("GET", "/images/{name:path}/history", history),
     Route("GET", "/images/{name:path}/get", save_one),
     Route("POST", "/images/{name:path}/tag", tag),
+    Route("POST", "/images/{name:path}/push", push),
+    Route("POST", "/auth", auth),
     Route("DELETE", "/images/{name:path}", remove),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from berth.engine import wire
 from berth.engine.clock import parse_rfc3339
+from berth.engine.containers import mounts
 from berth.engine.containers.model import Container
 from berth.humanize import human_duration
 
@@ -14,6 +15,9 @@ from berth.humanize import human_duration
 def status_text(c: Container, now: float | None = None) -> str:
     now = now or time.time()
     st = c.state
+    if st.status == "restarting":
+        since = human_duration(now - parse_rfc3339(st.finished_at))
+        return f"Restarting ({st.exit_code}) {since} ago"
     if st.status in ("running", "paused", "restarting"):
         up = "Up " + human_duration(now - parse_rfc3339(st.started_at))
         return up + " (Paused)" if st.status == "paused" else up
@@ -47,11 +51,16 @@ def summary(c: Container, now: float) -> dict[str, Any]:
         "Status": status_text(c, now),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mounts.api_list(c.mount_points),
     }
 
 
-def inspect(c: Container, *, driver_data: dict[str, str] | None = None) -> dict[str, Any]:
+def inspect(
+    c: Container,
+    *,
+    driver_data: dict[str, str] | None = None,
+    exec_ids: list[str] | None = None,
+) -> dict[str, Any]:
     st = c.state
     state = wire.to_wire(st)
     state.update(
@@ -80,10 +89,10 @@ def inspect(c: Container, *, driver_data: dict[str, str] | None = None) -> dict[
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": exec_ids or None,
         "HostConfig": wire.to_wire(c.host_config),
         "GraphDriver": {"Name": "overlay2", "Data": driver_data or {}},
-        "Mounts": [],
+        "Mounts": mounts.api_list(c.mount_points),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "",

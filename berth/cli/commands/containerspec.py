@@ -14,9 +14,11 @@ CREATE_FLAGS = [
     Flag("attach", "a", "list", help="Attach to STDIN, STDOUT or STDERR"),
     Flag("cap-add", "", "list", help="Add Linux capabilities"),
     Flag("cap-drop", "", "list", help="Drop Linux capabilities"),
+    Flag("cgroupns", "", "str", "", help="Cgroup namespace to use (host|private)"),
     Flag("cpu-shares", "c", "int", 0, help="CPU shares (relative weight)"),
     Flag("cpus", "", "str", "", help="Number of CPUs"),
     Flag("detach-keys", "", "str", "", help="Override the key sequence for detaching"),
+    Flag("device", "", "list", help="Add a host device to the container"),
     Flag("dns", "", "list", help="Set custom DNS servers"),
     Flag("entrypoint", "", "str", None, help="Overwrite the default ENTRYPOINT of the image"),
     Flag("env", "e", "list", help="Set environment variables"),
@@ -24,6 +26,7 @@ CREATE_FLAGS = [
     Flag("expose", "", "list", help="Expose a port or a range of ports"),
     Flag("hostname", "h", "str", "", help="Container host name"),
     Flag("init", "", help="Run an init inside the container"),
+    Flag("ipc", "", "str", "", help="IPC mode to use"),
     Flag("interactive", "i", help="Keep STDIN open even if not attached"),
     Flag("label", "l", "list", help="Set meta data on a container"),
     Flag("label-file", "", "list", help="Read in a line delimited file of labels"),
@@ -34,6 +37,7 @@ CREATE_FLAGS = [
     Flag("name", "", "str", "", help="Assign a name to the container"),
     Flag("network", "", "str", "", help="Connect a container to a network"),
     Flag("net", "", "str", "", help="Connect a container to a network"),
+    Flag("pid", "", "str", "", help="PID namespace to use"),
     Flag("pids-limit", "", "int", 0, help="Tune container pids limit (set -1 for unlimited)"),
     Flag("platform", "", "str", "", help="Set platform if server is multi-platform capable"),
     Flag("privileged", "", help="Give extended privileges to this container"),
@@ -51,11 +55,16 @@ CREATE_FLAGS = [
     Flag("shm-size", "", "str", "", help="Size of /dev/shm"),
     Flag("stop-signal", "", "str", "", help="Signal to stop the container"),
     Flag("stop-timeout", "", "int", None, help="Timeout (in seconds) to stop a container"),
+    Flag("sysctl", "", "list", help="Sysctl options"),
     Flag("tmpfs", "", "list", help="Mount a tmpfs directory"),
     Flag("tty", "t", help="Allocate a pseudo-TTY"),
     Flag("ulimit", "", "list", help="Ulimit options"),
     Flag("user", "u", "str", "", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Flag("uts", "", "str", "", help="UTS namespace to use"),
     Flag("volume", "v", "list", help="Bind mount a volume"),
+    Flag("volume-driver", "", "str", "", help="Optional volume driver for the container"),
+    Flag("volumes-from", "", "list", help="Mount volumes from the specified container(s)"),
+    Flag("mount", "", "list", help="Attach a filesystem mount to the container"),
     Flag("workdir", "w", "str", "", help="Working directory inside the container"),
 ]
 
@@ -175,13 +184,9 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         exposed[e if "/" in e else e + "/tcp"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
-    binds: list[str] = []
-    volumes: dict[str, Any] = {}
-    for v in opts.volume:
-        if ":" in v:
-            binds.append(v)
-        else:
-            volumes[v] = {}
+    from berth.cli.commands import mountspec
+
+    binds, volumes = mountspec.split_volumes(opts.volume)
     if volumes:
         config["Volumes"] = volumes
     host: dict[str, Any] = {"AutoRemove": opts.rm}
@@ -210,6 +215,12 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         }
     if binds:
         host["Binds"] = binds
+    if opts.mount:
+        host["Mounts"] = [mountspec.parse_mount(cmd, m) for m in opts.mount]
+    if opts.volumes_from:
+        host["VolumesFrom"] = list(opts.volumes_from)
+    if opts.volume_driver:
+        host["VolumeDriver"] = opts.volume_driver
     if bindings:
         host["PortBindings"] = bindings
     network = opts.network or opts.net
@@ -237,8 +248,45 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         host["Tmpfs"] = dict((t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs)
     if opts.ulimit:
         host["Ulimits"] = [_ulimit(cmd, u) for u in opts.ulimit]
+    if opts.device:
+        host["Devices"] = [_device(cmd, d) for d in opts.device]
+    if opts.sysctl:
+        sysctls = {}
+        for item in opts.sysctl:
+            k, eq, v = item.partition("=")
+            if not eq or not k:
+                raise cmd.usage_error(f'invalid argument "{item}" for "--sysctl" flag')
+            sysctls[k] = v
+        host["Sysctls"] = sysctls
+    for key, val in (
+        ("IpcMode", opts.ipc),
+        ("PidMode", opts.pid),
+        ("UTSMode", opts.uts),
+        ("CgroupnsMode", opts.cgroupns),
+    ):
+        if val:
+            host[key] = val
     config["HostConfig"] = host
     return config
+
+
+def _device(cmd: Command, spec: str) -> dict[str, str]:
+    """--device /dev/x[:/dev/y][:rwm], as the docker CLI parses it."""
+    parts = spec.split(":")
+    perms = "rwm"
+    if len(parts) == 3:
+        src, dst, perms = parts
+    elif len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
+        src, dst, perms = parts[0], parts[0], parts[1]
+    elif len(parts) == 2:
+        src, dst = parts
+    elif len(parts) == 1:
+        src = dst = parts[0]
+    else:
+        raise cmd.usage_error(f'invalid argument "{spec}" for "--device" flag')
+    if not perms or not set(perms) <= set("rwm"):
+        raise cmd.usage_error(f"bad mode specified: {perms}")
+    return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": perms}
 
 
 def _ulimit(cmd: Command, spec: str) -> dict[str, Any]:

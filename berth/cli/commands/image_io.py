@@ -145,7 +145,11 @@ def pull(ctx: Context, argv: list[str]) -> int:
         tag = split_repo_tag(ref)[1] or ""
     elif split_repo_tag(ref)[1] is None and "@" not in ref and not opts.quiet:
         ctx.out("Using default tag: latest\n")
-    with ctx.client.pull(repo, tag or None, opts.platform or None) as resp:
+    from berth.cli.commands.registry import auth_header, domain_of
+
+    with ctx.client.pull(
+        repo, tag or None, opts.platform or None, auth_header(domain_of(repo))
+    ) as resp:
         out = open(os.devnull, "w") if opts.quiet else sys.stdout  # noqa: SIM115
         try:
             progress.show(resp.iter_json_lines(), out, tty=os.isatty(1))

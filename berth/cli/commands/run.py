@@ -106,9 +106,10 @@ def _create(ctx: Context, config: dict[str, Any], name: str, pull: str, platform
 def _pull(ctx: Context, image: str, platform: str) -> None:
     from berth.cli import progress
     from berth.cli.commands.common import pull_params
+    from berth.cli.commands.registry import auth_header, domain_of
 
     repo, tag = pull_params(image)
-    with ctx.client.pull(repo, tag, platform or None) as resp:
+    with ctx.client.pull(repo, tag, platform or None, auth_header(domain_of(repo))) as resp:
         progress.show(resp.iter_json_lines(), sys.stderr, tty=os.isatty(2))
 
 

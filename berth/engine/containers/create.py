@@ -10,6 +10,7 @@ from typing import Any
 
 from berth.engine import wire
 from berth.engine.clock import rfc3339nano
+from berth.engine.containers import hostopts
 from berth.engine.containers.model import Container, ContainerConfig, HostConfig
 from berth.engine.errors import InvalidParameter, NotImplementedYet
 from berth.runtime import capabilities
@@ -85,8 +86,7 @@ def validate_host_config(hc: HostConfig) -> None:
             except ValueError:
                 name = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
                 raise InvalidParameter(f'invalid {kind}: unknown capability: "{name}"') from None
-    if hc.log_config.type not in ("", "json-file", "none"):
-        raise InvalidParameter(f"logger: no log driver named '{hc.log_config.type}' is registered")
+    hostopts.validate(hc)
 
 
 def build(
@@ -138,14 +138,16 @@ def build(
     cfg.labels = labels
     if not cfg.stop_signal and ic.stop_signal:
         cfg.stop_signal = ic.stop_signal
-    if cfg.volumes is None and ic.volumes:
-        cfg.volumes = dict(ic.volumes)
+    if ic.volumes:
+        # dockerd merges: the image's VOLUMEs come on top of the request's
+        cfg.volumes = {**(cfg.volumes or {}), **ic.volumes}
     if cfg.exposed_ports is None and ic.exposed_ports:
         cfg.exposed_ports = dict(ic.exposed_ports)
     if cfg.healthcheck is None and ic.healthcheck:
         cfg.healthcheck = ic.healthcheck
     if not hc.log_config.type:
         hc.log_config.type = "json-file"
+    hostopts.apply_defaults(hc)
     if not hc.network_mode:
         hc.network_mode = "default"
     return Container(

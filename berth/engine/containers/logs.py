@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from berth.constants import STDERR, STDOUT
 from berth.engine.clock import parse_rfc3339
@@ -56,40 +57,110 @@ def _tail_offset(f: os.PathLike[str] | str, n: int) -> int:
         return 0
 
 
+def rotated_files(path: str) -> list[str]:
+    """The rotated files of a log (path.1, path.2, ... as dockerd names them), oldest first."""
+    out = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        out.append(f"{path}.{i}")
+        i += 1
+    out.reverse()
+    return out
+
+
+def _count_lines(path: str) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            n += block.count(b"\n")
+    return n
+
+
+def _start_points(files: list[str], tail: int | None) -> list[tuple[str, int]]:
+    """(file, offset) to read, oldest first, so that only the last `tail` lines come out."""
+    if tail is None:
+        return [(f, 0) for f in files]
+    if tail <= 0:
+        return [(files[-1], os.path.getsize(files[-1]))] if files else []
+    out: list[tuple[str, int]] = []
+    remaining = tail
+    for f in reversed(files):
+        try:
+            n = _count_lines(f)
+            if n >= remaining:
+                out.append((f, _tail_offset(f, remaining)))
+                break
+        except FileNotFoundError:
+            continue
+        out.append((f, 0))
+        remaining -= n
+    out.reverse()
+    return out
+
+
 async def read_logs(
     path: str, opts: LogOptions, running: Callable[[], bool]
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield (stream id, bytes) for each log entry that passes the options; with
-    follow, keep going until the container stops and the file is drained."""
-    if not path or not os.path.exists(path):
+    """Yield (stream id, bytes) for each log entry that passes the options, across the rotated
+    files too; with follow, keep going (through rotations) until the container stops and the
+    file is drained."""
+    if not path:
         return
-    offset = _tail_offset(path, opts.tail) if opts.tail is not None else 0
-    buf = b""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        while True:
-            chunk = fh.read(_BLOCK)
-            if chunk:
-                buf += chunk
-                lines = buf.split(b"\n")
-                buf = lines.pop()
-                for line in lines:
-                    item = _parse(line, opts)
-                    if item is None:
-                        continue
-                    if item is _STOP:
+    files = rotated_files(path)
+    if os.path.exists(path):
+        files.append(path)
+    if not files:
+        return
+    points = _start_points(files, opts.tail)
+    for name, offset in points:
+        current = name == path
+        try:
+            fh = open(name, "rb")
+        except FileNotFoundError:
+            continue
+        buf = b""
+        try:
+            fh.seek(offset)
+            while True:
+                chunk = fh.read(_BLOCK)
+                if chunk:
+                    buf += chunk
+                    lines = buf.split(b"\n")
+                    buf = lines.pop()
+                    for line in lines:
+                        item = _parse(line, opts)
+                        if item is None:
+                            continue
+                        if item is _STOP:
+                            return
+                        yield item  # type: ignore[misc]
+                    continue
+                if not current or not opts.follow:
+                    break
+                if _replaced(path, fh):
+                    # rotated (or truncated): what was left is read, go on with the new file
+                    fh.close()
+                    fh = open(path, "rb")
+                    buf = b""
+                    continue
+                if not running():
+                    # One more read: the shim may have flushed its last lines as it exited.
+                    if fh.read(1) == b"":
                         return
-                    yield item  # type: ignore[misc]
-                continue
-            if not opts.follow:
-                return
-            if not running():
-                # One more read: the shim may have flushed its last lines as it exited.
-                if fh.read(1) == b"":
-                    return
-                fh.seek(-1, os.SEEK_CUR)
-                continue
-            await asyncio.sleep(_POLL)
+                    fh.seek(-1, os.SEEK_CUR)
+                    continue
+                await asyncio.sleep(_POLL)
+        finally:
+            fh.close()
+
+
+def _replaced(path: str, fh: BinaryIO) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False  # mid-rotation: the new file comes in a moment
+    own = os.fstat(fh.fileno())
+    return (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino) or st.st_size < fh.tell()
 
 
 _STOP = object()

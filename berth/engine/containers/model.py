@@ -66,13 +66,13 @@ class HostConfig:
     volumes_from: list[str] | None = None
     cap_add: list[str] | None = None
     cap_drop: list[str] | None = None
-    cgroupns_mode: str = "private"
+    cgroupns_mode: str = ""  # "" until create fills the daemon default
     dns: list[str] | None = None
     dns_options: list[str] | None = None
     dns_search: list[str] | None = None
     extra_hosts: list[str] | None = None
     group_add: list[str] | None = None
-    ipc_mode: str = "private"
+    ipc_mode: str = ""
     cgroup: str = ""
     links: list[str] | None = None
     oom_score_adj: int = 0
@@ -141,11 +141,17 @@ class Container:
     host_config: HostConfig
     state: State = field(default_factory=State)
     restart_count: int = 0
+    # stopped or killed by the user (not by its own exit or a daemon shutdown): decides
+    # whether an unless-stopped container is started with the daemon
+    manually_stopped: bool = False
     log_path: str = ""
     hostname_path: str = ""
     hosts_path: str = ""
     resolv_conf_path: str = ""
     rootfs: str = ""  # merged overlay dir while running
+    # resolved at create (berth.engine.containers.mounts.MountPoint as dicts): inspect's
+    # "Mounts", the volumes this container references, what start mounts
+    mount_points: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_storage(cls, d: dict[str, Any]) -> Container:

@@ -8,16 +8,18 @@ import contextlib
 import logging
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.engine.clock import rfc3339nano
+from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers import create as create_rules
-from berth.engine.containers import files, names, users
+from berth.engine.containers import files, hostopts, names, users
+from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.logs import LogOptions, read_logs
 from berth.engine.containers.model import Container, State
+from berth.engine.containers.restart import RestartManager, starts_with_daemon
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import (
     Conflict,
@@ -27,6 +29,8 @@ from berth.engine.errors import (
     NotModified,
     SystemError_,
 )
+from berth.engine.events import EventBus
+from berth.runtime import cgroups as rt_cgroups
 from berth.runtime import rootfs as rt_rootfs
 from berth.runtime import spec as rt_spec
 from berth.runtime.shim_client import ExitStatus, ShimClient, ShimError, read_exit_file
@@ -83,6 +87,12 @@ class ContainerService:
         self.exec_root = exec_root
         self._live: dict[str, _Live] = {}
         self._watch: dict[str, _Watch] = {}
+        # the engine replaces this with its own bus, shared with the other services
+        self.events = EventBus()
+        self.restarts = RestartManager()
+        self._shutting_down = False
+        # the engine's VolumeService (set by the engine): volumes and their mounts
+        self.volumes: Any = None
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
 
@@ -125,13 +135,28 @@ class ContainerService:
             image_id=image.id,
             image_config=image.config,
         )
+        planned = cmounts.parse_all(
+            hc.binds,
+            hc.mounts,
+            hc.tmpfs,
+            hc.volumes_from,
+            cfg.volumes,
+            volume_driver=hc.volume_driver,
+            get_container=self.get,
+        )
         cdir = self.containers_dir / c.id
         odir = self.overlay_dir / c.id
+        made: list[str] = []
         try:
             cdir.mkdir(parents=True)
             for sub in ("upper", "work", "merged"):
                 (odir / sub).mkdir(parents=True)
-            c.log_path = str(cdir / f"{c.id}-json.log") if hc.log_config.type != "none" else ""
+            mps, made = cmounts.realize(
+                planned, self.volumes, populate_from=lambda: _image_root(self, image, odir)
+            )
+            c.mount_points = cmounts.dump(mps)
+            # dockerd shows a LogPath for json-file only
+            c.log_path = str(cdir / f"{c.id}-json.log") if hc.log_config.type == "json-file" else ""
             resolv = files.host_resolv_conf(hc.dns, hc.dns_search, hc.dns_options)
             c.hostname_path, c.hosts_path, c.resolv_conf_path = files.write_all(
                 cdir, cfg.hostname, cfg.domainname, hc.extra_hosts, resolv
@@ -140,7 +165,10 @@ class ContainerService:
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
             shutil.rmtree(odir, ignore_errors=True)
+            for vname in made:
+                self.volumes.remove(vname, force=True)
             raise
+        self.events.container(c, "create")
         return c
 
     # ---- start ---------------------------------------------------------
@@ -152,6 +180,10 @@ class ContainerService:
                 raise NotModified("container already started")
             if c.state.status in ("removing", "dead"):
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            # a start by the user begins the restart policy afresh, as in dockerd
+            self.restarts.reset(c.id)
+            c.restart_count = 0
+            c.manually_stopped = False
             await self._start_locked(c, w)
 
     def _runtime_spec(self, c: Container, rootfs: str) -> rt_spec.RuntimeSpec:
@@ -186,10 +218,17 @@ class ContainerService:
             rt_spec.BindMount(c.hosts_path, "/etc/hosts"),
             rt_spec.BindMount(c.resolv_conf_path, "/etc/resolv.conf"),
         ]
+        opts = hostopts.runtime_fields(c, self.get, self.containers_dir)
+        join.update(opts.pop("join_namespaces"))
+        logf = hostopts.log_settings(c, self.containers_dir / c.id)
+        annotations = {}
+        if logf.max_size > 0:
+            annotations[hostopts.ANN_MAX_SIZE] = str(logf.max_size)
+            annotations[hostopts.ANN_MAX_FILE] = str(logf.max_file)
         return rt_spec.RuntimeSpec(
             id=c.id,
             rootfs=rootfs,
-            args=[c.path, *c.args],
+            args=self._init_args(c, mounts),
             env=env,
             cwd=cfg.working_dir or "/",
             uid=user.uid,
@@ -215,7 +254,29 @@ class ContainerService:
             oom_score_adj=hc.oom_score_adj,
             join_namespaces=join,
             console_size=_console_size(hc.console_size),
+            annotations=annotations,
+            # last: acquiring volumes may mount them; release() undoes it
+            extra_mounts=cmounts.oci_mounts(
+                cmounts.load(c.mount_points), hc.tmpfs, self.volumes, c.id
+            ),
+            **opts,
         )
+
+    @staticmethod
+    def _init_args(c: Container, mounts: list[rt_spec.BindMount]) -> list[str]:
+        """The process args; with --init, dockerd's init (tini) runs first as PID 1,
+        read-only at /sbin/docker-init, to reap zombies and forward signals."""
+        args = [c.path, *c.args]
+        if not c.host_config.init:
+            return args
+        init = rt_spec.find_init()
+        if init is None:
+            raise SystemError_(
+                '--init: no init binary found ("docker-init"): install Debian\'s tini '
+                "package, which provides /usr/bin/tini-static"
+            )
+        mounts.append(rt_spec.BindMount(init, rt_spec.INIT_PATH, readonly=True))
+        return [rt_spec.INIT_PATH, "--", *args]
 
     async def _start_locked(self, c: Container, w: _Watch) -> None:
         from berth.runtime.shim_client import RuntimeStartError
@@ -260,6 +321,7 @@ class ContainerService:
         c.state = State(status="running", pid=pid, started_at=rfc3339nano())
         self.store.save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
+        self.events.container(c, "start")
 
     async def _spawn_shim(self, c: Container) -> Path:
         """Mount the root filesystem, write the bundle and fork the shim; undo it all
@@ -274,6 +336,7 @@ class ContainerService:
         )
         bundle = self.bundle(c.id)
         try:
+            hostopts.prepare_shm(c, self.containers_dir / c.id)
             spec = self._runtime_spec(c, merged)
             bundle.mkdir(parents=True, exist_ok=True)
             for stale in ("exit.json", "shim.sock"):
@@ -283,7 +346,7 @@ class ContainerService:
                 ShimRequest(
                     id=c.id,
                     bundle=str(bundle),
-                    log_path=c.log_path or None,
+                    log_path=hostopts.log_file(c, self.containers_dir / c.id) or None,
                     tty=c.config.tty,
                     open_stdin=c.config.open_stdin,
                     stdin_once=c.config.stdin_once,
@@ -291,6 +354,8 @@ class ContainerService:
             )
         except BaseException:
             rt_rootfs.unmount(merged)
+            hostopts.release_shm(self.containers_dir / c.id)
+            cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
             shutil.rmtree(bundle, ignore_errors=True)
             raise
         return bundle
@@ -320,24 +385,46 @@ class ContainerService:
 
     async def _after_exit(self, c: Container, st: ExitStatus, failed: bool = False) -> None:
         live = self._live.pop(c.id, None)
+        finished_at = st.finished_at or rfc3339nano()
+        ran_for = 0.0
+        if not failed:
+            ran_for = max(0.0, parse_rfc3339(finished_at) - parse_rfc3339(c.state.started_at))
+        delay = None
+        if not failed and self.store.maybe(c.id) is not None:
+            delay = self.restarts.decide(
+                c.id,
+                c.host_config.restart_policy,
+                st.exit_code,
+                c.manually_stopped or self._shutting_down,
+                c.restart_count,
+                ran_for,
+            )
+        if delay is not None:
+            c.restart_count += 1
         # A container that never ran stays "created", with the error, as in dockerd.
         c.state = State(
-            status="created" if failed else "exited",
+            status="created" if failed else ("restarting" if delay is not None else "exited"),
             pid=0,
             exit_code=st.exit_code,
             error=st.error,
             oom_killed=st.oom_killed,
             started_at=c.state.started_at,
-            finished_at=st.finished_at or rfc3339nano(),
+            finished_at=finished_at,
         )
         try:
             rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+            hostopts.release_shm(self.containers_dir / c.id)
+            cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
             shutil.rmtree(self.bundle(c.id), ignore_errors=True)
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
         except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
             log.exception("cleaning up after container %s exited", c.id)
         finally:
+            if st.oom_killed:
+                self.events.container(c, "oom")
+            attrs = {"exitCode": str(st.exit_code), "execDuration": str(int(ran_for))}
+            self.events.container(c, "die", attrs)
             w = self._w(c.id)
             if live is not None and not live.exited.done():
                 live.exited.set_result(c.state)
@@ -345,6 +432,8 @@ class ContainerService:
             for f in waiters:
                 if not f.done():
                     f.set_result(c.state)
+        if delay is not None:
+            self.restarts.schedule(c.id, delay, lambda: self._policy_start(c.id))
         if c.host_config.auto_remove and self.store.maybe(c.id) is not None:
             try:
                 await self.remove(c.id, force=True)
@@ -354,6 +443,9 @@ class ContainerService:
     # ---- stop / kill ---------------------------------------------------
     async def stop(self, ref: str, timeout: int | None, sig: str | None) -> None:
         c = self.get(ref)
+        if await self._halt_restarting(c):
+            self.events.container(c, "stop")
+            return
         live = self._live.get(c.id)
         if live is None or not c.state.running:
             raise NotModified("container already stopped")
@@ -362,14 +454,50 @@ class ContainerService:
             timeout = c.config.stop_timeout
         if timeout is None:
             timeout = 10
+        self._stopped_by_user(c, exit_on_next=True)
         await self._signal(live, signum)
+        self._kill_event(c, signum)
+        await self._resume_if_paused(c)  # a frozen process cannot act on the signal
         try:
             await asyncio.wait_for(
                 asyncio.shield(live.exited), None if timeout < 0 else float(timeout)
             )
         except TimeoutError:
             await self._signal(live, _signal.SIGKILL)
+            self._kill_event(c, _signal.SIGKILL)
             await asyncio.shield(live.exited)
+        self.events.container(c, "stop")
+
+    def _kill_event(self, c: Container, signum: int) -> None:
+        self.events.container(c, "kill", {"signal": str(int(signum))})
+
+    def _stopped_by_user(self, c: Container, exit_on_next: bool) -> None:
+        """The user stops or signals the container: an unless-stopped container stays down
+        over a daemon restart, and (exit_on_next) its coming exit is not restarted."""
+        if exit_on_next:
+            self.restarts.cancel(c.id)
+        if not self._shutting_down and not c.manually_stopped:
+            c.manually_stopped = True
+            self.store.save(c)
+
+    async def _halt_restarting(self, c: Container) -> bool:
+        """stop, kill or rm -f of a container waiting out its restart delay: the restart
+        is called off. True if the container is now stopped; False if it runs (or did
+        not wait for a restart), for the caller to act on."""
+        if c.state.status != "restarting" or c.id in self._live:
+            return False
+        self._stopped_by_user(c, exit_on_next=True)
+        async with self._w(c.id).lock:
+            pass  # a restart already under way finishes first
+        if c.id in self._live or c.state.status != "restarting":
+            return False
+        c.state.status = "exited"
+        self.store.save(c)
+        waiters, self._w(c.id).next_exit = self._w(c.id).next_exit, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(c.state)
+        return True
 
     async def _signal(self, live: _Live, signum: int) -> None:
         try:
@@ -380,12 +508,114 @@ class ContainerService:
     async def kill(self, ref: str, sig: str | None) -> None:
         c = self.get(ref)
         signum = create_rules.parse_signal(sig or "SIGKILL")
+        if await self._halt_restarting(c):
+            return
         live = self._live.get(c.id)
         if live is None or not c.state.running:
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+        # dockerd's ExitOnNext: no restart after SIGKILL or the stop signal (any signal
+        # when the container names none)
+        cfg_sig = c.config.stop_signal
+        self._stopped_by_user(
+            c,
+            exit_on_next=signum == _signal.SIGKILL
+            or not cfg_sig
+            or create_rules.parse_signal(cfg_sig) == signum,
+        )
         await self._signal(live, signum)
+        self._kill_event(c, signum)
+        # dockerd resumes a paused container for SIGKILL and its stop signal only
+        stop_sig = create_rules.parse_signal(c.config.stop_signal or "SIGTERM")
+        if signum in (_signal.SIGKILL, stop_sig):
+            await self._resume_if_paused(c)
         if signum == _signal.SIGKILL:
             await asyncio.shield(live.exited)
+
+    # ---- pause / unpause / update / restart ------------------------------
+    def cgroup_path(self, c: Container) -> str:
+        """The container's cgroup, relative to each hierarchy (as _runtime_spec sets it)."""
+        return f"/{c.host_config.cgroup_parent.strip('/') or self.cgroup_parent}/{c.id}"
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._w(c.id).lock:
+            if c.id not in self._live or not c.state.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state.status == "restarting":
+                raise Conflict(
+                    f"Container {c.id} is restarting, wait until the container is running"
+                )
+            try:
+                await asyncio.to_thread(rt_cgroups.freeze, self.cgroup_path(c))
+            except (OSError, TimeoutError) as exc:
+                with contextlib.suppress(OSError, TimeoutError):
+                    await asyncio.to_thread(rt_cgroups.thaw, self.cgroup_path(c))
+                raise SystemError_(f"Cannot pause container {c.id}: {exc}") from exc
+            c.state.status = "paused"
+            self.store.save(c)
+            self.events.container(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._w(c.id).lock:
+            if c.id not in self._live or c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            await self._resume_if_paused(c)
+            self.events.container(c, "unpause")
+
+    async def _resume_if_paused(self, c: Container) -> None:
+        if c.state.status != "paused":
+            return
+        try:
+            await asyncio.to_thread(rt_cgroups.thaw, self.cgroup_path(c))
+        except FileNotFoundError:
+            pass  # the cgroup went with the container's exit
+        except (OSError, TimeoutError) as exc:
+            raise SystemError_(f"Cannot unpause container {c.id}: {exc}") from exc
+        if c.state.status == "paused":
+            c.state.status = "running"
+            self.store.save(c)
+
+    async def update(self, ref: str, body: Any) -> list[str]:
+        """POST /containers/{id}/update: new limits for the live cgroup, saved for the next
+        start. Returns dockerd's warnings."""
+        from berth.engine.containers import update as update_rules
+
+        c = self.get(ref)
+        async with self._w(c.id).lock:
+            hc, resources, warnings = update_rules.apply(c, body)
+            if c.id in self._live and c.state.running and resources:
+                try:
+                    await asyncio.to_thread(rt_cgroups.update, self.cgroup_path(c), resources)
+                except OSError as exc:
+                    raise SystemError_(
+                        f"Cannot update container {c.id}: {exc.strerror or exc}"
+                    ) from exc
+            c.host_config = hc
+            self.store.save(c)
+        self.events.container(c, "update")
+        return warnings
+
+    async def restart(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
+        """Stop (if running) and start again; an --rm container is not removed on the way."""
+        c = self.get(ref)
+        await self._halt_restarting(c)
+        if c.id in self._live and c.state.running:
+            auto_remove = c.host_config.auto_remove
+            c.host_config.auto_remove = False
+            try:
+                await self.stop(c.id, timeout, sig)
+            except NotModified:
+                pass
+            finally:
+                c.host_config.auto_remove = auto_remove
+        try:
+            await self.start(c.id)
+        except NotModified:
+            pass  # started by someone else (a restart policy) meanwhile
+        self.events.container(c, "restart")
 
     # ---- wait ----------------------------------------------------------
     async def wait(self, ref: str, condition: str) -> asyncio.Future[State]:
@@ -414,6 +644,13 @@ class ContainerService:
         c = self.get(ref)
         if c.state.status == "removing":
             raise Conflict(f"removal of container {c.id} is already in progress")
+        if c.state.status == "restarting" and c.id not in self._live:
+            if not force:
+                raise Conflict(
+                    f'cannot remove container "/{c.name}": container is restarting: stop the '
+                    "container before removing or force remove"
+                )
+            await self._halt_restarting(c)
         live = self._live.get(c.id)
         if live is not None:
             if not force:
@@ -421,7 +658,10 @@ class ContainerService:
                     f'cannot remove container "/{c.name}": container is running: stop the '
                     "container before removing or force remove"
                 )
+            self.restarts.cancel(c.id)
             await self._signal(live, _signal.SIGKILL)
+            self._kill_event(c, _signal.SIGKILL)
+            await self._resume_if_paused(c)
             await asyncio.shield(live.exited)
             if self.store.maybe(c.id) is None:  # auto-removed meanwhile
                 return
@@ -429,6 +669,7 @@ class ContainerService:
         c.state.status = "removing"
         try:
             rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+            hostopts.release_shm(self.containers_dir / c.id)
             shutil.rmtree(self.bundle(c.id), ignore_errors=True)
             await asyncio.to_thread(shutil.rmtree, self.overlay_dir / c.id, True)
             shutil.rmtree(self.containers_dir / c.id, ignore_errors=True)
@@ -437,6 +678,11 @@ class ContainerService:
             c.state.status = prev
             raise
         c.state.status = prev
+        # dockerd removes anonymous volumes with -v, and always for --rm (AutoRemove)
+        if volumes or c.host_config.auto_remove:
+            cmounts.remove_anonymous(cmounts.load(c.mount_points), self.volumes)
+        self.restarts.forget(c.id)
+        self.events.container(c, "destroy")
         w = self._watch.pop(c.id, None)
         if w is not None:
             for f in w.removed + w.next_exit:
@@ -451,7 +697,9 @@ class ContainerService:
         new = names.validate(new_name)
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
+        old = c.name
         self.store.rename(c, new)
+        self.events.container(c, "rename", {"oldName": "/" + old})
 
     # ---- attach / resize / logs ----------------------------------------
     def attach_request(
@@ -460,6 +708,7 @@ class ContainerService:
         """Register an attach; its future resolves to the shim streams as soon as the
         container runs (now, or at its next start)."""
         req = AttachRequest(stdin and c.config.open_stdin, stdout, stderr)
+        self.events.container(c, "attach")
         live = self._live.get(c.id)
         if live is not None:
             # The request holds the task: the event loop keeps only a weak reference.
@@ -483,22 +732,38 @@ class ContainerService:
             await live.shim.resize(height, width)
         except (ConnectionError, FileNotFoundError, ShimError):
             raise Conflict(f"Container {c.id} is not running") from None
+        self.events.container(c, "resize", {"height": str(height), "width": str(width)})
 
     def logs(self, c: Container, opts: LogOptions) -> AsyncIterator[tuple[int, bytes]]:
         if c.host_config.log_config.type == "none":
             raise InvalidParameter("configured logging driver does not support reading")
-        return read_logs(c.log_path, opts, lambda: c.id in self._live)
+        path = hostopts.log_file(c, self.containers_dir / c.id)
+        return read_logs(path, opts, lambda: c.id in self._live)
 
     # ---- daemon start / stop -------------------------------------------
     async def reconcile(self) -> None:
         """After a (re)start: pick up containers whose shims survived, record the
-        exit of those that ended while the daemon was away, drop stale mounts."""
+        exit of those that ended while the daemon was away, drop stale mounts, and
+        start the containers whose restart policy says so."""
+        to_start: list[Container] = []
         for c in self.store.all():
+            if c.state.status == "restarting" and not ShimClient(self.bundle(c.id)).alive():
+                # its restart delay ran out while the daemon was away
+                c.state.status = "exited"
+                self.store.save(c)
+                to_start.append(c)
             if not c.state.running:
                 rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+                hostopts.release_shm(self.containers_dir / c.id)
+                ran_before = parse_rfc3339(c.state.started_at) > 0
+                policy = c.host_config.restart_policy
+                if ran_before and starts_with_daemon(policy, c.manually_stopped):
+                    if c not in to_start:
+                        to_start.append(c)
                 continue
             shim = ShimClient(self.bundle(c.id))
             if shim.alive():
+                cmounts.adopt(cmounts.load(c.mount_points), self.volumes, c.id)
                 live = _Live(shim, asyncio.get_running_loop().create_future())
                 self._live[c.id] = live
                 live.monitor = asyncio.create_task(self._monitor(c, live))
@@ -507,9 +772,38 @@ class ContainerService:
                 255, False, rfc3339nano(), "container was running when the daemon stopped"
             )
             await self._after_exit(c, st)
+        for c in to_start:
+            try:
+                await self.start(c.id)
+            except EngineError as exc:
+                log.warning("container %s: start by its restart policy failed: %s", c.id, exc)
+
+    async def _policy_start(self, cid: str) -> None:
+        """The restart policy's start, once the back-off delay is over."""
+        c = self.store.maybe(cid)
+        if c is None:
+            return
+        w = self._w(cid)
+        async with w.lock:
+            if c.state.status != "restarting" or self._shutting_down or cid in self._live:
+                return
+            try:
+                await self._start_locked(c, w)
+            except Exception as exc:  # noqa: BLE001 - no one to tell but the log
+                log.warning("container %s: restart failed: %s", cid, exc)
+                if c.state.status in ("created", "restarting"):
+                    c.state.status = "exited"
+                    self.store.save(c)
 
     async def shutdown(self) -> None:
-        """Stop every running container (their own stop signal and timeout)."""
+        """Stop every running container (their own stop signal and timeout); neither
+        these stops nor pending restarts count as the user's."""
+        self._shutting_down = True
+        await self.restarts.close()
+        for c in self.store.all():
+            if c.state.status == "restarting" and c.id not in self._live:
+                c.state.status = "exited"
+                self.store.save(c)
         tasks = [asyncio.create_task(self.stop(cid, None, None)) for cid in list(self._live)]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -541,3 +835,16 @@ class _Taken:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.store.name_taken(name)
+
+
+@contextlib.contextmanager
+def _image_root(svc: ContainerService, image: Any, odir: Path) -> Iterator[str]:
+    """The new container's root filesystem, mounted for a moment (to fill volumes)."""
+    merged = str(odir / "merged")
+    rt_rootfs.mount_overlay(
+        svc.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
+    )
+    try:
+        yield merged
+    finally:
+        rt_rootfs.unmount(merged)

@@ -20,7 +20,6 @@ from berth.engine.errors import (
     EngineError,
     InvalidParameter,
     NotFound,
-    NotImplementedYet,
 )
 from berth.engine.images import filters as image_filters
 from berth.engine.images.compression import copy_uncompressed, detect, peek
@@ -32,7 +31,13 @@ from berth.engine.images.model import (
     parse_rfc3339,
     short_id,
 )
-from berth.engine.images.reference import Reference, familiar, parse_any, parse_normalized
+from berth.engine.images.reference import (
+    Reference,
+    familiar,
+    is_digest,
+    parse_any,
+    parse_normalized,
+)
 from berth.engine.images.store import ImageStore, NewImage, PreparedLayer, hex_of
 
 _HEX_RE = re.compile(r"^[0-9a-f]+$")
@@ -82,6 +87,11 @@ class ImageService:
         self.store.repair()
         self._usage: Callable[[str], builtins.list[str]] = lambda _id: []
         self._running: Callable[[str], builtins.list[str]] | None = None
+        # Registry access (pull/push/login); the daemon may set these from its config.
+        self.max_concurrent_downloads = 3
+        self.max_concurrent_uploads = 5
+        self._registries: Any = None
+        self._origins: Any = None
 
     # ---- lookups -------------------------------------------------------
     def resolve_id(self, ref: str) -> str:
@@ -271,6 +281,85 @@ class ImageService:
                 tf.close()
             await self._cleanup(work)
 
+    # ---- registry ------------------------------------------------------
+    def registries(self) -> Any:
+        """The shared registry state (token cache, schemes, insecure registries)."""
+        if self._registries is None:
+            from berth.engine.images.registry.client import Registries
+            from berth.engine.images.registry.meta import LayerOrigins
+
+            self._registries = Registries()
+            self._origins = LayerOrigins(self.store.db)
+        return self._registries
+
+    async def _streamed(self, gen: AsyncIterator[dict]) -> AsyncIterator[dict]:
+        """Errors before the first message are raised; later ones become an errorDetail
+        message, like dockerd."""
+        started = False
+        try:
+            async for msg in gen:
+                started = True
+                yield msg
+        except Exception as exc:
+            if not started:
+                raise
+            text = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            yield {"errorDetail": {"message": text}, "error": text}
+
+    def pull(
+        self, image: str, tag: str | None, *, platform: str | None, auth: str | None
+    ) -> AsyncIterator[dict]:
+        """`docker pull` (POST /images/create?fromImage=): progress messages."""
+        from berth.engine.images.registry.auth import decode_header
+        from berth.engine.images.registry.pull import pull
+
+        ref = parse_normalized(image)
+        if tag:
+            # A digest travels in `tag` too (docker's client sends it that way).
+            if is_digest(tag):
+                ref = Reference(ref.domain, ref.path, None, tag)
+            else:
+                ref = ref.with_tag(tag)
+        hub = self.registries()
+        return self._streamed(
+            pull(
+                self,
+                hub,
+                self._origins,
+                ref,
+                decode_header(auth),
+                platform,
+                self.max_concurrent_downloads,
+            )
+        )
+
+    def push(self, name: str, tag: str | None, *, auth: str | None) -> AsyncIterator[dict]:
+        """`docker push` (POST /images/{name}/push): progress messages."""
+        from berth.engine.images.registry.auth import decode_header
+        from berth.engine.images.registry.push import push
+
+        hub = self.registries()
+        return self._streamed(
+            push(
+                self,
+                hub,
+                self._origins,
+                name,
+                tag or None,
+                decode_header(auth),
+                self.max_concurrent_uploads,
+            )
+        )
+
+    async def login(self, body: Any) -> dict[str, str]:
+        """POST /auth: check the credentials against the registry."""
+        from berth.engine.images.registry.auth import Credentials, registry_host
+
+        creds = Credentials.from_wire(body)
+        client = self.registries().client(registry_host(creds.server_address), creds)
+        await asyncio.to_thread(client.login)
+        return {"Status": "Login Succeeded", "IdentityToken": ""}
+
     # ---- save ----------------------------------------------------------
     def _save_items(self, refs: builtins.list[str]) -> builtins.list[Any]:
         from berth.engine.images.archive import SaveItem
@@ -373,9 +462,43 @@ class ImageService:
             await self._cleanup(work)
         return self.get(image_id)
 
-    def commit_layer(self, *args: Any, **kwargs: Any) -> Image:
-        """Seam for `docker commit` (a container's upper dir -> a new layer + image)."""
-        raise NotImplementedYet("committing a container to an image is not implemented yet")
+    def commit_layer(
+        self,
+        write_layer: Callable[[Any], int],
+        make_config: Callable[[str | None], bytes],
+        *,
+        parent: Image,
+        repo: str | None = None,
+        tag: str | None = None,
+    ) -> Image:
+        """`docker commit` (blocking: run it in a thread): write_layer(file) writes a layer
+        tar and returns its entry count; make_config(diff_id, or None for an empty layer,
+        which is not added, as in dockerd) returns the new image's config JSON."""
+        tags: builtins.list[str] = []
+        if repo:
+            ref = parse_normalized(repo)
+            if ref.digest is not None:
+                raise InvalidParameter("cannot commit to digest reference")
+            if tag:
+                ref = ref.with_tag(tag)
+            tags.append(_ref_key(ref))
+        work = self.store.mkdtemp("commit-")
+        try:
+            raw = work / "layer.tar"
+            with open(raw, "wb") as f:
+                entries = write_layer(f)
+            layers: builtins.list[PreparedLayer] = []
+            diff_ids = list(parent.diff_ids)
+            if entries:
+                with open(raw, "rb") as f:
+                    layers.append(self._prepare_layer(f, None, work, 0))
+                diff_ids.append(layers[0].diff_id)
+            cfg = make_config(layers[0].diff_id if layers else None)
+            image_id = "sha256:" + hashlib.sha256(cfg).hexdigest()
+            self.store.commit([NewImage(image_id, cfg, diff_ids, tags, parent=parent.id)], layers)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return self.get(image_id)
 
     # ---- tag / remove --------------------------------------------------
     def tag(self, ref: str, repo: str, tag: str | None) -> None:

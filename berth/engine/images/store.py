@@ -257,6 +257,14 @@ class ImageStore:
             )
             c.execute("UPDATE images SET last_tag_time=? WHERE id=?", (tag_time, image_id))
 
+    def add_digest_ref(self, name: str, image_id: str) -> None:
+        """Record name@digest (a RepoDigest) without touching the image's tag time."""
+        with self.db.tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO image_refs(name, image_id, is_digest) VALUES (?,?,1)",
+                (name, image_id),
+            )
+
     def delete_ref(self, name: str) -> bool:
         with self.db.tx() as c:
             cur = c.execute("DELETE FROM image_refs WHERE name=?", (name,))

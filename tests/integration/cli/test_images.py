@@ -88,10 +88,11 @@ def test_import_with_changes(berth: BerthRun, tmpdir_short: Path) -> None:
 
 
 def test_missing_image_tries_pull(berth: BerthRun) -> None:
-    p = berth("run", "--rm", "bt-no-such-image")
+    # A loopback registry that is not there: no test may reach past this machine.
+    p = berth("run", "--rm", "127.0.0.1:9/bt-no-such-image")
     assert p.returncode == 125
     err = p.stderr.decode()
-    assert "Unable to find image 'bt-no-such-image:latest' locally" in err
+    assert "Unable to find image '127.0.0.1:9/bt-no-such-image:latest' locally" in err
     assert err.strip().splitlines()[-1].startswith("berth: ")
     assert "Traceback" not in err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -150,7 +151,8 @@ class Boxes:
         for box in self.made:
             for pid in (box.pid, box.shim_pid):
                 if pid and not _proc_gone(pid):
-                    os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                        os.kill(pid, signal.SIGKILL)
                     wait_gone(pid)
             for d in cgroup_dirs(box.cgroup):
                 _rmdir_retry(d)

@@ -1,0 +1,369 @@
+"""docker exec: exec instances (create, start, inspect, resize), held in memory as dockerd does.
+
+An exec instance lives in the daemon only. Until it has exited it is listed in its container's
+ExecIDs; once exited it can still be inspected, until it has been gone for `KEEP_EXITED` seconds
+(dockerd's exec GC). One that never started is forgotten when its container stops. The process
+itself runs under the container's shim (berth/runtime/shim.py, op "exec"), which reaps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.engine.containers import users
+from berth.engine.containers.model import Container
+from berth.engine.errors import (
+    Conflict,
+    EngineError,
+    InvalidParameter,
+    NotFound,
+    SystemError_,
+)
+from berth.runtime import capabilities
+from berth.runtime.shim_client import RuntimeStartError, ShimClient, ShimError
+
+log = logging.getLogger("berth.exec")
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# dockerd's GC drops exited execs between 5 and 10 minutes after they ended
+KEEP_EXITED = 300.0
+# the docker CLI inspects the exec as soon as its stream ends: the exit code must be known by then
+EXIT_GRACE = 5.0
+# how long a resize waits for the exec to start (dockerd's value)
+START_WAIT = 10.0
+_CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    container_started_at: str  # the run of the container this exec belongs to
+    entrypoint: str
+    args: list[str]
+    env: list[str]
+    user: str
+    working_dir: str
+    privileged: bool
+    tty: bool
+    open_stdin: bool
+    open_stdout: bool
+    open_stderr: bool
+    detach_keys: bytes
+    console_size: list[int] | None
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    ended: float = 0.0  # time.monotonic() of the exit
+    exited: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    # resolved once the start has gone through the shim (either way): resize waits for it
+    started: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass
+class ExecStream:
+    """A started exec's stream from its shim (until it has exited), and whether it takes stdin."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    stdin: bool
+
+
+def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
+    """moby's ReplaceOrAppendEnvValues: an override replaces the default of the same name or is
+    appended; a bare NAME (no '=') removes it."""
+    out: list[str | None] = list(defaults)
+    index = {e.partition("=")[0]: i for i, e in enumerate(defaults)}
+    for value in overrides:
+        name, eq, _ = value.partition("=")
+        if not eq:
+            if name in index:
+                out[index[name]] = None
+            continue
+        if name in index:
+            out[index[name]] = value
+        else:
+            out.append(value)
+    return [e for e in out if e]
+
+
+def detach_key_bytes(keys: str) -> bytes:
+    """Docker's term.ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11"."""
+    codes = bytearray()
+    for key in keys.split(","):
+        if len(key) == 1:
+            codes.append(ord(key[0]) & 0xFF)
+        elif key.startswith("ctrl-") and len(key) == 6 and key[5] in _CTRL:
+            codes.append(_CTRL.index(key[5]))
+        elif key == "DEL":
+            codes.append(127)
+        else:
+            raise SystemError_(f"Invalid escape keys ({keys}) provided")
+    return bytes(codes)
+
+
+def _start_error(message: str) -> tuple[int, EngineError]:
+    """dockerd's exit code and error kind for an exec that could not start."""
+    low = message.lower()
+    if any(s in low for s in ("executable file not found", "no such file or directory")):
+        return 127, InvalidParameter(message)
+    if "not a directory" in low:
+        return 127, InvalidParameter(message)
+    if "permission denied" in low:
+        return 126, InvalidParameter(message)
+    return 126, SystemError_(message)
+
+
+class ExecService:
+    """The daemon's exec instances. `containers` is the ContainerService."""
+
+    def __init__(self, containers: Any) -> None:
+        self.containers = containers
+        self._execs: dict[str, ExecInstance] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- lookups -------------------------------------------------------
+    def _alive(self, ex: ExecInstance) -> bool:
+        """False once dockerd would have dropped the instance."""
+        if ex.exit_code is not None:
+            return time.monotonic() - ex.ended < KEEP_EXITED
+        if ex.running:
+            return True
+        c = self.containers.store.maybe(ex.container_id)
+        return bool(
+            c is not None and c.state.running and c.state.started_at == ex.container_started_at
+        )
+
+    def get(self, eid: str) -> ExecInstance:
+        ex = self._execs.get(eid)
+        if ex is None or not self._alive(ex):
+            raise NotFound(f"No such exec instance: {eid}")
+        return ex
+
+    def ids_for(self, cid: str) -> list[str] | None:
+        """The container's ExecIDs: its execs that have not exited (None if there are none)."""
+        ids = [
+            ex.id
+            for ex in self._execs.values()
+            if ex.container_id == cid and ex.exit_code is None and self._alive(ex)
+        ]
+        return ids or None
+
+    def _sweep(self) -> None:
+        for eid in [eid for eid, ex in self._execs.items() if not self._alive(ex)]:
+            del self._execs[eid]
+
+    @staticmethod
+    def _check_active(c: Container, ref: str) -> None:
+        st = c.state.status
+        if not c.state.running:
+            raise Conflict(f"container {c.id} is not running")
+        if st == "paused":
+            raise Conflict(f"container {ref} is paused, unpause the container before exec")
+        if st == "restarting":
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
+
+    def _rootfs(self, c: Container) -> str:
+        return str(self.containers.overlay_dir / c.id / "merged")
+
+    # ---- create --------------------------------------------------------
+    def create(self, ref: str, body: Any) -> ExecInstance:
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid exec configuration: a JSON object is required")
+        c = self.containers.get(ref)
+        self._check_active(c, ref)
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise InvalidParameter("No exec command specified")
+        if not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+            raise InvalidParameter("invalid exec configuration: Cmd must be a list of strings")
+        env = body.get("Env") or []
+        if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
+            raise InvalidParameter("invalid exec configuration: Env must be a list of strings")
+        user = body.get("User") or ""
+        if user:
+            # dockerd looks the user up now, so that a typo fails before the start
+            users.resolve(self._rootfs(c), user, c.host_config.group_add)
+        keys = detach_key_bytes(body["DetachKeys"]) if body.get("DetachKeys") else b""
+        size = body.get("ConsoleSize")
+        if size is not None and not (
+            isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) for n in size)
+        ):
+            raise InvalidParameter(
+                "invalid exec configuration: ConsoleSize must be [height, width]"
+            )
+        tty = bool(body.get("Tty"))
+        defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c.config.hostname}"]
+        if tty:
+            defaults.append("TERM=xterm")
+        base = replace_or_append_env(defaults, list(c.config.env or []))
+        self._sweep()
+        eid = secrets.token_hex(32)
+        ex = ExecInstance(
+            id=eid,
+            container_id=c.id,
+            container_started_at=c.state.started_at,
+            entrypoint=cmd[0],
+            args=list(cmd[1:]),
+            env=replace_or_append_env(base, env),
+            user=user or c.config.user or "",
+            working_dir=body.get("WorkingDir") or c.config.working_dir or "",
+            privileged=bool(body.get("Privileged")),
+            tty=tty,
+            open_stdin=bool(body.get("AttachStdin")),
+            open_stdout=bool(body.get("AttachStdout")),
+            open_stderr=bool(body.get("AttachStderr")),
+            detach_keys=keys,
+            console_size=size,
+        )
+        self._execs[eid] = ex
+        return ex
+
+    # ---- start ---------------------------------------------------------
+    def startable(self, eid: str) -> tuple[ExecInstance, Container]:
+        """The checks dockerd makes before it hijacks the connection for a start."""
+        ex = self.get(eid)
+        c = self.containers.store.maybe(ex.container_id)
+        if c is None:
+            raise NotFound(f"No such container: {eid}")
+        self._check_active(c, c.id)
+        return ex, c
+
+    def _process(
+        self, ex: ExecInstance, c: Container, console_size: list[int] | None
+    ) -> dict[str, Any]:
+        """The OCI process fields the exec sets over the container's own."""
+        u = users.resolve(self._rootfs(c), ex.user, c.host_config.group_add)
+        env = list(ex.env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={u.home}")  # as runc does, from the exec user's passwd entry
+        user: dict[str, Any] = {"uid": u.uid, "gid": u.gid}
+        if u.additional_gids:
+            user["additionalGids"] = list(u.additional_gids)
+        process: dict[str, Any] = {
+            "args": [ex.entrypoint, *ex.args],
+            "env": env,
+            "cwd": ex.working_dir or "/",
+            "terminal": ex.tty,
+            "user": user,
+        }
+        if ex.privileged:
+            every = capabilities.all_caps()
+            process["capabilities"] = {
+                "bounding": every,
+                "effective": list(every),
+                "permitted": list(every),
+            }
+        size = console_size or ex.console_size
+        if ex.tty and size and len(size) == 2 and size[0] > 0 and size[1] > 0:
+            process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
+        return process
+
+    async def start(
+        self,
+        eid: str,
+        *,
+        detach: bool,
+        raw: bool,
+        console_size: list[int] | None = None,
+    ) -> ExecStream | None:
+        """Start the exec; its stream unless detached. Raises with dockerd's message (and
+        records dockerd's exit code) if it cannot start."""
+        ex, c = self.startable(eid)
+        if ex.exit_code is not None:
+            raise Conflict(f"exec command {ex.id} has already run")
+        if ex.running:
+            raise Conflict(f"exec command {ex.id} is already running")
+        ex.running = True
+        shim = ShimClient(self.containers.bundle(c.id))
+        try:
+            process = self._process(ex, c, console_size)
+            pid, reader, writer = await shim.exec(
+                ex.id,
+                process,
+                stdin=ex.open_stdin,
+                stdout=ex.open_stdout,
+                stderr=ex.open_stderr,
+                detach=detach,
+                raw=raw,
+            )
+        except RuntimeStartError as exc:
+            code, err = _start_error(
+                f"OCI runtime exec failed: exec failed: {exc.message}: unknown"
+            )
+            self._exited(ex, code)
+            raise err from exc
+        except EngineError:
+            self._exited(ex, 126)
+            raise
+        except ShimError as exc:
+            self._exited(ex, 126)
+            if not c.state.running:
+                raise Conflict(f"container {c.id} is not running") from exc
+            raise SystemError_(f"exec failed: {exc.message}") from exc
+        except BaseException:
+            self._exited(ex, 126)
+            raise
+        ex.pid = pid
+        if not ex.started.done():
+            ex.started.set_result(None)
+        task = asyncio.create_task(self._watch(ex, shim))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if reader is None or writer is None:
+            return None
+        return ExecStream(reader, writer, ex.open_stdin)
+
+    async def _watch(self, ex: ExecInstance, shim: ShimClient) -> None:
+        try:
+            code = await shim.exec_wait(ex.id)
+        except (ShimError, OSError):
+            # the shim is gone with its container, which took the exec with it (SIGKILL)
+            code = 137
+        self._exited(ex, code)
+
+    def _exited(self, ex: ExecInstance, code: int) -> None:
+        ex.running = False
+        ex.exit_code = code
+        ex.ended = time.monotonic()
+        if not ex.started.done():
+            ex.started.set_result(None)
+        if not ex.exited.done():
+            ex.exited.set_result(code)
+
+    async def wait_exit(self, eid: str, timeout: float = EXIT_GRACE) -> None:
+        """Until the exec's exit code is recorded (bounded: never hold a client forever)."""
+        ex = self._execs.get(eid)
+        if ex is None or ex.exited.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(ex.exited), timeout)
+
+    # ---- resize / inspect ----------------------------------------------
+    async def resize(self, eid: str, height: int, width: int) -> None:
+        ex, c = self.startable(eid)
+        try:
+            await asyncio.wait_for(asyncio.shield(ex.started), START_WAIT)
+        except TimeoutError:
+            raise SystemError_("timeout waiting for exec session ready") from None
+        if not ex.running:
+            return  # it has exited already: nothing to resize
+        try:
+            await ShimClient(self.containers.bundle(c.id)).resize(height, width, exec_id=ex.id)
+        except ShimError as exc:
+            raise SystemError_(exc.message) from exc
+
+    def inspect(self, eid: str) -> ExecInstance:
+        return self.get(eid)

@@ -1,0 +1,95 @@
+"""Prune filters (label, label!, until, dangling) and --init's binary lookup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from berth.engine import prune
+from berth.engine.errors import InvalidParameter
+from berth.runtime import spec
+
+
+@pytest.mark.parametrize(
+    ("flt", "labels", "want"),
+    [
+        ({}, {}, True),
+        ({"label": ["a"]}, {"a": "1"}, True),
+        ({"label": ["a=2"]}, {"a": "1"}, False),
+        ({"label!": ["a"]}, {"a": "1"}, False),
+        ({"label!": ["a=2"]}, {"a": "1"}, True),
+        ({"label!": ["a", "b"]}, {"a": "1"}, True),  # excluded only if every label! holds
+        ({"label": ["a"], "label!": ["b"]}, {"a": "1", "b": "2"}, False),
+    ],
+)
+def test_labels_match(flt: dict, labels: dict, want: bool) -> None:
+    assert prune.labels_match(flt, labels) is want
+
+
+def test_filter_keys_and_until() -> None:
+    with pytest.raises(InvalidParameter, match="invalid filter 'dangling'"):
+        prune.normalize({"dangling": ["true"]}, prune._CONTAINER_KEYS)
+    flt = prune.normalize({"until": {"10": True}}, prune._CONTAINER_KEYS)
+    assert prune.until_seconds(flt) == 10.0
+    with pytest.raises(InvalidParameter, match="more than one until"):
+        prune.until_seconds({"until": ["1", "2"]})
+    assert prune._dangling_only({}) is True
+    assert prune._dangling_only({"dangling": ["false"]}) is False
+    with pytest.raises(InvalidParameter):
+        prune._dangling_only({"dangling": ["maybe"]})
+
+
+def test_dir_size_counts_hard_links_once(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a").write_bytes(b"x" * 100)
+    os.link(tmp_path / "d" / "a", tmp_path / "b")
+    (tmp_path / "c").write_bytes(b"y" * 10)
+    assert prune.dir_size(tmp_path) == 110
+    assert prune.dir_size(tmp_path / "missing") == 0
+
+
+def test_find_init_takes_the_first_executable(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    exe = tmp_path / "tini"
+    exe.write_text("")
+    exe.chmod(0o755)
+    assert spec.find_init((str(tmp_path / "none"), str(plain), str(exe))) == str(exe)
+    assert spec.find_init((str(tmp_path / "none"),)) is None
+
+
+def _container(init: bool):  # type: ignore[no-untyped-def]
+    from berth.engine.containers import create
+
+    class Img:
+        env = cmd = entrypoint = volumes = exposed_ports = healthcheck = None
+        working_dir = user = stop_signal = ""
+        labels: dict = {}
+
+    body = {"Image": "busybox", "Cmd": ["sleep", "1"], "HostConfig": {"Init": init}}
+    cfg, hc = create.parse_request(body)
+    return create.build(cfg, hc, name="n", image_id="sha256:x", image_config=Img())
+
+
+def test_init_prepends_docker_init_and_mounts_it_read_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from berth.engine.containers.service import ContainerService
+
+    monkeypatch.setattr(spec, "find_init", lambda: "/usr/bin/tini-static")
+    mounts: list[spec.BindMount] = []
+    args = ContainerService._init_args(_container(True), mounts)
+    assert args == ["/sbin/docker-init", "--", "sleep", "1"]
+    assert mounts == [spec.BindMount("/usr/bin/tini-static", "/sbin/docker-init", True)]
+    assert ContainerService._init_args(_container(False), []) == ["sleep", "1"]
+
+
+def test_init_without_a_binary_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from berth.engine.containers.service import ContainerService
+    from berth.engine.errors import SystemError_
+
+    monkeypatch.setattr(spec, "find_init", lambda: None)
+    with pytest.raises(SystemError_, match="tini"):
+        ContainerService._init_args(_container(True), [])

@@ -1,0 +1,103 @@
+"""executor.plan_exec: an exec joins the container's cgroup and namespaces (mnt last), then
+replays the same process steps as a container's init."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.runtime import executor
+from berth.runtime.spec import RuntimeSpec, to_oci
+from berth.runtime.syscalls import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+)
+from tests.unit.runtime.fake_syscalls import FakeSyscalls
+
+
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _config(root: Path) -> dict:
+    spec = RuntimeSpec(
+        id="c1",
+        rootfs=str(root),
+        args=["sleep", "1000"],
+        env=["PATH=/bin"],
+        cgroup_path="/berth/c1",
+        oom_score_adj=0,
+    )
+    return to_oci(spec)
+
+
+def _process(**kw: object) -> dict:
+    return {"args": ["sh", "-c", "true"], "env": ["PATH=/bin:/usr/bin"], "cwd": "/tmp", **kw}
+
+
+def test_plan_exec_joins_what_differs(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "_same_ns", lambda name, pid: name in ("net", "pid"))
+    p = executor.plan_exec(_config(tmp), _process(), 4242)
+    assert p.joins == [
+        (CLONE_NEWCGROUP, "/proc/4242/ns/cgroup"),
+        (CLONE_NEWIPC, "/proc/4242/ns/ipc"),
+        (CLONE_NEWUTS, "/proc/4242/ns/uts"),
+        (CLONE_NEWNS, "/proc/4242/ns/mnt"),
+    ]
+    assert p.pid_ns is None and p.unshare_flags == 0
+    assert p.fs_before == [] and p.fs_after == [] and not p.hostname and not p.loopback
+    assert p.procs_files and all(f.endswith("/berth/c1/cgroup.procs") for f in p.procs_files)
+    assert p.args == ["sh", "-c", "true"] and p.path == "/bin:/usr/bin" and p.cwd == "/tmp"
+
+
+def test_plan_exec_same_namespaces_joins_nothing(tmp: Path) -> None:
+    p = executor.plan_exec(_config(tmp), _process(), os.getpid())
+    assert p.joins == [] and p.pid_ns is None
+
+
+def test_exec_setup_order(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "_same_ns", lambda name, pid: False)
+    proc = _process(
+        terminal=True,
+        user={"uid": 65534, "gid": 65534},
+        capabilities={"bounding": ["CAP_KILL"]},
+    )
+    p = executor.plan_exec(_config(tmp), proc, 4242)
+    assert p.pid_ns == "/proc/4242/ns/pid"
+    fake = FakeSyscalls()
+    fds = [(flag, 100 + i) for i, (flag, _) in enumerate(p.joins)]
+    executor.setup(p, fake, fds)
+    names = fake.names()
+    # the cgroup first, then the namespaces in runc's order with the mount namespace last
+    assert fake.index("write_file") < fake.index("setns")
+    setns = [a for n, a in fake.calls if n == "setns"]
+    assert [flag for _, flag in setns] == [
+        CLONE_NEWCGROUP,
+        CLONE_NEWIPC,
+        CLONE_NEWUTS,
+        CLONE_NEWNET,
+        CLONE_NEWNS,
+    ]
+    assert "unshare" not in names and "mount" not in names and "pivot_root" not in names
+    assert fake.index("setns", 104) < fake.index("setsid") < fake.index("set_controlling_tty")
+    assert fake.index("setresuid") < fake.index("capset")
+    assert ("setresuid", (65534, 65534, 65534)) in fake.calls
+    assert names[-3:] == ["chdir", "close_range", "execve"]
+
+
+def test_exec_process_args_required(tmp: Path) -> None:
+    with pytest.raises(executor.StartError, match="args must not be empty"):
+        executor.plan_exec(_config(tmp), {"args": []}, os.getpid())
