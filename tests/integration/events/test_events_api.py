@@ -15,6 +15,16 @@ from tests.integration.events.streams import EventStream, actions
 pytestmark = pytest.mark.integration
 
 
+def _wait_for_log(d: Daemon, name: str, text: bytes, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, _, body = d.api.raw("GET", f"/containers/{name}/logs?stdout=1")
+        if text in body:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{name} never logged {text!r}")
+
+
 def _create(d: Daemon, name: str, cmd: list[str], **extra: object) -> str:
     st, body = d.api.call(
         "POST", f"/containers/create?name={name}", {"Image": "busybox", "Cmd": cmd, **extra}
@@ -173,8 +183,12 @@ def test_failed_start_emits_die_but_no_start(clean: Daemon) -> None:
 
 def test_restart_pause_and_unpause_events(clean: Daemon) -> None:
     d = clean
-    cid = _create(d, "ev-pr", ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"])
+    cid = _create(
+        d, "ev-pr", ["sh", "-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"]
+    )
     assert d.api.call("POST", "/containers/ev-pr/start")[0] == 204
+    # Until the trap is set, PID 1 ignores SIGTERM and the stop would end in a SIGKILL.
+    _wait_for_log(d, "ev-pr", b"ready")
     since = time.time()
     assert d.api.call("POST", "/containers/ev-pr/restart?t=5")[0] == 204
     assert d.api.call("POST", "/containers/ev-pr/pause")[0] == 204
