@@ -11,6 +11,7 @@ def build_router() -> Router:
         containers,
         exec,
         images,
+        networks,
         system,
         system_events,
         volumes,
@@ -21,4 +22,5 @@ def build_router() -> Router:
     # real one registered later for the same path
     for area in (system_events, system, containers, container_ops, exec, images, volumes):
         router.add_all(area.ROUTES)
+    router.add_all(networks.ROUTES)
     return router

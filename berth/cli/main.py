@@ -98,6 +98,13 @@ _VOLUME = {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls",
            "prune": "volume-prune"}  # fmt: skip
 for _word, _cmd in _VOLUME.items():
     _COMMANDS[_cmd] = ("volume", _cmd.split("-", 1)[1], 1)
+_NETWORK = {"create": "network-create", "ls": "network-ls", "list": "network-ls",
+            "inspect": "network-inspect", "rm": "network-rm", "remove": "network-rm",
+            "connect": "network-connect", "disconnect": "network-disconnect",
+            "prune": "network-prune"}  # fmt: skip
+for _word, _cmd in _NETWORK.items():
+    _COMMANDS[_cmd] = ("network", _cmd.split("-", 1)[1], 1)
+_COMMANDS["port"] = ("network", "port", 1)
 # events, prunes and disk usage
 _COMMANDS["events"] = ("system_ops", "events", 1)
 _COMMANDS["system-df"] = ("system_ops", "system_df", 1)
@@ -127,6 +134,7 @@ Management Commands:
   container   Manage containers
   image       Manage images
   volume      Manage volumes
+  network     Manage networks
   system      Manage berth (df, prune, events, info)
 
 Commands:
@@ -190,6 +198,10 @@ def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
         if not rest or rest[0] not in _VOLUME:
             return None
         return _VOLUME[rest[0]], rest[1:]
+    if head == "network":
+        if not rest or rest[0] not in _NETWORK:
+            return None
+        return _NETWORK[rest[0]], rest[1:]
     if head == "system":
         if not rest or rest[0] not in _SYSTEM:
             return None
@@ -222,10 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     resolved = _resolve(words)
     if resolved is None:
-        if words[0] in ("container", "image", "volume", "system") and len(words) == 1:
+        if words[0] in ("container", "image", "volume", "network", "system") and len(words) == 1:
             sys.stdout.write(_USAGE)
             return 0
-        managed = ("container", "image", "volume", "system")
+        managed = ("container", "image", "volume", "network", "system")
         name = " ".join(words[:2]) if words[0] in managed else words[0]
         sys.stderr.write(
             f"berth: unknown command: berth {name}\n\nRun 'berth --help' for more information\n"

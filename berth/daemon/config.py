@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from berth.constants import (
     DEFAULT_DATA_ROOT,
@@ -14,6 +15,9 @@ from berth.constants import (
     DEFAULT_HOST,
     DEFAULT_PIDFILE,
 )
+
+if TYPE_CHECKING:
+    from berth.engine.images.registry.config import RegistryOptions
 
 DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
 _LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -34,11 +38,16 @@ class DaemonConfig:
     log_level: str = "info"
     labels: list[str] = field(default_factory=list)
     cgroup_parent: str = "berth"
+    bridge: str = "berth0"
     tls: bool = False
     tlsverify: bool = False
     tlscacert: str = ""
     tlscert: str = ""
     tlskey: str = ""
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
 
 
 # daemon.json key -> DaemonConfig attribute
@@ -52,11 +61,16 @@ _FILE_KEYS = {
     "log-level": "log_level",
     "labels": "labels",
     "cgroup-parent": "cgroup_parent",
+    "bridge": "bridge",
     "tls": "tls",
     "tlsverify": "tlsverify",
     "tlscacert": "tlscacert",
     "tlscert": "tlscert",
     "tlskey": "tlskey",
+    "insecure-registries": "insecure_registries",
+    "registry-mirrors": "registry_mirrors",
+    "max-concurrent-downloads": "max_concurrent_downloads",
+    "max-concurrent-uploads": "max_concurrent_uploads",
 }
 
 
@@ -81,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--log-level", choices=_LEVELS, help="logging level")
     p.add_argument("--label", action="append", dest="labels", help="engine label key=value")
     p.add_argument("--cgroup-parent", help="parent cgroup of all containers (default berth)")
+    p.add_argument("-b", "--bridge", help="Linux bridge of the default network (default berth0)")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS")
     p.add_argument(
         "--tlsverify",
@@ -91,6 +106,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", help="trust certs signed only by this CA")
     p.add_argument("--tlscert", help="path to the TLS certificate")
     p.add_argument("--tlskey", help="path to the TLS key")
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        dest="insecure_registries",
+        metavar="REGISTRY",
+        help="registry (host[:port] or CIDR) to reach without TLS verification",
+    )
+    p.add_argument(
+        "--registry-mirror",
+        action="append",
+        dest="registry_mirrors",
+        metavar="URL",
+        help="preferred Docker Hub mirror",
+    )
+    p.add_argument(
+        "--max-concurrent-downloads",
+        type=int,
+        metavar="N",
+        help="max concurrent layer downloads per pull (default 3)",
+    )
+    p.add_argument(
+        "--max-concurrent-uploads",
+        type=int,
+        metavar="N",
+        help="max concurrent layer uploads per push (default 5)",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -129,4 +170,20 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
         raise ConfigError(f"unable to parse logging level: {cfg.log_level}")
     if not cfg.hosts:
         cfg.hosts = [DEFAULT_HOST]
+    registry_options(cfg)  # refuse bad registry options at startup, as dockerd does
     return cfg, args
+
+
+def registry_options(cfg: DaemonConfig) -> RegistryOptions:
+    from berth.engine.errors import EngineError
+    from berth.engine.images.registry.config import RegistryOptions
+
+    try:
+        return RegistryOptions.build(
+            cfg.insecure_registries,
+            cfg.registry_mirrors,
+            cfg.max_concurrent_downloads,
+            cfg.max_concurrent_uploads,
+        )
+    except EngineError as exc:
+        raise ConfigError(exc.message) from exc

@@ -31,6 +31,7 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
 
     from berth.api.app import build_router
     from berth.api.http.server import HTTPServer
+    from berth.daemon.config import registry_options
     from berth.daemon.listeners import Listeners
     from berth.engine.engine import Engine, EngineConfig
 
@@ -41,6 +42,8 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
             cfg.debug,
             tuple(cfg.labels),
             cfg.cgroup_parent,
+            registry_options(cfg),
+            cfg.bridge,
         ),
         zygote,
     )

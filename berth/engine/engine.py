@@ -25,6 +25,10 @@ class EngineConfig:
     debug: bool = False
     labels: tuple[str, ...] = ()
     cgroup_parent: str = "berth"
+    # berth.engine.images.registry.config.RegistryOptions; None means dockerd's defaults
+    registry: Any = None
+    # the default bridge network's Linux bridge (dockerd's --bridge)
+    bridge: str = "berth0"
 
 
 class Engine:
@@ -35,7 +39,7 @@ class Engine:
         cfg.data_root.mkdir(parents=True, exist_ok=True)
         cfg.exec_root.mkdir(parents=True, exist_ok=True)
         self.db = Database(cfg.data_root / "berth.db")
-        self.images = ImageService(self.db, cfg.data_root / "image")
+        self.images = ImageService(self.db, cfg.data_root / "image", cfg.registry)
         self.containers = ContainerService(
             ContainerStore(self.db),
             self.images,
@@ -56,9 +60,18 @@ class Engine:
         self.volumes = VolumeService(self.db, cfg.data_root / "volumes")
         self.volumes.set_usage_check(lambda name: mounts.users_of(self.containers.all(), name))
         self.containers.volumes = self.volumes
+        from berth.engine.network.service import NetworkService
+
+        self.network = NetworkService(self.db, cfg.bridge)
+        self.network.containers = self.containers
+        self.containers.network = self.network
         # one event stream for the whole daemon (GET /events)
         self.events = EventBus()
         self.containers.events = self.events
+        self.images.events = self.events
+        self.volumes.events = self.events
+        # health probes run through the exec machinery
+        self.containers.health.execs = self.execs
         self.started = time.time()
         self._id = self._engine_id()
 
@@ -74,10 +87,14 @@ class Engine:
             return eid
 
     async def start(self) -> None:
+        await self.network.start()
+        self.network.restore_leases()
         await self.containers.reconcile()
+        await self.network.reconcile()
 
     async def shutdown(self) -> None:
         await self.containers.shutdown()
+        await self.network.shutdown()
         self.db.close()
 
     def version(self) -> dict[str, Any]:
@@ -125,7 +142,7 @@ class Engine:
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
             "Plugins": {
                 "Volume": ["local"],
-                "Network": ["host", "null"],
+                "Network": ["bridge", "host", "null"],
                 "Authorization": None,
                 "Log": ["json-file", "none"],
             },
@@ -151,7 +168,7 @@ class Engine:
             "OSType": "linux",
             "Architecture": os.uname().machine,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "RegistryConfig": self.images.registry_options.info(),
             "NCPU": os.cpu_count() or 1,
             "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "DockerRootDir": str(self.cfg.data_root),

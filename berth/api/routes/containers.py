@@ -135,19 +135,14 @@ async def logs(req: Request, eng: Any) -> StreamResponse:
     opts = _log_options(req)
     if not (opts.stdout or opts.stderr):
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
-    entries = eng.containers.logs(c, opts)
+    body = eng.containers.log_stream(c, opts)
     tty = c.config.tty
-
-    async def body() -> AsyncIterator[bytes]:
-        async for stream, data in entries:
-            yield data if tty else stdcopy.frame(stream, data)
-
     ctype = (
         "application/vnd.docker.raw-stream"
         if tty
         else ("application/vnd.docker.multiplexed-stream")
     )
-    return StreamResponse(body(), content_type=ctype)
+    return StreamResponse(body, content_type=ctype)
 
 
 async def attach(req: Request, eng: Any) -> HijackResponse:

@@ -114,9 +114,15 @@ async def tag(req: Request, eng: Any) -> Response:
 
 
 async def remove(req: Request, eng: Any) -> Response:
+    image_id = eng.images.resolve_id(req.match_info["name"])
     records = eng.images.remove(
         req.match_info["name"], force=req.qbool("force"), prune=not req.qbool("noprune")
     )
+    for r in records:
+        if "Untagged" in r:
+            eng.events.image(image_id, "untag", image_id)
+        elif r.get("Deleted") == image_id:
+            eng.events.image(image_id, "delete")
     return json_response(records)
 
 

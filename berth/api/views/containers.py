@@ -7,7 +7,7 @@ from typing import Any
 
 from berth.engine import wire
 from berth.engine.clock import parse_rfc3339
-from berth.engine.containers import mounts
+from berth.engine.containers import health, mounts
 from berth.engine.containers.model import Container
 from berth.humanize import human_duration
 
@@ -20,7 +20,7 @@ def status_text(c: Container, now: float | None = None) -> str:
         return f"Restarting ({st.exit_code}) {since} ago"
     if st.status in ("running", "paused", "restarting"):
         up = "Up " + human_duration(now - parse_rfc3339(st.started_at))
-        return up + " (Paused)" if st.status == "paused" else up
+        return up + " (Paused)" if st.status == "paused" else up + health.status_suffix(c)
     if st.status == "exited":
         fin = parse_rfc3339(st.finished_at)
         if not fin:
@@ -45,14 +45,43 @@ def summary(c: Container, now: float) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": _command(c),
         "Created": int(parse_rfc3339(c.created)),
-        "Ports": [],
+        "Ports": _port_list(c),
         "Labels": c.config.labels or {},
         "State": c.state.status,
         "Status": status_text(c, now),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": _networks(c)},
         "Mounts": mounts.api_list(c.mount_points),
     }
+
+
+def _networks(c: Container) -> dict[str, Any]:
+    return {
+        name: {k: v for k, v in ep.items() if k != "Ifname"} for name, ep in c.networks.items()
+    }
+
+
+def _port_list(c: Container) -> list[dict[str, Any]]:
+    """ps's Ports: published bindings, and exposed ports without a binding."""
+    out: list[dict[str, Any]] = []
+    for key, binds in (c.ports or {}).items():
+        port, _, proto = key.partition("/")
+        if not binds:
+            out.append({"PrivatePort": int(port), "Type": proto})
+        for b in binds or []:
+            out.append(
+                {
+                    "IP": b["HostIp"],
+                    "PrivatePort": int(port),
+                    "PublicPort": int(b["HostPort"]),
+                    "Type": proto,
+                }
+            )
+    return out
+
+
+def _primary(c: Container) -> dict[str, Any]:
+    return next(iter(c.networks.values()), {}) if c.networks else {}
 
 
 def inspect(
@@ -63,6 +92,8 @@ def inspect(
 ) -> dict[str, Any]:
     st = c.state
     state = wire.to_wire(st)
+    if state.get("Health") is None:
+        state.pop("Health", None)  # dockerd omits it for a container without a healthcheck
     state.update(
         Running=st.status in ("running", "paused", "restarting"),
         Paused=st.status == "paused",
@@ -97,21 +128,21 @@ def inspect(
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
+            "SandboxKey": f"/run/netns/berth-{c.id[:12]}" if c.ports is not None and _primary(c).get("IPAddress") else "",
+            "Ports": dict(c.ports or {}),
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None,
-            "EndpointID": "",
-            "Gateway": "",
+            "EndpointID": _primary(c).get("EndpointID", "") if "bridge" in c.networks else "",
+            "Gateway": _primary(c).get("Gateway", "") if "bridge" in c.networks else "",
             "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
+            "IPAddress": _primary(c).get("IPAddress", "") if "bridge" in c.networks else "",
+            "IPPrefixLen": _primary(c).get("IPPrefixLen", 0) if "bridge" in c.networks else 0,
             "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
+            "MacAddress": _primary(c).get("MacAddress", "") if "bridge" in c.networks else "",
+            "Networks": _networks(c),
         },
     }

@@ -24,8 +24,15 @@ CREATE_FLAGS = [
     Flag("env", "e", "list", help="Set environment variables"),
     Flag("env-file", "", "list", help="Read in a file of environment variables"),
     Flag("expose", "", "list", help="Expose a port or a range of ports"),
+    Flag("health-cmd", "", "str", "", help="Command to run to check health"),
+    Flag("health-interval", "", "str", "", help="Time between running the check (ms|s|m|h)"),
+    Flag("health-retries", "", "int", 0, help="Consecutive failures needed to report unhealthy"),
+    Flag("health-start-interval", "", "str", "", help="Time between checks during the start period"),
+    Flag("health-start-period", "", "str", "", help="Start period before retries count"),
+    Flag("health-timeout", "", "str", "", help="Maximum time to allow one check to run"),
     Flag("hostname", "h", "str", "", help="Container host name"),
     Flag("init", "", help="Run an init inside the container"),
+    Flag("ip", "", "str", "", help="IPv4 address (e.g., 172.30.100.104)"),
     Flag("ipc", "", "str", "", help="IPC mode to use"),
     Flag("interactive", "i", help="Keep STDIN open even if not attached"),
     Flag("label", "l", "list", help="Set meta data on a container"),
@@ -35,7 +42,10 @@ CREATE_FLAGS = [
     Flag("memory", "m", "str", "", help="Memory limit"),
     Flag("memory-swap", "", "str", "", help="Swap limit equal to memory plus swap: -1 unlimited"),
     Flag("name", "", "str", "", help="Assign a name to the container"),
+    Flag("mac-address", "", "str", "", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     Flag("network", "", "str", "", help="Connect a container to a network"),
+    Flag("network-alias", "", "list", help="Add network-scoped alias for the container"),
+    Flag("no-healthcheck", "", help="Disable any container-specified HEALTHCHECK"),
     Flag("net", "", "str", "", help="Connect a container to a network"),
     Flag("pid", "", "str", "", help="PID namespace to use"),
     Flag("pids-limit", "", "int", 0, help="Tune container pids limit (set -1 for unlimited)"),
@@ -134,6 +144,42 @@ def _restart(cmd: Command, value: str) -> dict[str, Any] | None:
     return policy
 
 
+def _healthcheck(cmd: Command, opts: SimpleNamespace) -> dict[str, Any] | None:
+    """The docker CLI's HealthConfig from the --health-* flags (None: the image's)."""
+    from berth.cli.units import parse_go_duration
+
+    durations: dict[str, int] = {}
+    for key, flag in (
+        ("Interval", "health_interval"),
+        ("Timeout", "health_timeout"),
+        ("StartPeriod", "health_start_period"),
+        ("StartInterval", "health_start_interval"),
+    ):
+        text = getattr(opts, flag)
+        if not text:
+            durations[key] = 0
+            continue
+        secs = parse_go_duration(text)
+        name = "--" + flag.replace("_", "-")
+        if secs is None:
+            raise cmd.usage_error(f'invalid argument "{text}" for "{name}" flag: time: invalid '
+                                  f'duration "{text}"')  # fmt: skip
+        if secs < 0:
+            raise cmd.usage_error(f"{name} cannot be negative")
+        durations[key] = round(secs * 1_000_000_000)
+    have = bool(opts.health_cmd or any(durations.values()) or opts.health_retries)
+    if opts.no_healthcheck:
+        if have:
+            raise cmd.usage_error("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    if opts.health_retries < 0:
+        raise cmd.usage_error("--health-retries cannot be negative")
+    test = ["CMD-SHELL", opts.health_cmd] if opts.health_cmd else None
+    return {"Test": test, **durations, "Retries": opts.health_retries}
+
+
 def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) -> dict[str, Any]:
     """The create body for these flags; args is IMAGE [COMMAND] [ARG...]."""
     from berth.cli.units import ram_in_bytes
@@ -179,6 +225,9 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         config["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         config["StopTimeout"] = opts.stop_timeout
+    health = _healthcheck(cmd, opts)
+    if health is not None:
+        config["Healthcheck"] = health
     exposed, bindings = _ports(cmd, opts.publish)
     for e in opts.expose:
         exposed[e if "/" in e else e + "/tcp"] = {}
@@ -226,6 +275,15 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
     network = opts.network or opts.net
     if network:
         host["NetworkMode"] = network
+    if opts.ip or opts.network_alias or opts.mac_address:
+        ep: dict[str, Any] = {}
+        if opts.ip:
+            ep["IPAMConfig"] = {"IPv4Address": opts.ip}
+        if opts.network_alias:
+            ep["Aliases"] = list(opts.network_alias)
+        if opts.mac_address:
+            ep["MacAddress"] = opts.mac_address
+        config["NetworkingConfig"] = {"EndpointsConfig": {network or "default": ep}}
     restart = _restart(cmd, opts.restart)
     if restart:
         host["RestartPolicy"] = restart

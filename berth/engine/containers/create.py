@@ -12,11 +12,10 @@ from berth.engine import wire
 from berth.engine.clock import rfc3339nano
 from berth.engine.containers import hostopts
 from berth.engine.containers.model import Container, ContainerConfig, HostConfig
-from berth.engine.errors import InvalidParameter, NotImplementedYet
+from berth.engine.errors import InvalidParameter
 from berth.runtime import capabilities
 
 MIN_MEMORY = 6 * 1024 * 1024
-_NETWORK_MODES = ("default", "bridge", "none", "host")
 
 
 def new_id() -> str:
@@ -72,9 +71,7 @@ def validate_host_config(hc: HostConfig) -> None:
         raise InvalidParameter("Range of CPUs is from 0.01 to available CPUs")
     if hc.shm_size < 0:
         raise InvalidParameter("SHM size can not be less than 0")
-    mode = hc.network_mode or "default"
-    if mode not in _NETWORK_MODES and not mode.startswith("container:"):
-        raise NotImplementedYet(f"network {mode} not found")
+    # a named network is checked by the network service (it knows the networks)
     if hc.restart_policy.name not in ("", "no", "always", "on-failure", "unless-stopped"):
         raise InvalidParameter(f"invalid restart policy '{hc.restart_policy.name}'")
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):

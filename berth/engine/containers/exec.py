@@ -112,6 +112,11 @@ def detach_key_bytes(keys: str) -> bytes:
     return bytes(codes)
 
 
+def _command(ex: ExecInstance) -> str:
+    # dockerd joins entrypoint and args with a space even when there are no args
+    return ex.entrypoint + " " + " ".join(ex.args)
+
+
 def _start_error(message: str) -> tuple[int, EngineError]:
     """dockerd's exit code and error kind for an exec that could not start."""
     low = message.lower()
@@ -229,6 +234,7 @@ class ExecService:
             console_size=size,
         )
         self._execs[eid] = ex
+        self._event(ex, "exec_create: " + _command(ex))
         return ex
 
     # ---- start ---------------------------------------------------------
@@ -287,6 +293,8 @@ class ExecService:
         if ex.running:
             raise Conflict(f"exec command {ex.id} is already running")
         ex.running = True
+        # dockerd logs the start before it asks the runtime, and no exec_die if that fails
+        self._event(ex, "exec_start: " + _command(ex))
         shim = ShimClient(self.containers.bundle(c.id))
         try:
             process = self._process(ex, c, console_size)
@@ -332,7 +340,14 @@ class ExecService:
         except (ShimError, OSError):
             # the shim is gone with its container, which took the exec with it (SIGKILL)
             code = 137
+        if ex.exit_code is None:
+            self._event(ex, "exec_die", {"exitCode": str(code)})
         self._exited(ex, code)
+
+    def _event(self, ex: ExecInstance, action: str, extra: dict[str, str] | None = None) -> None:
+        c = self.containers.store.maybe(ex.container_id)
+        if c is not None:
+            self.containers.events.container(c, action, {"execID": ex.id, **(extra or {})})
 
     def _exited(self, ex: ExecInstance, code: int) -> None:
         ex.running = False

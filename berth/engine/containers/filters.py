@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from berth.engine.containers import mounts
 from berth.engine.containers.model import Container
 from berth.engine.errors import InvalidParameter
 
 _STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+_HEALTH = ("starting", "healthy", "unhealthy", "none")
 _KNOWN = {
     "status",
     "name",
@@ -69,6 +71,9 @@ def build(
             exited.append(int(e))
         except ValueError as exc:
             raise InvalidParameter(f"invalid filter 'exited={e}'") from exc
+    for h in filters.get("health", []):
+        if h not in _HEALTH:
+            raise InvalidParameter(f"Unrecognised filter value for health: {h}")
     names = [re.compile(n) for n in filters.get("name", [])]
     before = [resolve(b).created for b in filters.get("before", [])]
     since = [resolve(s).created for s in filters.get("since", [])]
@@ -91,6 +96,26 @@ def build(
             return False
         if since and not all(c.created > s for s in since):
             return False
+        if "health" in filters and _health(c) not in filters["health"]:
+            return False
+        if "volume" in filters and not _uses_volume(c, filters["volume"]):
+            return False
         return True
 
     return ok
+
+
+def _health(c: Container) -> str:
+    """dockerd's health for the filter: "none" without a healthcheck."""
+    if not c.state.health:
+        return "none"
+    return str(c.state.health.get("Status") or "none")
+
+
+def _uses_volume(c: Container, values: list[str]) -> bool:
+    """A mount whose volume name (or host source for a bind) or destination is listed."""
+    for m in mounts.api_list(c.mount_points):
+        keys = {m.get("Destination"), m.get("Name") or m.get("Source")}
+        if keys & set(values):
+            return True
+    return False

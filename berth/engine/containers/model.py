@@ -123,6 +123,8 @@ class State:
     oom_killed: bool = field(default=False, metadata={"wire": "OOMKilled"})
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
+    # dockerd's Health {Status, FailingStreak, Log} in wire form; None without a healthcheck
+    health: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -152,6 +154,10 @@ class Container:
     # resolved at create (berth.engine.containers.mounts.MountPoint as dicts): inspect's
     # "Mounts", the volumes this container references, what start mounts
     mount_points: list[dict[str, Any]] = field(default_factory=list)
+    # network name -> endpoint (inspect's NetworkSettings.Networks entry; the address
+    # fields are set while running) and published ports while running ("80/tcp" -> [...])
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ports: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_storage(cls, d: dict[str, Any]) -> Container:

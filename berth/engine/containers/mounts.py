@@ -483,7 +483,7 @@ def oci_mounts(
                 out.append(_tmpfs(m.destination, m.tmpfs_data))
                 continue
             if m.type == "volume":
-                source = volumes.acquire(m.name, cid)
+                source = volumes.acquire(m.name, cid, destination=m.destination, rw=m.rw)
                 acquired.append(m.name)
             else:
                 source = m.source

@@ -17,7 +17,8 @@ from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers import create as create_rules
 from berth.engine.containers import files, hostopts, names, users
 from berth.engine.containers import mounts as cmounts
-from berth.engine.containers.logs import LogOptions, read_logs
+from berth.engine.containers.health import HealthMonitor
+from berth.engine.containers.logs import LogOptions, read_log_stream, read_logs
 from berth.engine.containers.model import Container, State
 from berth.engine.containers.restart import RestartManager, starts_with_daemon
 from berth.engine.containers.store import ContainerStore
@@ -90,9 +91,12 @@ class ContainerService:
         # the engine replaces this with its own bus, shared with the other services
         self.events = EventBus()
         self.restarts = RestartManager()
+        self.health = HealthMonitor(self)
         self._shutting_down = False
         # the engine's VolumeService (set by the engine): volumes and their mounts
         self.volumes: Any = None
+        # the engine's NetworkService (set by the engine): endpoints, ports, names
+        self.network: Any = None
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
 
@@ -135,6 +139,9 @@ class ContainerService:
             image_id=image.id,
             image_config=image.config,
         )
+        if self.network is not None:
+            nc = body.get("NetworkingConfig") if isinstance(body, dict) else None
+            self.network.plan(c, nc if isinstance(nc, dict) else None)
         planned = cmounts.parse_all(
             hc.binds,
             hc.mounts,
@@ -207,12 +214,17 @@ class ContainerService:
             quota, period = hc.cpu_quota, hc.cpu_period or 100_000
         join: dict[str, str] = {}
         if hc.network_mode == "host":
-            join["network"] = "/proc/1/ns/net"
+            # the shim's own netns is the host's; /proc/1 may be out of reach (a sandbox)
+            pass
         elif hc.network_mode.startswith("container:"):
             other = self.get(hc.network_mode.partition(":")[2])
             if not other.state.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             join["network"] = f"/proc/{other.state.pid}/ns/net"
+        elif c.networks:
+            from berth.engine.network.bridge import netns_path
+
+            join["network"] = netns_path(c.id)
         mounts = [
             rt_spec.BindMount(c.hostname_path, "/etc/hostname"),
             rt_spec.BindMount(c.hosts_path, "/etc/hosts"),
@@ -220,6 +232,8 @@ class ContainerService:
         ]
         opts = hostopts.runtime_fields(c, self.get, self.containers_dir)
         join.update(opts.pop("join_namespaces"))
+        if hc.network_mode == "host":
+            opts["host_namespaces"] = [*opts.get("host_namespaces", []), "network"]
         logf = hostopts.log_settings(c, self.containers_dir / c.id)
         annotations = {}
         if logf.max_size > 0:
@@ -318,7 +332,10 @@ class ContainerService:
             if code == 128:
                 raise SystemError_(msg) from exc
             raise InvalidParameter(msg) from exc
-        c.state = State(status="running", pid=pid, started_at=rfc3339nano())
+        c.state = State(
+            status="running", pid=pid, started_at=rfc3339nano(), health=c.state.health
+        )
+        self.health.start(c)
         self.store.save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.events.container(c, "start")
@@ -337,6 +354,8 @@ class ContainerService:
         bundle = self.bundle(c.id)
         try:
             hostopts.prepare_shm(c, self.containers_dir / c.id)
+            if self.network is not None:
+                await self.network.attach(c)
             spec = self._runtime_spec(c, merged)
             bundle.mkdir(parents=True, exist_ok=True)
             for stale in ("exit.json", "shim.sock"):
@@ -353,6 +372,8 @@ class ContainerService:
                 )
             )
         except BaseException:
+            if self.network is not None:
+                await self.network.detach(c)
             rt_rootfs.unmount(merged)
             hostopts.release_shm(self.containers_dir / c.id)
             cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
@@ -384,7 +405,10 @@ class ContainerService:
         await self._after_exit(c, status)
 
     async def _after_exit(self, c: Container, st: ExitStatus, failed: bool = False) -> None:
-        live = self._live.pop(c.id, None)
+        # The container counts as live until its waiters are woken below: a wait that
+        # arrives during the cleanup's awaits must not answer before the "die".
+        live = self._live.get(c.id)
+        self.health.stop(c.id)
         finished_at = st.finished_at or rfc3339nano()
         ran_for = 0.0
         if not failed:
@@ -410,12 +434,15 @@ class ContainerService:
             oom_killed=st.oom_killed,
             started_at=c.state.started_at,
             finished_at=finished_at,
+            health=c.state.health,
         )
         try:
             rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
             hostopts.release_shm(self.containers_dir / c.id)
             cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
             shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            if self.network is not None:
+                await self.network.detach(c)
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
         except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
@@ -426,6 +453,8 @@ class ContainerService:
             attrs = {"exitCode": str(st.exit_code), "execDuration": str(int(ran_for))}
             self.events.container(c, "die", attrs)
             w = self._w(c.id)
+            if live is not None and self._live.get(c.id) is live:
+                del self._live[c.id]
             if live is not None and not live.exited.done():
                 live.exited.set_result(c.state)
             waiters, w.next_exit = w.next_exit, []
@@ -740,6 +769,13 @@ class ContainerService:
         path = hostopts.log_file(c, self.containers_dir / c.id)
         return read_logs(path, opts, lambda: c.id in self._live)
 
+    def log_stream(self, c: Container, opts: LogOptions) -> AsyncIterator[bytes]:
+        """`docker logs`' body: raw bytes for a tty container, else stdcopy frames."""
+        if c.host_config.log_config.type == "none":
+            raise InvalidParameter("configured logging driver does not support reading")
+        path = hostopts.log_file(c, self.containers_dir / c.id)
+        return read_log_stream(path, opts, lambda: c.id in self._live, raw=c.config.tty)
+
     # ---- daemon start / stop -------------------------------------------
     async def reconcile(self) -> None:
         """After a (re)start: pick up containers whose shims survived, record the
@@ -767,6 +803,7 @@ class ContainerService:
                 live = _Live(shim, asyncio.get_running_loop().create_future())
                 self._live[c.id] = live
                 live.monitor = asyncio.create_task(self._monitor(c, live))
+                self.health.resume(c)
                 continue
             st = read_exit_file(self.bundle(c.id)) or ExitStatus(
                 255, False, rfc3339nano(), "container was running when the daemon stopped"
@@ -800,6 +837,7 @@ class ContainerService:
         these stops nor pending restarts count as the user's."""
         self._shutting_down = True
         await self.restarts.close()
+        await self.health.close()
         for c in self.store.all():
             if c.state.status == "restarting" and c.id not in self._live:
                 c.state.status = "exited"

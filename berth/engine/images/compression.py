@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import IO, Any
 
 from berth.engine.errors import InvalidParameter
@@ -12,6 +13,24 @@ _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
 _BZIP2 = b"BZh"
 _ZSTD = b"\x28\xb5\x2f\xfd"
+# What a decompressor raises on bad input; isal's error joins when isal is used.
+_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError)
+
+
+def _isal_gzip(src: IO[bytes]) -> IO[bytes] | None:
+    """An ISA-L gzip reader (about 4x zlib's speed) when python-isal is installed.
+    BERTH_GZIP=zlib forces zlib, for comparing the two."""
+    global _ERRORS
+    if os.environ.get("BERTH_GZIP") == "zlib":
+        return None
+    try:
+        from isal import igzip, isal_zlib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    if isal_zlib.error not in _ERRORS:
+        _ERRORS = (*_ERRORS, isal_zlib.error)  # type: ignore[arg-type,unused-ignore]
+    reader: Any = igzip.IGzipFile(fileobj=src, mode="rb")
+    return reader  # type: ignore[no-any-return]
 
 
 def detect(head: bytes) -> str:
@@ -30,6 +49,9 @@ def detect(head: bytes) -> str:
 def open_decompressed(src: IO[bytes], kind: str) -> IO[bytes]:
     """A reader of `src` with `kind` compression undone."""
     if kind == "gzip":
+        fast = _isal_gzip(src)
+        if fast is not None:
+            return fast
         import gzip
 
         return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[return-value]
@@ -49,7 +71,7 @@ def open_decompressed(src: IO[bytes], kind: str) -> IO[bytes]:
                 "zstd-compressed content is not supported: the zstandard module is not installed"
             ) from exc
         reader: Any = zstandard.ZstdDecompressor().stream_reader(src)
-        return reader  # type: ignore[no-any-return]
+        return reader  # type: ignore[no-any-return,unused-ignore]
     return src
 
 
@@ -77,6 +99,6 @@ def copy_uncompressed(src: IO[bytes], dst: IO[bytes]) -> tuple[str, int]:
             h.update(chunk)
             dst.write(chunk)
             size += len(chunk)
-    except (OSError, EOFError, ValueError) as exc:
+    except _ERRORS as exc:
         raise InvalidParameter(f"corrupt compressed data: {exc}") from exc
     return "sha256:" + h.hexdigest(), size

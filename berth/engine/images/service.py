@@ -82,16 +82,25 @@ def _is_single_reference(refs: list[Reference]) -> bool:
 class ImageService:
     """The image store's operations; blocking parts run in worker threads."""
 
-    def __init__(self, db: Database, root: Path) -> None:
+    def __init__(self, db: Database, root: Path, registry: Any = None) -> None:
+        from berth.engine.images.registry.config import RegistryOptions
+
         self.store = ImageStore(db, root)
         self.store.repair()
         self._usage: Callable[[str], builtins.list[str]] = lambda _id: []
         self._running: Callable[[str], builtins.list[str]] | None = None
-        # Registry access (pull/push/login); the daemon may set these from its config.
-        self.max_concurrent_downloads = 3
-        self.max_concurrent_uploads = 5
+        # Registry access (pull/push/login), from the daemon's config.
+        self.registry_options: RegistryOptions = registry or RegistryOptions()
+        self.max_concurrent_downloads = self.registry_options.max_concurrent_downloads
+        self.max_concurrent_uploads = self.registry_options.max_concurrent_uploads
         self._registries: Any = None
         self._origins: Any = None
+        # the engine's EventBus (set by the engine): image events
+        self.events: Any = None
+
+    def _event(self, image_id: str, action: str, name: str = "") -> None:
+        if self.events is not None:
+            self.events.image(image_id, action, name)
 
     # ---- lookups -------------------------------------------------------
     def resolve_id(self, ref: str) -> str:
@@ -271,6 +280,7 @@ class ImageService:
                     f"with ID {old} to empty string\n"
                 }
             for img in news:
+                self._event(img.id, "load")
                 if img.tags:
                     for t in img.tags:
                         yield {"stream": f"Loaded image: {familiar(t)}\n"}
@@ -288,7 +298,10 @@ class ImageService:
             from berth.engine.images.registry.client import Registries
             from berth.engine.images.registry.meta import LayerOrigins
 
-            self._registries = Registries()
+            opts = self.registry_options
+            self._registries = Registries(
+                insecure=opts.insecure_entries(), mirrors=list(opts.mirrors)
+            )
             self._origins = LayerOrigins(self.store.db)
         return self._registries
 
@@ -306,6 +319,17 @@ class ImageService:
             text = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             yield {"errorDetail": {"message": text}, "error": text}
 
+    async def _evented(
+        self, name: str, action: str, gen: AsyncIterator[dict]
+    ) -> AsyncIterator[dict]:
+        """The stream of a pull or push, with dockerd's event once it has succeeded."""
+        failed = False
+        async for msg in self._streamed(gen):
+            failed = failed or "errorDetail" in msg
+            yield msg
+        if not failed:
+            self._event(name, action, name)
+
     def pull(
         self, image: str, tag: str | None, *, platform: str | None, auth: str | None
     ) -> AsyncIterator[dict]:
@@ -321,7 +345,9 @@ class ImageService:
             else:
                 ref = ref.with_tag(tag)
         hub = self.registries()
-        return self._streamed(
+        return self._evented(
+            ref.familiar,
+            "pull",
             pull(
                 self,
                 hub,
@@ -330,7 +356,7 @@ class ImageService:
                 decode_header(auth),
                 platform,
                 self.max_concurrent_downloads,
-            )
+            ),
         )
 
     def push(self, name: str, tag: str | None, *, auth: str | None) -> AsyncIterator[dict]:
@@ -339,7 +365,9 @@ class ImageService:
         from berth.engine.images.registry.push import push
 
         hub = self.registries()
-        return self._streamed(
+        return self._evented(
+            f"{name}:{tag}" if tag else name,
+            "push",
             push(
                 self,
                 hub,
@@ -348,7 +376,7 @@ class ImageService:
                 tag or None,
                 decode_header(auth),
                 self.max_concurrent_uploads,
-            )
+            ),
         )
 
     async def login(self, body: Any) -> dict[str, str]:
@@ -415,6 +443,8 @@ class ImageService:
         items = await asyncio.to_thread(self._save_items, refs)
         async for chunk in write_archive(items):
             yield chunk
+        for item in items:
+            self._event(item.image_id, "save")
 
     # ---- import --------------------------------------------------------
     async def import_rootfs(
@@ -460,6 +490,9 @@ class ImageService:
             )
         finally:
             await self._cleanup(work)
+        for t in tags:
+            self._event(image_id, "tag", familiar(t))
+        self._event(image_id, "import")
         return self.get(image_id)
 
     def commit_layer(
@@ -510,6 +543,7 @@ class ImageService:
         if tag:
             new = new.with_tag(tag)
         self.store.set_ref(_ref_key(new), image_id, now_rfc3339())
+        self._event(image_id, "tag", new.familiar)
 
     def _refs(self, image_id: str) -> builtins.list[Reference]:
         refs = [parse_normalized(name) for name, _ in self.store.refs_of(image_id)]

@@ -36,6 +36,12 @@ class VolumeService:
         self._users: Callable[[str], list[str]] = lambda name: []
         # volume name -> containers that have it mounted right now (for mount options)
         self._active: dict[str, set[str]] = {}
+        # the engine's EventBus (set by the engine): volume events
+        self.events: Any = None
+
+    def _event(self, name: str, action: str, **attrs: str) -> None:
+        if self.events is not None:
+            self.events.publish("volume", action, name, {"driver": DEFAULT_DRIVER, **attrs})
 
     def set_usage_check(self, users: Callable[[str], list[str]]) -> None:
         self._users = users
@@ -116,6 +122,7 @@ class VolumeService:
         except BaseException:
             self.driver.remove(name)
             raise
+        self._event(name, "create")
         return v, True
 
     def remove(self, name: str, force: bool = False) -> None:
@@ -133,6 +140,7 @@ class VolumeService:
         self.driver.remove(v.name)
         self.store.delete(v.name)
         self._active.pop(v.name, None)
+        self._event(v.name, "destroy")
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
         """Unused local volumes without mount options: anonymous ones only, unless the
@@ -183,7 +191,7 @@ class VolumeService:
         return out
 
     # ---- container use ---------------------------------------------------
-    def acquire(self, name: str, ref: str) -> str:
+    def acquire(self, name: str, ref: str, *, destination: str = "", rw: bool = True) -> str:
         """Make the volume ready for container `ref` (mounting its filesystem for the
         first user when it has mount options); returns the host path to bind."""
         v = self.get(name)
@@ -191,11 +199,21 @@ class VolumeService:
         if local.needs_mount(v.options) and not users:
             self.driver.mount(name, v.options or {})
         users.add(ref)
+        self._event(
+            name,
+            "mount",
+            container=ref,
+            destination=destination,
+            propagation="",
+            **{"read/write": "true" if rw else "false"},
+        )
         return v.mountpoint
 
     def release(self, name: str, ref: str) -> None:
         users = self._active.get(name)
         if users is not None:
+            if ref in users:
+                self._event(name, "unmount", container=ref)
             users.discard(ref)
         if users:
             return

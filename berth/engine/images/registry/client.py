@@ -110,6 +110,7 @@ class Registries:
     daemon options (insecure registries, mirrors)."""
 
     insecure: list[str] = field(default_factory=list)
+    mirrors: list[str] = field(default_factory=list)
     tokens: auth.TokenCache = field(default_factory=auth.TokenCache)
     schemes: dict[str, str] = field(default_factory=dict)
     timeout: float = 60.0
@@ -118,17 +119,39 @@ class Registries:
     def is_insecure(self, host: str) -> bool:
         if _is_loopback(host) or host in self.insecure:
             return True
-        name = host.rsplit(":", 1)[0].strip("[]")
-        for cidr in self.insecure:
+        nets = []
+        for entry in self.insecure:
             try:
-                if ipaddress.ip_address(name) in ipaddress.ip_network(cidr, strict=False):
-                    return True
+                nets.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 continue
-        return False
+        if not nets:
+            return False
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]")
+        try:
+            addrs = [ipaddress.ip_address(name)]
+        except ValueError:
+            # dockerd matches a registry named by host name on the addresses it resolves to
+            try:
+                infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+            except OSError:
+                return False
+            addrs = [ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]) for i in infos]
+        return any(a in n for a in addrs for n in nets if a.version == n.version)
 
     def client(self, domain: str, creds: auth.Credentials) -> RegistryClient:
         return RegistryClient(self, domain, creds)
+
+    def mirror_client(self, url: str, creds: auth.Credentials) -> RegistryClient:
+        """A client for Docker Hub content served by the mirror at `url` (http or https,
+        as the URL says; the hub's credentials go with it, as with dockerd)."""
+        u = urllib.parse.urlsplit(url)
+        c = RegistryClient(self, "docker.io", creds)
+        c.host = u.netloc
+        c.scheme = u.scheme
+        c.prefix = u.path.rstrip("/")
+        return c
 
 
 class RegistryClient:
@@ -142,10 +165,11 @@ class RegistryClient:
         self.scheme = hub.schemes.get(self.host, "")
         self.challenge: tuple[str, dict[str, str]] | None = None
         self.pinged = False
+        self.prefix = ""  # a mirror may serve the API below a path
 
     # ---- connections -----------------------------------------------------------
     def base(self) -> str:
-        return f"{self.scheme}://{self.host}"
+        return f"{self.scheme}://{self.host}{self.prefix}"
 
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
@@ -189,7 +213,7 @@ class RegistryClient:
         last: Exception | None = None
         for scheme in schemes:
             try:
-                with self._send("GET", f"{scheme}://{self.host}/v2/", {}) as r:
+                with self._send("GET", f"{scheme}://{self.host}{self.prefix}/v2/", {}) as r:
                     r.read_small()
                     status, www = r.status, r.header("WWW-Authenticate")
             except SystemError_ as exc:

@@ -8,12 +8,13 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from berth.engine.errors import InvalidParameter, NotFound
+from berth.engine.errors import EngineError, InvalidParameter, NotFound
 from berth.engine.images.model import short_id
 from berth.engine.images.reference import Reference
 from berth.engine.images.registry import manifest as mf
@@ -25,6 +26,9 @@ from berth.engine.images.store import NewImage, PreparedLayer
 
 if TYPE_CHECKING:
     from berth.engine.images.service import ImageService
+
+
+log = logging.getLogger("berth.pull")
 
 
 def _sha(data: bytes) -> str:
@@ -69,6 +73,25 @@ def resolve(
         if layer.media_type and layer.media_type not in mf.LAYER_TYPES:
             raise InvalidParameter(f"unsupported layer media type {layer.media_type!r}")
     return top, doc
+
+
+def _endpoint(
+    hub: Registries, ref: Reference, creds: Credentials, platform: str | None
+) -> tuple[RegistryClient, str, mf.ImageManifest]:
+    """The registry to pull from, with the resolved manifest. Docker Hub images are
+    tried on each mirror first, in order; the hub is the fallback, as with dockerd."""
+    if ref.domain == "docker.io":
+        for url in hub.mirrors:
+            mirror = hub.mirror_client(url, creds)
+            try:
+                top, doc = resolve(mirror, ref, platform)
+            except EngineError as exc:
+                log.info("pull of %s from mirror %s failed, trying next: %s", ref, url, exc)
+                continue
+            return mirror, top, doc
+    client = hub.client(ref.domain, creds)
+    top, doc = resolve(client, ref, platform)
+    return client, top, doc
 
 
 def _check_config(cfg_bytes: bytes, n_layers: int, platform: str | None, ref: Reference) -> list:
@@ -144,10 +167,9 @@ async def pull(
     limit: int = 3,
 ) -> AsyncIterator[dict[str, Any]]:
     """Progress messages of a pull; errors before the first message are raised as they are."""
-    client = hub.client(ref.domain, creds)
     if ref.digest is None:
         ref = ref.tag_name_only()
-    top, doc = await asyncio.to_thread(resolve, client, ref, platform)
+    client, top, doc = await asyncio.to_thread(_endpoint, hub, ref, creds, platform)
     yield {"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag}
 
     store = svc.store

@@ -1,0 +1,1 @@
+"""Networking: bridge networks, container endpoints, published ports, /etc/hosts names."""

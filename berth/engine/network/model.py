@@ -1,0 +1,56 @@
+"""A network as stored and as shown by the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BUILTIN = ("bridge", "host", "none")
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str  # bridge, host, null
+    created: str
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    bridge: str = ""  # the Linux bridge's name
+
+    @property
+    def user_defined(self) -> bool:
+        return self.name not in BUILTIN
+
+    def to_api(self, containers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        ipam_cfg: list[dict[str, str]] = []
+        if self.subnet:
+            one = {"Subnet": self.subnet, "Gateway": self.gateway}
+            if self.ip_range:
+                one["IPRange"] = self.ip_range
+            ipam_cfg.append(one)
+        opts = dict(self.options)
+        if self.driver == "bridge" and self.name == "bridge":
+            opts.setdefault("com.docker.network.bridge.name", self.bridge)
+        return {
+            "Name": self.name,
+            "Id": self.id,
+            "Created": self.created,
+            "Scope": "local",
+            "Driver": self.driver,
+            "EnableIPv4": True,
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": ipam_cfg},
+            "Internal": self.internal,
+            "Attachable": False,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers if containers is not None else {},
+            "Options": opts,
+            "Labels": dict(self.labels),
+        }
