@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.engine.errors import InvalidParameter
+from berth.engine.filters import normalize
 
 # dockerd keeps this many messages for `since` queries (daemon/events: eventsLimit)
 HISTORY = 256
@@ -89,21 +90,7 @@ class Event:
 
 def normalize_filters(raw: object) -> dict[str, list[str]]:
     """The filters query value in either wire form, with unknown keys refused."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        if k not in FILTER_KEYS:
-            raise InvalidParameter(f"invalid filter '{k}'")
-        if isinstance(v, dict):
-            out[k] = [str(x) for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
-        else:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    return out
+    return normalize(raw, FILTER_KEYS)
 
 
 def _exact(flt: Mapping[str, list[str]], key: str, value: str) -> bool:

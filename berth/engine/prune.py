@@ -14,29 +14,11 @@ from typing import Any
 from berth.engine.clock import parse_rfc3339
 from berth.engine.errors import Conflict, InvalidParameter, NotFound
 from berth.engine.events import parse_time
+from berth.engine.filters import normalize
 
 _CONTAINER_KEYS = frozenset({"until", "label", "label!"})
 _IMAGE_KEYS = frozenset({"until", "label", "label!", "dangling"})
 _ACTIVE = ("running", "paused", "restarting")
-
-
-def normalize(raw: object, accepted: frozenset[str]) -> dict[str, list[str]]:
-    """The filters query value in either wire form; unknown keys refused as dockerd does."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        if k not in accepted:
-            raise InvalidParameter(f"invalid filter '{k}'")
-        if isinstance(v, dict):
-            out[k] = [str(x) for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
-        else:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    return out
 
 
 def _kv_all(specs: list[str], labels: Mapping[str, str]) -> bool:

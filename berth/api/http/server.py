@@ -122,6 +122,8 @@ class HTTPServer:
         except Exception as exc:  # noqa: BLE001 - turned into the error response
             if not isinstance(exc, EngineError):
                 log.exception("handler failed: %s %s", method, target)
+            elif status_for(exc) >= 500:
+                log.warning("%s %s: %s", method, target, exc.message)
             req_ok = "req" in locals()
             resp = error_response(exc)
             if not req_ok:

@@ -24,6 +24,7 @@ from berth.engine.clock import parse_timestamp
 from berth.engine.containers import filters as cfilters
 from berth.engine.containers.logs import LogOptions
 from berth.engine.errors import EngineError, InvalidParameter
+from berth.engine.filters import normalize as normalize_filters
 
 
 async def create(req: Request, eng: Any) -> Response:
@@ -34,7 +35,7 @@ async def create(req: Request, eng: Any) -> Response:
 
 async def list_containers(req: Request, eng: Any) -> Response:
     svc = eng.containers
-    flt = cfilters.normalize(req.qjson("filters"))
+    flt = normalize_filters(req.qjson("filters"))
     ok = cfilters.build(flt, svc.get, lambda c, ref: _image_matches(eng, c, ref))
     show_all = req.qbool("all") or bool(flt.get("status")) or bool(flt.get("exited"))
     limit = req.qint("limit", -1) or -1

@@ -10,24 +10,11 @@ from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
 from berth.api.http.router import Route, version_tuple
 from berth.engine.errors import InvalidParameter, NotImplementedYet
+from berth.engine.filters import normalize as normalize_filters
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
-    """?filters= in either form docker clients send: {"k":["v"]} or {"k":{"v":true}}."""
-    raw = req.qjson("filters")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filters: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        if isinstance(v, list):
-            out[k] = [str(x) for x in v]
-        elif isinstance(v, dict):
-            out[k] = [str(x) for x, on in v.items() if on]
-        else:
-            raise InvalidParameter(f"invalid filters: bad value for {k!r}")
-    return out
+    return normalize_filters(req.qjson("filters"))
 
 
 def _at_least(req: Request, version: str) -> bool:

@@ -56,9 +56,7 @@ def summary(c: Container, now: float) -> dict[str, Any]:
 
 
 def _networks(c: Container) -> dict[str, Any]:
-    return {
-        name: {k: v for k, v in ep.items() if k != "Ifname"} for name, ep in c.networks.items()
-    }
+    return {name: {k: v for k, v in ep.items() if k != "Ifname"} for name, ep in c.networks.items()}
 
 
 def _port_list(c: Container) -> list[dict[str, Any]]:
@@ -128,7 +126,9 @@ def inspect(
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": "",
-            "SandboxKey": f"/run/netns/berth-{c.id[:12]}" if c.ports is not None and _primary(c).get("IPAddress") else "",
+            "SandboxKey": f"/run/netns/berth-{c.id[:12]}"
+            if c.ports is not None and _primary(c).get("IPAddress")
+            else "",
             "Ports": dict(c.ports or {}),
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",

@@ -27,7 +27,9 @@ CREATE_FLAGS = [
     Flag("health-cmd", "", "str", "", help="Command to run to check health"),
     Flag("health-interval", "", "str", "", help="Time between running the check (ms|s|m|h)"),
     Flag("health-retries", "", "int", 0, help="Consecutive failures needed to report unhealthy"),
-    Flag("health-start-interval", "", "str", "", help="Time between checks during the start period"),
+    Flag(
+        "health-start-interval", "", "str", "", help="Time between checks during the start period"
+    ),
     Flag("health-start-period", "", "str", "", help="Start period before retries count"),
     Flag("health-timeout", "", "str", "", help="Maximum time to allow one check to run"),
     Flag("hostname", "h", "str", "", help="Container host name"),

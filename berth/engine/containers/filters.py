@@ -30,23 +30,6 @@ _KNOWN = {
 }
 
 
-def normalize(raw: object) -> dict[str, list[str]]:
-    """Accept both wire forms: {"k": ["v"]} and the legacy {"k": {"v": true}}."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for k, v in raw.items():
-        if isinstance(v, dict):
-            out[k] = [x for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
-        else:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    return out
-
-
 def _label_match(labels: dict[str, str], spec: str) -> bool:
     k, eq, v = spec.partition("=")
     if not eq:

@@ -332,9 +332,7 @@ class ContainerService:
             if code == 128:
                 raise SystemError_(msg) from exc
             raise InvalidParameter(msg) from exc
-        c.state = State(
-            status="running", pid=pid, started_at=rfc3339nano(), health=c.state.health
-        )
+        c.state = State(status="running", pid=pid, started_at=rfc3339nano(), health=c.state.health)
         self.health.start(c)
         self.store.save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))

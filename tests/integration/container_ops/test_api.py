@@ -293,6 +293,7 @@ def test_restart_keeps_rm_container(api: Any) -> None:
     )
     assert status == 201
     api.call("POST", "/containers/a-rmrestart/start")
-    assert api.call("POST", "/containers/a-rmrestart/restart?t=0")[0] == 204
+    status, body = api.call("POST", "/containers/a-rmrestart/restart?t=0")
+    assert status == 204, body
     status, info = api.call("GET", "/containers/a-rmrestart/json")
     assert status == 200 and info["State"]["Status"] == "running"
