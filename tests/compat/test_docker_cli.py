@@ -313,3 +313,23 @@ def test_tcp_listener(busybox_tar) -> None:
         d.stop()
         d.kill()
         cleanup_root(root)
+
+
+def test_logs_follow_goes_on_across_policy_restarts(docker) -> None:
+    r = docker(
+        "run",
+        "-d",
+        "--name",
+        "t-follow-rs",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; sleep 0.3; exit 1",
+    )
+    assert r.returncode == 0, r.stderr
+    r = docker("logs", "-f", "t-follow-rs", timeout=30)
+    assert out(r) == "run\nrun\nrun\n"
+    fmt = "{{.RestartCount}} {{.State.Status}}"
+    assert out(docker("inspect", "-f", fmt, "t-follow-rs")).strip() == "2 exited"

@@ -765,14 +765,19 @@ class ContainerService:
         if c.host_config.log_config.type == "none":
             raise InvalidParameter("configured logging driver does not support reading")
         path = hostopts.log_file(c, self.containers_dir / c.id)
-        return read_logs(path, opts, lambda: c.id in self._live)
+        return read_logs(path, opts, lambda: self._producing_logs(c))
 
     def log_stream(self, c: Container, opts: LogOptions) -> AsyncIterator[bytes]:
         """`docker logs`' body: raw bytes for a tty container, else stdcopy frames."""
         if c.host_config.log_config.type == "none":
             raise InvalidParameter("configured logging driver does not support reading")
         path = hostopts.log_file(c, self.containers_dir / c.id)
-        return read_log_stream(path, opts, lambda: c.id in self._live, raw=c.config.tty)
+        return read_log_stream(path, opts, lambda: self._producing_logs(c), raw=c.config.tty)
+
+    def _producing_logs(self, c: Container) -> bool:
+        """A follower keeps following while the container runs or waits for its restart
+        policy to start it again: `docker logs -f` goes on across restarts."""
+        return c.id in self._live or c.state.status == "restarting"
 
     # ---- daemon start / stop -------------------------------------------
     async def reconcile(self) -> None:
