@@ -142,7 +142,9 @@ def pull(ctx: Context, argv: list[str]) -> int:
     ref = args[0]
     repo, tag = pull_params(ref)
     if opts.all_tags:
-        tag = split_repo_tag(ref)[1] or ""
+        if "@" in ref or split_repo_tag(ref)[1] is not None:
+            raise StatusError(1, "tag can't be used with --all-tags/-a")
+        tag = ""
     elif split_repo_tag(ref)[1] is None and "@" not in ref and not opts.quiet:
         ctx.out("Using default tag: latest\n")
     from berth.cli.commands.registry import auth_header, domain_of
@@ -152,10 +154,13 @@ def pull(ctx: Context, argv: list[str]) -> int:
     ) as resp:
         out = open(os.devnull, "w") if opts.quiet else sys.stdout  # noqa: SIM115
         try:
-            progress.show(resp.iter_json_lines(), out, tty=os.isatty(1))
+            if not opts.quiet and os.isatty(1):
+                progress.show_bars(resp.iter_json_lines(), out)
+            else:
+                progress.show(resp.iter_json_lines(), out)
         finally:
             if opts.quiet:
                 out.close()
     if opts.quiet:
-        ctx.out(with_latest(ref) + "\n")
+        ctx.out((ref if opts.all_tags else with_latest(ref)) + "\n")
     return 0

@@ -205,7 +205,10 @@ def push(ctx: Context, argv: list[str]) -> int:
     with resp:
         out = open(os.devnull, "w") if opts.quiet else sys.stdout  # noqa: SIM115
         try:
-            progress.show(resp.iter_json_lines(), out, tty=os.isatty(1))
+            if not opts.quiet and os.isatty(1):
+                progress.show_bars(resp.iter_json_lines(), out)
+            else:
+                progress.show(resp.iter_json_lines(), out)
         finally:
             if opts.quiet:
                 out.close()

@@ -83,6 +83,8 @@ def build(
             return False
         if "volume" in filters and not _uses_volume(c, filters["volume"]):
             return False
+        if "network" in filters and not _on_network(c, filters["network"]):
+            return False
         return True
 
     return ok
@@ -93,6 +95,18 @@ def _health(c: Container) -> str:
     if not c.state.health:
         return "none"
     return str(c.state.health.get("Status") or "none")
+
+
+def _on_network(c: Container, values: list[str]) -> bool:
+    """dockerd's rule: a network named exactly, or whose id starts with the value."""
+    nets = c.networks or {}
+    mode = c.host_config.network_mode
+    for v in values:
+        if v in nets or (mode in ("host", "none") and v == mode):
+            return True
+        if v and any((ep or {}).get("NetworkID", "").startswith(v) for ep in nets.values()):
+            return True
+    return False
 
 
 def _uses_volume(c: Container, values: list[str]) -> bool:

@@ -175,7 +175,18 @@ def add_endpoint(
     tmp = f"bt{cid[:7]}{ifname[-1]}"
     with _ipr() as ipr:
         br = ipr.link_lookup(ifname=bridge)[0]
-        ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": tmp, "net_ns_fd": name})
+        peer = {"ifname": tmp, "net_ns_fd": name}
+        try:
+            ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+        except Exception as exc:
+            if getattr(exc, "code", 0) != errno.EEXIST:
+                raise
+            # a restart of the same container: its last netns is dropped but the kernel
+            # has not destroyed it (and this name's veth with it) yet
+            for stale in ipr.link_lookup(ifname=host_end):
+                with contextlib.suppress(Exception):
+                    ipr.link("del", index=stale)
+            ipr.link("add", ifname=host_end, kind="veth", peer=peer)
         try:
             h = ipr.link_lookup(ifname=host_end)[0]
             ipr.link("set", index=h, master=br, mtu=MTU, state="up")

@@ -148,6 +148,17 @@ class NetworkService:
                 }
         return out
 
+    def _event(self, n: Network, action: str, container: str = "") -> None:
+        """A network event as dockerd logs it (name and type; container for (dis)connect).
+        The bus is the container service's: the engine gives both the same one."""
+        bus = getattr(self.containers, "events", None)
+        if bus is None:
+            return
+        attrs = {"name": n.name, "type": n.driver}
+        if container:
+            attrs["container"] = container
+        bus.publish("network", action, n.id, attrs)
+
     def users(self, n: Network) -> builtins.list[str]:
         return [
             c.id
@@ -223,6 +234,7 @@ class NetworkService:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(bridge.delete_link, n.bridge)
             raise
+        self._event(n, "create")
         return n, ""
 
     async def remove(self, ref: str) -> None:
@@ -237,6 +249,7 @@ class NetworkService:
         await asyncio.to_thread(nat.remove_bridge, n.bridge, n.subnet)
         shutil.rmtree(os.path.join(bridge.LEASE_DIR, n.bridge), ignore_errors=True)
         self.store.remove(n.id)
+        self._event(n, "destroy")
 
     async def prune(self) -> builtins.list[str]:
         gone: builtins.list[str] = []
@@ -318,6 +331,8 @@ class NetworkService:
                 await self._teardown(c)
                 raise
             self._refresh_hosts(c)
+            for name in c.networks:
+                self._event(self.get(name), "connect", c.id)
             return bridge.netns_path(c.id)
 
     async def _join(self, c: Any, n: Network, ifname: str, default_route: bool) -> None:
@@ -441,9 +456,17 @@ class NetworkService:
         """At exit (or a failed start): ports, endpoints, leases, the netns."""
         if not c.networks and c.id not in self._published:
             return
+        joined = [n for n, ep in (c.networks or {}).items() if ep.get("IPAddress")]
         async with self._lock:
             await self._teardown(c)
         self._refresh_hosts(c)
+        # dockerd logs a container's die before its network cleanup's disconnect; the exit
+        # path publishes die as soon as this returns, without yielding, so queue these
+        loop = asyncio.get_running_loop()
+        for name in joined:
+            n = self.store.find(name)
+            if n is not None:
+                loop.call_soon(self._event, n, "disconnect", c.id)
 
     async def _teardown(self, c: Any) -> None:
         ifs = [ep["Ifname"] for ep in (c.networks or {}).values() if ep.get("Ifname")]
@@ -487,6 +510,7 @@ class NetworkService:
                     raise
                 await self._start_dns(c)
             self._refresh_hosts(c)
+            self._event(n, "connect", c.id)
 
     async def disconnect(self, c: Any, ref: str, force: bool = False) -> None:
         n = self.get(ref)
@@ -500,6 +524,7 @@ class NetworkService:
                 bridge.release_address(n.bridge, ep["IPAddress"])
         del c.networks[n.name]
         self._refresh_hosts(c, extra_network=n.name)
+        self._event(n, "disconnect", c.id)
 
     # ---- names ---------------------------------------------------------
     def _refresh_hosts(self, changed: Any, extra_network: str = "") -> None:

@@ -80,7 +80,8 @@ def test_stop_and_kill_events_carry_the_signal(clean: Daemon) -> None:
     assert d.api.call("POST", "/containers/ev-stop/stop?t=1")[0] == 204
     with EventStream(d.sock, _q(since=f"{since:.9f}", until=f"{time.time():.9f}")) as s:
         got = s.rest()
-    assert actions(got) == ["kill", "kill", "die", "stop"]
+    # dockerd logs the network cleanup (disconnect) between die and stop
+    assert actions(got) == ["kill", "kill", "die", "disconnect", "stop"]
     assert [e["Actor"]["Attributes"].get("signal") for e in got[:2]] == ["15", "9"]
     assert got[2]["Actor"]["Attributes"]["exitCode"] == "137"
 
@@ -90,7 +91,7 @@ def test_stop_and_kill_events_carry_the_signal(clean: Daemon) -> None:
     assert d.api.call("DELETE", "/containers/ev-stop?force=1")[0] == 204
     with EventStream(d.sock, _q(since=f"{since:.9f}", until=f"{time.time():.9f}")) as s:
         got = s.rest()
-    assert actions(got) == ["kill", "kill", "die", "destroy"]
+    assert actions(got) == ["kill", "kill", "die", "disconnect", "destroy"]
     assert [e["Actor"]["Attributes"].get("signal") for e in got[:2]] == ["10", "9"]
 
 

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import threading
@@ -23,6 +24,8 @@ from berth.engine.images.registry import auth
 from berth.engine.images.registry.manifest import ACCEPT
 
 _CHUNK = 1 << 20
+# Pushes upload blobs larger than this in pieces of this size (the registry may ask for more).
+CHUNK_SIZE = 8 << 20
 _MAX_SMALL = 32 << 20  # manifests and configs are read into memory; refuse absurd ones
 _HUB_HOST = "registry-1.docker.io"
 _USER_AGENT = "berth (docker-compatible)"
@@ -166,6 +169,7 @@ class RegistryClient:
         self.challenge: tuple[str, dict[str, str]] | None = None
         self.pinged = False
         self.prefix = ""  # a mirror may serve the API below a path
+        self.chunk_size = CHUNK_SIZE
 
     # ---- connections -----------------------------------------------------------
     def base(self) -> str:
@@ -376,6 +380,27 @@ class RegistryClient:
                 resp.header("Docker-Content-Digest"),
             )
 
+    def list_tags(self, path: str) -> list[str]:
+        """Every tag of a repository (GET /v2/<name>/tags/list, following Link pages)."""
+        url: str | None = f"/v2/{path}/tags/list"
+        tags: list[str] = []
+        for _ in range(1000):
+            if url is None:
+                break
+            resp = self.request("GET", url, [auth.repo_scope(path, "pull")])
+            self.check(resp, f"repository {path}", (200,))
+            with resp:
+                link = resp.header("Link")
+                try:
+                    doc = json.loads(resp.read_small())
+                except ValueError as exc:
+                    raise RegistryError(f"tags of {path}: invalid response: {exc}") from None
+            tags.extend(str(t) for t in (doc.get("tags") or []) if isinstance(doc, dict))
+            # RFC 5988: <url>; rel="next"
+            nxt = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', link or "")
+            url = urllib.parse.urljoin(self.base() + "/", nxt.group(1)) if nxt else None
+        return tags
+
     def get_blob_small(self, path: str, digest: str, size: int) -> bytes:
         """A small blob (an image config), verified against its digest."""
         resp = self.request("GET", f"/v2/{path}/blobs/{digest}", [auth.repo_scope(path, "pull")])
@@ -451,35 +476,102 @@ class RegistryClient:
         progress: Progress,
         location: str | None = None,
     ) -> None:
-        """Upload a blob: open a session, PATCH the bytes as one streamed chunk, PUT to
-        close it with the digest (the registry checks the digest)."""
+        """Upload a blob: open a session, PATCH the bytes (in CHUNK_SIZE pieces with
+        Content-Range when the blob is larger; as one streamed request when it is small or
+        the registry refuses pieces), then PUT to close it with the digest (which the
+        registry checks)."""
         scopes = [auth.repo_scope(path, "pull,push")]
+        min_chunk = 0
         if location is None:
-            resp = self.request("POST", f"/v2/{path}/blobs/uploads/", scopes, body=b"")
-            self.check(resp, "blob upload", (202,))
+            location, min_chunk = self._start_upload(path, scopes)
+        chunk = max(self.chunk_size, min_chunk)
+        done = None
+        if size > chunk:
+            done = self._upload_chunks(location, digest, size, open_src, progress, chunk, scopes)
+            if done is None:
+                progress(0)
+                location, _ = self._start_upload(path, scopes)
+        if done is None:
+
+            def body() -> IO[bytes]:
+                return _Counting(open_src(), progress)  # type: ignore[return-value]
+
+            resp = self.request(
+                "PATCH",
+                location,
+                scopes,
+                {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body,
+            )
+            self.check(resp, f"blob upload {digest}", (202, 204))
             with resp:
                 resp.read_small()
-                location = urllib.parse.urljoin(self.base() + "/", resp.header("Location"))
-
-        def body() -> IO[bytes]:
-            return _Counting(open_src(), progress)  # type: ignore[return-value]
-
-        resp = self.request(
-            "PATCH",
-            location,
-            scopes,
-            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-            body,
-        )
-        self.check(resp, f"blob upload {digest}", (202, 204))
-        with resp:
-            resp.read_small()
-            location = urllib.parse.urljoin(location, resp.header("Location") or location)
-        sep = "&" if "?" in location else "?"
-        url = location + sep + urllib.parse.urlencode({"digest": digest})
+                done = urllib.parse.urljoin(location, resp.header("Location") or location)
+        sep = "&" if "?" in done else "?"
+        url = done + sep + urllib.parse.urlencode({"digest": digest})
         resp = self.request("PUT", url, scopes, {"Content-Length": "0"}, b"")
         self.check(resp, f"blob upload {digest}", (201, 204))
         resp.close()
+
+    def _start_upload(self, path: str, scopes: list[str]) -> tuple[str, int]:
+        """POST a new upload session: (its location, the registry's minimum chunk size)."""
+        resp = self.request("POST", f"/v2/{path}/blobs/uploads/", scopes, body=b"")
+        self.check(resp, "blob upload", (202,))
+        with resp:
+            resp.read_small()
+            location = urllib.parse.urljoin(self.base() + "/", resp.header("Location"))
+            try:
+                min_chunk = int(resp.header("OCI-Chunk-Min-Length") or 0)
+            except ValueError:
+                min_chunk = 0
+        return location, min_chunk
+
+    def _upload_chunks(
+        self,
+        location: str,
+        digest: str,
+        size: int,
+        open_src: Callable[[], IO[bytes]],
+        progress: Progress,
+        chunk: int,
+        scopes: list[str],
+    ) -> str | None:
+        """PATCH the blob piece by piece; the location to PUT to, or None when the registry
+        refuses the first piece (no chunked uploads there: the caller falls back)."""
+        for start in range(0, size, chunk):
+            n = min(chunk, size - start)
+
+            def body(start: int = start, n: int = n) -> IO[bytes]:
+                return _Part(open_src(), start, n, progress)  # type: ignore[return-value]
+
+            resp = self.request(
+                "PATCH",
+                location,
+                scopes,
+                {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(n),
+                    "Content-Range": f"{start}-{start + n - 1}",
+                },
+                body,
+            )
+            if start == 0 and resp.status in (400, 405, 411, 416, 501):
+                resp.read_small()
+                resp.close()
+                self._abandon(location, scopes)
+                return None
+            self.check(resp, f"blob upload {digest}", (202,))
+            with resp:
+                resp.read_small()
+                location = urllib.parse.urljoin(location, resp.header("Location") or location)
+        return location
+
+    def _abandon(self, location: str, scopes: list[str]) -> None:
+        """Cancel an upload session (best effort: the registry expires it anyway)."""
+        try:
+            self.request("DELETE", location, scopes, {"Content-Length": "0"}, b"").close()
+        except EngineError:
+            pass
 
     def put_manifest(self, path: str, ref: str, data: bytes, media_type: str) -> str:
         resp = self.request(
@@ -516,6 +608,30 @@ class RegistryClient:
                 self._token(params, [], fresh=True)
             except Unauthorized as exc:
                 raise Unauthorized(f'Get "{params.get("realm", "")}": {exc.message}') from exc
+
+
+class _Part:
+    """Bytes [start, start+length) of a file, reporting progress as an offset in the file."""
+
+    def __init__(self, f: IO[bytes], start: int, length: int, progress: Progress) -> None:
+        f.seek(start)
+        self.f = f
+        self.start = start
+        self.left = length
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            self.f.close()
+            return b""
+        data = self.f.read(self.left if n < 0 else min(n, self.left))
+        if not data:
+            self.f.close()
+            raise SystemError_("blob upload: the source file is shorter than its size")
+        self.left -= len(data)
+        self.start += len(data)
+        self.progress(self.start)
+        return data
 
 
 class _Counting:

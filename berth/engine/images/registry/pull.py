@@ -166,9 +166,39 @@ async def pull(
     platform: str | None,
     limit: int = 3,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Progress messages of a pull; errors before the first message are raised as they are."""
-    if ref.digest is None:
-        ref = ref.tag_name_only()
+    """Progress messages of a pull; errors before the first message are raised as they are.
+
+    A bare name (no tag, no digest: `docker pull --all-tags`) pulls every tag, as dockerd does.
+    """
+    if ref.name_only:
+        tags = await asyncio.to_thread(hub.client(ref.domain, creds).list_tags, ref.path)
+        if not tags:
+            raise NotFound(f"no tags found for repository {ref.familiar_name}")
+        changed: list[bool] = []
+        for t in tags:
+            async for msg in _pull_one(
+                svc, hub, origins, ref.with_tag(t), creds, platform, limit, changed
+            ):
+                yield msg
+        word = "Downloaded newer image" if any(changed) else "Image is up to date"
+        yield status(f"Status: {word} for {ref.familiar_name}")
+        return
+    async for msg in _pull_one(svc, hub, origins, ref, creds, platform, limit, None):
+        yield msg
+
+
+async def _pull_one(
+    svc: ImageService,
+    hub: Registries,
+    origins: LayerOrigins,
+    ref: Reference,
+    creds: Credentials,
+    platform: str | None,
+    limit: int,
+    changed: list[bool] | None,
+) -> AsyncIterator[dict[str, Any]]:
+    """One tag or digest. With `changed`, the final "Status:" line is left to the caller
+    (one for all tags) and whether this image was new is appended there instead."""
     client, top, doc = await asyncio.to_thread(_endpoint, hub, ref, creds, platform)
     yield {"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag}
 
@@ -259,7 +289,9 @@ async def pull(
             await asyncio.gather(*tasks.values(), return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, work, True)
     yield status(f"Digest: {top}")
-    if before == image_id:
+    if changed is not None:
+        changed.append(before != image_id)
+    elif before == image_id:
         yield status(f"Status: Image is up to date for {ref.familiar}")
     else:
         yield status(f"Status: Downloaded newer image for {ref.familiar}")
