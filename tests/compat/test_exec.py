@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import time
 from typing import Any
 
@@ -95,19 +94,30 @@ def test_tty(docker: Any, ctr: str) -> None:
 
 
 def test_tty_size_follows_the_terminal(docker: Any, daemon: Any, ctr: str) -> None:
-    script = shutil.which("script")
-    if script is None:
-        pytest.skip("needs script(1) for a terminal")
+    import fcntl
+    import pty
+    import struct
+    import termios
+
     exe = shutil.which("docker") or "/usr/local/bin/docker"
-    r = subprocess.run(
-        [script, "-qec", f"stty rows 33 cols 111; {exe} exec -it {ctr} stty size", "/dev/null"],
-        env=daemon.env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=30,
-    )
-    assert r.returncode == 0, r.stdout
-    assert b"33 111" in r.stdout
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the docker CLI on a real terminal of 33x111
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+        os.execve(exe, [exe, "exec", "-it", ctr, "stty", "size"], daemon.env)
+    data = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, data
+    assert b"33 111" in data
 
 
 def test_detached(docker: Any, ctr: str) -> None:
