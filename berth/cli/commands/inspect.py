@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from berth.cli.context import Context, StatusError
@@ -51,12 +52,27 @@ def _find(ctx: Context, name: str, kind: str) -> Any:
 
 
 def _show(ctx: Context, names: list[str], fmt: str, kind: str) -> int:
+    if kind not in ("", "container", "image"):
+        raise StatusError(1, f'"{kind}" is not a valid value for --type')
+    noun = kind or "object"
+    prefix = "Error response from daemon: " if kind else "Error: "
+
+    def fetch(name: str) -> Any:
+        obj = _find(ctx, name, kind)
+        if obj is None:
+            raise LookupError(f"{prefix}No such {noun}: {name}")
+        return obj
+
+    return show_each(ctx, names, fmt, fetch)
+
+
+def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[str], Any]) -> int:
+    """docker's inspect output for each name: a JSON array, or the --format template per
+    object; names that `fetch` cannot find (LookupError) are reported after, exit 1."""
     import json
 
     from berth.cli.gotemplate import Template, TemplateError
 
-    if kind not in ("", "container", "image"):
-        raise StatusError(1, f'"{kind}" is not a valid value for --type')
     tmpl = None
     if fmt and fmt != "json":
         try:
@@ -66,9 +82,10 @@ def _show(ctx: Context, names: list[str], fmt: str, kind: str) -> int:
     found: list[Any] = []
     missing: list[str] = []
     for name in names:
-        obj = _find(ctx, name, kind)
-        if obj is None:
-            missing.append(name)
+        try:
+            obj = fetch(name)
+        except LookupError as exc:
+            missing.append(str(exc.args[0]) if exc.args else str(exc))
             continue
         if tmpl is None:
             found.append(obj)
@@ -80,10 +97,8 @@ def _show(ctx: Context, names: list[str], fmt: str, kind: str) -> int:
     if tmpl is None:
         text = json.dumps(found, indent=4, ensure_ascii=False)
         ctx.out(_go_escape(text) + "\n")
-    for name in missing:
-        noun = "object" if not kind else kind
-        msg = f"No such {noun}: {name}"
-        ctx.err(f"berth: Error: {msg}" if not kind else f"berth: Error response from daemon: {msg}")
+    for msg in missing:
+        ctx.err(f"berth: {msg}")
     return 1 if missing else 0
 
 

@@ -154,37 +154,18 @@ def ls(ctx: Context, argv: list[str]) -> int:
 
 
 def inspect(ctx: Context, argv: list[str]) -> int:
-    from berth.cli.commands.inspect import _go_escape
-    from berth.cli.gotemplate import Template, TemplateError
+    from berth.cli.commands.inspect import show_each
     from berth.client.errors import APIError
 
     opts, args = parse(INSPECT, argv)
-    tmpl = None
-    if opts.format and opts.format != "json":
+
+    def fetch(name: str) -> Any:
         try:
-            tmpl = Template(opts.format.replace("\\t", "\t").replace("\\n", "\n"))
-        except TemplateError as exc:
-            raise StatusError(1, f"template parsing error: {exc}") from None
-    found: list[Any] = []
-    errors: list[str] = []
-    for name in args:
-        try:
-            net = ctx.client._json("GET", "/networks/" + _q(name))
+            return ctx.client._json("GET", "/networks/" + _q(name))
         except APIError as exc:
-            errors.append(str(exc))
-            continue
-        if tmpl is None:
-            found.append(net)
-            continue
-        try:
-            ctx.out(tmpl.execute(net) + "\n")
-        except TemplateError as exc:
-            raise StatusError(1, f"template: {exc}") from None
-    if tmpl is None:
-        ctx.out(_go_escape(json.dumps(found, indent=4, ensure_ascii=False)) + "\n")
-    for e in errors:
-        ctx.err(f"berth: {e}")
-    return 1 if errors else 0
+            raise LookupError(str(exc)) from None
+
+    return show_each(ctx, args, opts.format, fetch)
 
 
 def rm(ctx: Context, argv: list[str]) -> int:
