@@ -247,31 +247,11 @@ def test_save_load_import_roundtrip(docker, tmp_path: Path) -> None:
 
 
 def test_tty_gets_the_console_size_and_resize(docker, daemon) -> None:
-    import pty
+    from tests.terminal import run_on_tty
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a docker CLI on a real terminal of 30x100
-        import fcntl
-        import struct
-        import termios
-
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        os.execvpe(
-            "docker", ["docker", "run", "-it", "--rm", "busybox", "stty", "size"], daemon.env
-        )
-    data = b""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, data
+    argv = ["docker", "run", "-it", "--rm", "busybox", "stty", "size"]
+    code, data = run_on_tty(argv, daemon.env, 30, 100)
+    assert code == 0, data
     assert b"30 100" in data
 
 

@@ -94,29 +94,11 @@ def test_tty(docker: Any, ctr: str) -> None:
 
 
 def test_tty_size_follows_the_terminal(docker: Any, daemon: Any, ctr: str) -> None:
-    import fcntl
-    import pty
-    import struct
-    import termios
+    from tests.terminal import run_on_tty
 
     exe = shutil.which("docker") or "/usr/local/bin/docker"
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the docker CLI on a real terminal of 33x111
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-        os.execve(exe, [exe, "exec", "-it", ctr, "stty", "size"], daemon.env)
-    data = b""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, data
+    code, data = run_on_tty([exe, "exec", "-it", ctr, "stty", "size"], daemon.env, 33, 111)
+    assert code == 0, data
     assert b"33 111" in data
 
 

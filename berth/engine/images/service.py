@@ -463,14 +463,7 @@ class ImageService:
 
         config = apply_changes(ImageConfig(), changes)
         os_, arch, variant = parse_platform(platform, host_arch())
-        tags: builtins.list[str] = []
-        if repo:
-            ref = parse_normalized(repo)
-            if ref.digest is not None:
-                raise InvalidParameter("cannot import digest reference")
-            if tag:
-                ref = ref.with_tag(tag)
-            tags.append(_ref_key(ref))
+        tags = _target_tags(repo, tag, "import")
         work = self.store.mkdtemp("import-")
         try:
             spool = work / "in"
@@ -507,14 +500,7 @@ class ImageService:
         """`docker commit` (blocking: run it in a thread): write_layer(file) writes a layer
         tar and returns its entry count; make_config(diff_id, or None for an empty layer,
         which is not added, as in dockerd) returns the new image's config JSON."""
-        tags: builtins.list[str] = []
-        if repo:
-            ref = parse_normalized(repo)
-            if ref.digest is not None:
-                raise InvalidParameter("cannot commit to digest reference")
-            if tag:
-                ref = ref.with_tag(tag)
-            tags.append(_ref_key(ref))
+        tags = _target_tags(repo, tag, "commit to")
         work = self.store.mkdtemp("commit-")
         try:
             raw = work / "layer.tar"
@@ -701,3 +687,15 @@ def _plan(reader: Any) -> list[tuple[Any, bytes, str, list[str]]]:
         image_id = "sha256:" + hashlib.sha256(cfg_bytes).hexdigest()
         out.append((ai, cfg_bytes, image_id, list(diff_ids)))
     return out
+
+
+def _target_tags(repo: str | None, tag: str | None, verb: str) -> list[str]:
+    """The tag key that `import`/`commit` with `repo[:tag]` writes (none without repo)."""
+    if not repo:
+        return []
+    ref = parse_normalized(repo)
+    if ref.digest is not None:
+        raise InvalidParameter(f"cannot {verb} digest reference")
+    if tag:
+        ref = ref.with_tag(tag)
+    return [_ref_key(ref)]
