@@ -144,8 +144,16 @@ def main() -> int:
         berth = [sys.executable, "-m", "berth.cli.main"]
         time.sleep(1)
         results["berthd_idle_rss_mib"] = round(rss_kib(d.proc.pid) / 1024, 1)  # type: ignore[union-attr]
+        # the default start carries dockerd's seccomp profile; unconfined is the same start
+        # without a filter, so the difference is what seccomp costs a run
         r = timed([docker, "run", "--rm", "busybox", "true"], env, args.runs)
         results["docker_run_rm_true"] = fmt(r)
+        r = timed(
+            [docker, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"],
+            env,
+            args.runs,
+        )
+        results["docker_run_rm_true_unconfined"] = fmt(r)
         r = timed([*berth, "run", "--rm", "busybox", "true"], env, args.runs)
         results["berth_run_rm_true"] = fmt(r)
         results["docker_ps_0"] = fmt(timed([docker, "ps"], env, args.runs))

@@ -48,6 +48,8 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = 3
     max_concurrent_uploads: int = 5
+    # "" or "builtin" (berth's default profile), "unconfined", or a profile file's path
+    seccomp_profile: str = ""
 
 
 # daemon.json key -> DaemonConfig attribute
@@ -71,6 +73,7 @@ _FILE_KEYS = {
     "registry-mirrors": "registry_mirrors",
     "max-concurrent-downloads": "max_concurrent_downloads",
     "max-concurrent-uploads": "max_concurrent_uploads",
+    "seccomp-profile": "seccomp_profile",
 }
 
 
@@ -132,6 +135,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="max concurrent layer uploads per push (default 5)",
     )
+    p.add_argument(
+        "--seccomp-profile",
+        metavar="PATH",
+        help='default seccomp profile: a JSON file, "builtin" or "unconfined" (default builtin)',
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -171,7 +179,27 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
     if not cfg.hosts:
         cfg.hosts = [DEFAULT_HOST]
     registry_options(cfg)  # refuse bad registry options at startup, as dockerd does
+    seccomp_profile(cfg)
     return cfg, args
+
+
+def seccomp_profile(cfg: DaemonConfig) -> str:
+    """The daemon's default seccomp profile as the engine takes it: "", "unconfined", or
+    the profile file's text, checked now so that a bad file stops berthd at start."""
+    value = cfg.seccomp_profile or ""
+    if value in ("", "builtin", "unconfined"):
+        return "" if value == "builtin" else value
+    from berth.runtime.seccomp import profile
+
+    try:
+        text = Path(value).read_text()
+    except OSError as exc:
+        raise ConfigError(f"opening seccomp profile ({value}) failed: {exc.strerror}") from exc
+    try:
+        profile.parse_profile(text)
+    except profile.ProfileError as exc:
+        raise ConfigError(f"loading seccomp profile ({value}) failed: {exc}") from exc
+    return text
 
 
 def registry_options(cfg: DaemonConfig) -> RegistryOptions:

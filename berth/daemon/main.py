@@ -31,7 +31,7 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
 
     from berth.api.app import build_router
     from berth.api.http.server import HTTPServer
-    from berth.daemon.config import registry_options
+    from berth.daemon.config import registry_options, seccomp_profile
     from berth.daemon.listeners import Listeners
     from berth.engine.engine import Engine, EngineConfig
 
@@ -44,6 +44,7 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
             cfg.cgroup_parent,
             registry_options(cfg),
             cfg.bridge,
+            seccomp_profile(cfg),
         ),
         zygote,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from berth import __version__
 from berth.constants import API_VERSION, MIN_API_VERSION
+from berth.engine.containers import security
 from berth.engine.containers.service import ContainerService
 from berth.engine.containers.store import ContainerStore
 from berth.engine.db import Database
@@ -29,6 +30,8 @@ class EngineConfig:
     registry: Any = None
     # the default bridge network's Linux bridge (dockerd's --bridge)
     bridge: str = "berth0"
+    # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
+    seccomp_profile: str = ""
 
 
 class Engine:
@@ -65,6 +68,7 @@ class Engine:
         self.network = NetworkService(self.db, cfg.bridge)
         self.network.containers = self.containers
         self.containers.network = self.network
+        self.containers.seccomp_profile = cfg.seccomp_profile
         # one event stream for the whole daemon (GET /events)
         self.events = EventBus()
         self.containers.events = self.events
@@ -185,7 +189,7 @@ class Engine:
             "LiveRestoreEnabled": False,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=cgroupns"],
+            "SecurityOptions": [*security.info_options(self.cfg.seccomp_profile), "name=cgroupns"],
             "Warnings": [],
         }
 

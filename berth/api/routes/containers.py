@@ -29,8 +29,8 @@ from berth.engine.filters import normalize as normalize_filters
 
 async def create(req: Request, eng: Any) -> Response:
     body = await req.json()
-    c = eng.containers.create(req.q("name"), body)
-    return json_response({"Id": c.id, "Warnings": []}, 201)
+    c, warnings = eng.containers.create(req.q("name"), body)
+    return json_response({"Id": c.id, "Warnings": warnings}, 201)
 
 
 async def list_containers(req: Request, eng: Any) -> Response:

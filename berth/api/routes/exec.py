@@ -12,6 +12,7 @@ from berth.api.http.request import Request
 from berth.api.http.response import HijackResponse, Response, json_response
 from berth.api.http.router import Route, version_tuple
 from berth.api.streams import proxy
+from berth.engine import wire
 from berth.engine.errors import EngineError, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"
@@ -33,7 +34,8 @@ async def start(req: Request, eng: Any) -> Response | HijackResponse:
     if not isinstance(body, dict):
         raise InvalidParameter("invalid exec start configuration: a JSON object is required")
     eid = req.match_info["id"]
-    detach, tty = bool(body.get("Detach")), bool(body.get("Tty"))
+    detach = wire.field(body, "Detach", bool, "ExecStartCheck", False)
+    tty = wire.field(body, "Tty", bool, "ExecStartCheck", False)
     size = body.get("ConsoleSize") if tty and _at_least(req, "1.42") else None
     execs = eng.execs
     # not found / container stopped: a plain error, before the connection is taken over

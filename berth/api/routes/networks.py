@@ -8,6 +8,7 @@ from berth.api.http.request import Request
 from berth.api.http.response import Response, empty, json_response
 from berth.api.http.router import Route
 from berth.api.routes.volumes import _filters
+from berth.engine import wire
 from berth.engine.errors import InvalidParameter
 
 
@@ -49,7 +50,7 @@ async def connect(req: Request, eng: Any) -> Response:
 async def disconnect(req: Request, eng: Any) -> Response:
     body = await _body(req)
     c = eng.containers.get(str(body.get("Container") or ""))
-    await eng.network.disconnect(c, req.match_info["id"], bool(body.get("Force")))
+    await eng.network.disconnect(c, req.match_info["id"], wire.field(body, "Force", bool, "NetworkDisconnect", False))
     eng.containers.store.save(c)
     return empty(200)
 

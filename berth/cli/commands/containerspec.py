@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from types import SimpleNamespace
 from typing import Any
@@ -64,6 +65,7 @@ CREATE_FLAGS = [
     Flag("read-only", "", help="Mount the container's root filesystem as read only"),
     Flag("restart", "", "str", "", help="Restart policy to apply when a container exits"),
     Flag("rm", "", help="Automatically remove the container when it exits"),
+    Flag("security-opt", "", "list", help="Security Options"),
     Flag("shm-size", "", "str", "", help="Size of /dev/shm"),
     Flag("stop-signal", "", "str", "", help="Signal to stop the container"),
     Flag("stop-timeout", "", "int", None, help="Timeout (in seconds) to stop a container"),
@@ -304,6 +306,12 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
     ):
         if vals:
             host[key] = vals
+    # as the docker CLI: systempaths=unconfined travels as empty masked/read-only path lists
+    sec = [o for o in opts.security_opt if o != "systempaths=unconfined"]
+    if len(sec) != len(opts.security_opt):
+        host["MaskedPaths"], host["ReadonlyPaths"] = [], []
+    if sec:
+        host["SecurityOpt"] = [security_opt(cmd, o) for o in sec]
     if opts.tmpfs:
         host["Tmpfs"] = dict((t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs)
     if opts.ulimit:
@@ -328,6 +336,32 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
             host[key] = val
     config["HostConfig"] = host
     return config
+
+
+def security_opt(cmd: Command, opt: str) -> str:
+    """The docker CLI's parseSecurityOpts: a seccomp=FILE is sent as the file's compact JSON
+    (the daemon never reads a client's files); "builtin" and "unconfined" go as they are."""
+    key, eq, val = opt.partition("=")
+    if not eq and key != "no-new-privileges":
+        key, eq, val = opt.partition(":")
+    if (not eq or not val) and key != "no-new-privileges":
+        raise cmd.usage_error(f"Invalid --security-opt: {json.dumps(opt)}")
+    if key != "seccomp" or val in ("builtin", "unconfined"):
+        return opt
+    try:
+        with open(val, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        msg = f"opening seccomp profile ({val}) failed: open {val}: {reason}"
+        raise StatusError(125, msg) from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise StatusError(
+            125, f"compacting json for seccomp profile ({val}) failed: {exc}"
+        ) from None
+    return "seccomp=" + json.dumps(doc, separators=(",", ":"))
 
 
 def _device(cmd: Command, spec: str) -> dict[str, str]:

@@ -50,11 +50,14 @@ def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
         raise InvalidParameter("config cannot be empty in order to create a container")
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: container config must be an object")
-    try:
-        cfg = wire.from_wire(ContainerConfig, body)
-        hc = wire.from_wire(HostConfig, body.get("HostConfig"))
-    except TypeError as exc:
-        raise InvalidParameter(f"invalid container config: {exc}") from exc
+    raw_hc = body.get("HostConfig")
+    if raw_hc is not None and not isinstance(raw_hc, dict):
+        raise InvalidParameter(
+            f"json: cannot unmarshal {wire.json_kind(raw_hc)} into Go struct field "
+            "ContainerConfigWrapper.HostConfig of type container.HostConfig"
+        )
+    cfg = wire.from_wire(ContainerConfig, body, path="Config")
+    hc = wire.from_wire(HostConfig, raw_hc)
     return cfg, hc
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.engine import wire
 from berth.engine.containers import users
 from berth.engine.containers.model import Container
 from berth.engine.errors import (
@@ -209,7 +210,7 @@ class ExecService:
             raise InvalidParameter(
                 "invalid exec configuration: ConsoleSize must be [height, width]"
             )
-        tty = bool(body.get("Tty"))
+        tty = wire.field(body, "Tty", bool, "ExecConfig", False)
         defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c.config.hostname}"]
         if tty:
             defaults.append("TERM=xterm")
@@ -225,11 +226,11 @@ class ExecService:
             env=replace_or_append_env(base, env),
             user=user or c.config.user or "",
             working_dir=body.get("WorkingDir") or c.config.working_dir or "",
-            privileged=bool(body.get("Privileged")),
+            privileged=wire.field(body, "Privileged", bool, "ExecConfig", False),
             tty=tty,
-            open_stdin=bool(body.get("AttachStdin")),
-            open_stdout=bool(body.get("AttachStdout")),
-            open_stderr=bool(body.get("AttachStderr")),
+            open_stdin=wire.field(body, "AttachStdin", bool, "ExecConfig", False),
+            open_stdout=wire.field(body, "AttachStdout", bool, "ExecConfig", False),
+            open_stderr=wire.field(body, "AttachStderr", bool, "ExecConfig", False),
             detach_keys=keys,
             console_size=size,
         )

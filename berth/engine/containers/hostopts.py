@@ -184,6 +184,13 @@ def apply_defaults(hc: HostConfig, *, cgroup_v2: bool | None = None) -> None:
         hc.cgroupns_mode = "private" if cgroup_v2 else "host"
     if not hc.shm_size:
         hc.shm_size = 64 * 1024 * 1024
+    # dockerd records the paths it will mask (inspect shows them); an empty list, as the
+    # docker CLI sends for --security-opt systempaths=unconfined, masks nothing
+    if not hc.privileged:
+        if hc.masked_paths is None:
+            hc.masked_paths = list(rt_spec.MASKED_PATHS)
+        if hc.readonly_paths is None:
+            hc.readonly_paths = list(rt_spec.READONLY_PATHS)
 
 
 # ---------------------------------------------------------------------------

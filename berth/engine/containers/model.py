@@ -23,20 +23,21 @@ class ContainerConfig:
     open_stdin: bool = False
     stdin_once: bool = False
     env: list[str] | None = None
-    cmd: list[str] | None = None
+    # Docker's strslice: a plain string is a one-element list
+    cmd: list[str] | None = field(default=None, metadata={"strslice": True})
     healthcheck: dict[str, Any] | None = None
     args_escaped: bool | None = None
     image: str = ""
     volumes: dict[str, Any] | None = None
     working_dir: str = ""
-    entrypoint: list[str] | None = None
+    entrypoint: list[str] | None = field(default=None, metadata={"strslice": True})
     network_disabled: bool | None = None
     mac_address: str | None = None
     on_build: list[str] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
     stop_timeout: int | None = None
-    shell: list[str] | None = None
+    shell: list[str] | None = field(default=None, metadata={"strslice": True})
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers import create as create_rules
-from berth.engine.containers import files, hostopts, names, users
+from berth.engine.containers import files, hostopts, names, security, users
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.logs import LogOptions, read_log_stream, read_logs
@@ -97,6 +97,8 @@ class ContainerService:
         self.volumes: Any = None
         # the engine's NetworkService (set by the engine): endpoints, ports, names
         self.network: Any = None
+        # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
+        self.seccomp_profile = ""
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
 
@@ -123,10 +125,12 @@ class ContainerService:
         return self.exec_root / cid
 
     # ---- create --------------------------------------------------------
-    def create(self, name: str | None, body: Any) -> Container:
+    def create(self, name: str | None, body: Any) -> tuple[Container, list[str]]:
+        """Create a container from a create request; return it and dockerd's warnings."""
         cfg, hc = create_rules.parse_request(body)
         if not cfg.image:
             raise InvalidParameter("config cannot be empty in order to create a container")
+        warnings = list(security.validate(hc))
         if name:
             name = names.validate(name)
             if self.store.name_taken(name):
@@ -176,7 +180,7 @@ class ContainerService:
                 self.volumes.remove(vname, force=True)
             raise
         self.events.container(c, "create")
-        return c
+        return c, warnings
 
     # ---- start ---------------------------------------------------------
     async def start(self, ref: str) -> None:
@@ -232,6 +236,7 @@ class ContainerService:
         ]
         opts = hostopts.runtime_fields(c, self.get, self.containers_dir)
         join.update(opts.pop("join_namespaces"))
+        # SECURITY-WIRING
         if hc.network_mode == "host":
             opts["host_namespaces"] = [*opts.get("host_namespaces", []), "network"]
         logf = hostopts.log_settings(c, self.containers_dir / c.id)

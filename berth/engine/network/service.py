@@ -14,6 +14,7 @@ import shutil
 import time
 from typing import Any
 
+from berth.engine import wire
 from berth.engine.clock import rfc3339nano
 from berth.engine.db import Database
 from berth.engine.errors import (
@@ -219,7 +220,7 @@ class NetworkService:
             subnet=subnet,
             gateway=gateway,
             ip_range=ip_range,
-            internal=bool(body.get("Internal")),
+            internal=wire.field(body, "Internal", bool, "NetworkCreateRequest", False),
             labels=dict(body.get("Labels") or {}),
             options=dict(body.get("Options") or {}),
             bridge=(body.get("Options") or {}).get("com.docker.network.bridge.name")
