@@ -236,6 +236,7 @@ class ContainerService:
         ]
         opts = hostopts.runtime_fields(c, self.get, self.containers_dir)
         join.update(opts.pop("join_namespaces"))
+        opts["no_new_privileges"] = security.parse(hc.security_opt).no_new_privileges
         # SECURITY-WIRING
         if hc.network_mode == "host":
             opts["host_namespaces"] = [*opts.get("host_namespaces", []), "network"]
