@@ -4,6 +4,11 @@ Paths are resolved inside the container's root as dockerd does: `..` stops at `/
 and symlinks (absolute or relative) are followed as if the root were `/`; only the
 last component is left unresolved so that a symlink itself can be copied.
 
+The container may rename anything while we work (CVE-2018-15664), so no path below
+its root is ever opened by name on the host: everything goes through
+berth.runtime.rootdir (resolution pinned at the root's fd) and fdtree (walks through
+directory fds); tar writing is in tartree.py, extraction in untar.py.
+
 Which tree is read: a running container's merged overlay (mounted in the host);
 for a stopped one a read-only overlay of the image layers plus its upper dir,
 mounted at a private mount point for the length of the operation. Writing into a
@@ -19,7 +24,6 @@ import contextlib
 import json
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -30,7 +34,10 @@ from typing import IO, Any
 
 from berth.engine.clock import rfc3339nano
 from berth.engine.containers.model import Container
+from berth.engine.containers.tartree import TreeTar
+from berth.engine.containers.untar import Extractor
 from berth.engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, SystemError_
+from berth.runtime import fdtree, rootdir
 from berth.runtime import rootfs as rt_rootfs
 
 _CHUNK = 1 << 16
@@ -99,36 +106,57 @@ def go_base(path: str) -> str:
 
 @dataclass
 class Resolved:
-    host: str  # where the object is in the host; not followed if a symlink
+    host: str  # where the object is in the host, for messages: never opened by this name
     abs: str  # the container path asked for (clean, trailing "/" or "/." kept)
 
 
+def _contents_of(a: str) -> bool:
+    return a.endswith("/") or a.endswith("/.")
+
+
 def resolve(root: str, path: str) -> Resolved:
-    """dockerd's ResolvePath: the directory part is resolved inside `root`, the last
-    component is kept (so a symlink is itself); with a trailing "/" or "/." the whole
-    path is resolved."""
+    """dockerd's ResolvePath, as names: the directory part is resolved inside `root`,
+    the last component is kept (so a symlink is itself); with a trailing "/" or "/."
+    the whole path is resolved. For showing where a path leads; the I/O resolves again
+    through the root's fd (`_locate`)."""
     a = abs_path(path)
-    d, _, base = a.rpartition("/")
-    if base in ("", "."):
-        return Resolved(rt_rootfs.resolve_in_root(root, d or "/"), a)
-    rdir = rt_rootfs.resolve_in_root(root, d or "/")
-    return Resolved(rdir.rstrip("/") + "/" + base, a)
+    with rootdir.Root(root) as r:
+        d, _, base = a.rpartition("/")
+        if base in ("", "."):
+            return Resolved(_host(root, r.resolve_path(d or "/")), a)
+        return Resolved(_host(root, r.resolve_path(d or "/")).rstrip("/") + "/" + base, a)
 
 
-def inside(root: str, host: str) -> str:
-    """The container path of host path `host` under `root`."""
-    rel = os.path.relpath(host, root)
-    return "/" if rel == "." else "/" + rel
+def _host(root: str, cpath: str) -> str:
+    return root if cpath == "/" else root + cpath
 
 
-def path_stat(root: str, r: Resolved) -> dict[str, Any]:
-    """ContainerPathStat {name, size, mode, mtime, linkTarget} for the resolved path."""
-    st = os.lstat(r.host)
-    link = ""
-    if stat.S_ISLNK(st.st_mode):
-        link = inside(root, rt_rootfs.resolve_in_root(root, r.abs))
+def _locate(root: rootdir.Root, a: str) -> tuple[int, str]:
+    """(fd of the directory holding what clean path `a` names, its name there): the
+    last component unresolved, unless `a` ends in "/" or "/.": then the whole path is
+    followed and a directory is given as (its own fd, ".")."""
+    if _contents_of(a):
+        fd = root.open(a.rstrip("/") or "/", os.O_PATH)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return fd, "."
+        os.close(fd)
+        a = root.resolve_path(a)  # a file named with a trailing "/": the file
+    if a == "/":
+        return os.dup(root.fd), "."
+    return root.open_parent(a)
+
+
+def path_stat(root: rootdir.Root, path: str) -> dict[str, Any]:
+    """ContainerPathStat {name, size, mode, mtime, linkTarget} for `path` in the root."""
+    a = abs_path(path)
+    dirfd, name = _locate(root, a)
+    try:
+        st = rootdir.lstat_at(dirfd, name)
+    finally:
+        os.close(dirfd)
+    link = root.resolve_path(a) if stat.S_ISLNK(st.st_mode) else ""
     return {
-        "name": go_base(r.abs),
+        "name": go_base(a),
         "size": st.st_size,
         "mode": go_file_mode(st.st_mode),
         "mtime": rfc3339nano(st.st_mtime_ns / 1e9),
@@ -244,45 +272,31 @@ async def _thread_stream(
         await asyncio.to_thread(view.close)
 
 
-def _tar_tree(out: IO[bytes], top: str, arc: str, *, include_top: bool = True) -> None:
-    """Write `top` (not followed if a symlink) and, for a directory, everything below
-    it, named `arc`/... ; mount points inside are crossed like plain directories."""
+def _tar_tree(out: IO[bytes], dirfd: int, name: str, arc: str, *, include_top: bool = True) -> None:
+    """Write `name` in dirfd (not followed if a symlink) and, for a directory,
+    everything below it, named `arc`/... ; mount points inside are crossed like plain
+    directories."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-
-        def add(path: str, name: str) -> None:
-            try:
-                ti = tf.gettarinfo(path, name)
-            except FileNotFoundError:
-                return  # removed while we walked
-            if ti is None:
-                return  # sockets are not archived
-            ti.uname = ti.gname = ""
-            ti.mtime = int(ti.mtime)  # a float mtime costs a PAX header per entry
-            if ti.isreg():
-                try:
-                    with open(path, "rb") as f:
-                        tf.addfile(ti, f)
-                except FileNotFoundError:
-                    return
-            else:
-                tf.addfile(ti)
-
-        if include_top:
-            add(top, arc)
-        if not stat.S_ISDIR(os.lstat(top).st_mode):
-            return
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames.sort()
-            rel = os.path.relpath(dirpath, top)
-            base = arc if rel == "." else posixpath.join(arc, rel) if arc else rel
-            for n in dirnames + sorted(filenames):
-                add(os.path.join(dirpath, n), posixpath.join(base, n) if base else n)
-            # os.walk lists symlinks to directories among dirnames but does not enter them
+        tt = TreeTar(tf)
+        for e in fdtree.walk(dirfd, name):
+            if not e.path:
+                if include_top:
+                    tt.add(e, arc)
+                continue
+            tt.add(e, posixpath.join(arc, e.path) if arc else e.path)
 
 
 # ---- the operations ---------------------------------------------------------
 def _not_found(path: str, ref: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {ref}")
+
+
+def _stat_in(root_path: str, path: str, ref: str) -> dict[str, Any]:
+    with rootdir.Root(root_path) as root:
+        try:
+            return path_stat(root, path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _not_found(path, ref) from None
 
 
 async def stat_path(svc: Any, ref: str, path: str) -> dict[str, Any]:
@@ -292,11 +306,7 @@ async def stat_path(svc: Any, ref: str, path: str) -> dict[str, Any]:
         raise InvalidParameter("path must not be empty")
     view = await asyncio.to_thread(_open_read_view, svc, c)
     try:
-        r = resolve(view.root, path)
-        try:
-            return path_stat(view.root, r)
-        except (FileNotFoundError, NotADirectoryError):
-            raise _not_found(path, ref) from None
+        return await asyncio.to_thread(_stat_in, view.root, path, ref)
     finally:
         await asyncio.to_thread(view.close)
 
@@ -314,17 +324,19 @@ async def get_archive(svc: Any, ref: str, path: str) -> tuple[dict[str, Any], As
         return view
 
     def produce(out: IO[bytes]) -> None:
-        root = holder["root"]
-        r = resolve(root, path)
-        host = r.host
-        if r.abs.endswith("/") or r.abs.endswith("/."):
-            host = host.rstrip("/") or "/"
-        try:
-            os.lstat(host)
-        except FileNotFoundError:
-            raise _not_found(path, ref) from None
-        arc = go_base(r.abs)
-        _tar_tree(out, host, "." if arc == "/" else arc)
+        a = abs_path(path)
+        with rootdir.Root(holder["root"]) as root:
+            try:
+                dirfd, name = _locate(root, a)
+            except (FileNotFoundError, NotADirectoryError):
+                raise _not_found(path, ref) from None
+            try:
+                if not rootdir.lexists_at(dirfd, name):
+                    raise _not_found(path, ref)
+                arc = go_base(a)
+                _tar_tree(out, dirfd, name, "." if arc == "/" else arc)
+            finally:
+                os.close(dirfd)
 
     return st, _thread_stream(produce, opener)
 
@@ -340,7 +352,8 @@ async def export(svc: Any, ref: str) -> AsyncIterator[bytes]:
         return view
 
     def produce(out: IO[bytes]) -> None:
-        _tar_tree(out, holder["root"], "", include_top=False)
+        with rootdir.Root(holder["root"]) as root:
+            _tar_tree(out, root.fd, ".", "", include_top=False)
 
     return _thread_stream(produce, opener)
 
@@ -374,108 +387,17 @@ async def put_archive(
 
 
 def _extract_into(
-    root: str, path: str, ref: str, src: IO[bytes], no_overwrite: bool, copy_ids: bool
+    root_path: str, path: str, ref: str, src: IO[bytes], no_overwrite: bool, copy_ids: bool
 ) -> None:
-    dest = rt_rootfs.resolve_in_root(root, abs_path(path))
-    try:
-        st = os.lstat(dest)
-    except FileNotFoundError:
-        raise _not_found(path, ref) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise InvalidParameter("extraction point is not a directory")
-    dest_abs = inside(root, dest)
-    try:
-        tf = tarfile.open(fileobj=src, mode="r|*")
-    except tarfile.TarError as exc:
-        raise InvalidParameter(f"invalid tar archive: {exc}") from exc
-    x = _Extractor(root, dest_abs, no_overwrite, copy_ids)
-    try:
-        with tf:
-            for ti in tf:
-                x.entry(tf, ti)
-    except tarfile.TarError as exc:
-        raise InvalidParameter(f"invalid tar archive: {exc}") from exc
-    x.finish()
-
-
-class _Extractor:
-    """Tar members into the container root below `dest_abs`. Each member's parent is
-    resolved inside the root; the member itself is created without following links."""
-
-    def __init__(self, root: str, dest_abs: str, no_overwrite: bool, copy_ids: bool) -> None:
-        self.root = root
-        self.dest_abs = dest_abs
-        self.no_overwrite = no_overwrite
-        self.copy_ids = copy_ids
-        self.dir_times: list[tuple[str, float]] = []
-
-    def _target(self, name: str) -> tuple[str, str]:
-        rel = posixpath.normpath(name.lstrip("/"))
-        if rel == "." or rel == "":
-            return rt_rootfs.resolve_in_root(self.root, self.dest_abs), self.dest_abs
-        if rel == ".." or rel.startswith("../"):
-            raise InvalidParameter(f"invalid tar archive: {name!r} is outside the destination")
-        cpath = posixpath.join(self.dest_abs, rel)
-        parent = rt_rootfs.resolve_in_root(self.root, posixpath.dirname(cpath))
-        os.makedirs(parent, exist_ok=True)
-        return parent + "/" + posixpath.basename(cpath), cpath
-
-    def entry(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
-        host, cpath = self._target(ti.name)
+    a = abs_path(path)
+    with rootdir.Root(root_path) as root:
         try:
-            old = os.lstat(host)
-        except FileNotFoundError:
-            old = None
-        if old is not None:
-            if stat.S_ISDIR(old.st_mode):
-                if ti.isdir():
-                    self._meta(host, ti)
-                    self.dir_times.append((host, ti.mtime))
-                    return
-                if self.no_overwrite:
-                    raise InvalidParameter(
-                        f"cannot overwrite directory {cpath!r} with non-directory {ti.name!r}"
-                    )
-                shutil.rmtree(host)
-            else:
-                if ti.isdir() and self.no_overwrite:
-                    raise InvalidParameter(
-                        f"cannot overwrite non-directory {cpath!r} with directory {ti.name!r}"
-                    )
-                os.unlink(host)
-        if ti.isdir():
-            os.mkdir(host, 0o700)
-            self.dir_times.append((host, ti.mtime))
-        elif ti.isreg():
-            f = tf.extractfile(ti)
-            assert f is not None
-            fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(f, out, _CHUNK)
-        elif ti.issym():
-            os.symlink(ti.linkname, host)
-        elif ti.islnk():
-            target, _ = self._target(ti.linkname)
-            os.link(target, host, follow_symlinks=False)
-            return
-        elif ti.ischr() or ti.isblk():
-            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
-            os.mknod(host, kind | 0o600, os.makedev(ti.devmajor, ti.devminor))
-        elif ti.isfifo():
-            os.mkfifo(host, 0o600)
-        else:
-            return  # other member types are skipped, as dockerd's untar does
-        self._meta(host, ti)
-        if not ti.isdir():
-            os.utime(host, (ti.mtime, ti.mtime), follow_symlinks=False)
-
-    def _meta(self, host: str, ti: tarfile.TarInfo) -> None:
-        uid, gid = (ti.uid, ti.gid) if self.copy_ids else (0, 0)
-        os.chown(host, uid, gid, follow_symlinks=False)
-        if not ti.issym():
-            os.chmod(host, ti.mode & 0o7777)
-
-    def finish(self) -> None:
-        for host, mtime in reversed(self.dir_times):
-            with contextlib.suppress(OSError):
-                os.utime(host, (mtime, mtime), follow_symlinks=False)
+            fd = root.open(a, os.O_PATH)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _not_found(path, ref) from None
+        try:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise InvalidParameter("extraction point is not a directory")
+        finally:
+            os.close(fd)
+        Extractor(root, root.resolve_path(a), no_overwrite, copy_ids).extract(src)

@@ -5,15 +5,24 @@ directory with trusted.overlay.opaque=y hides everything below it in the lowers.
 dockerd keeps the files it creates for every container (/etc/hosts, mount points) in
 an init layer under the container's; berth creates them in the upper dir, so they are
 left out here as they would be there.
+
+The upper dir is written by the running container, so it is read like a container's
+root: walked through directory fds opened O_NOFOLLOW (fdtree.walk), never by host
+path, so a directory swapped for a symlink to `/` is met as the symlink.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Iterator
 from typing import IO, Any
+
+from berth.engine.containers.tartree import TreeTar
+from berth.runtime import fdtree, rootdir
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_PREFIX = ".wh."
@@ -43,44 +52,42 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
 
 
-def _is_opaque(path: str) -> bool:
+def _is_opaque(e: fdtree.Entry) -> bool:
+    return e.fd is not None and rootdir.getxattr_fd(e.fd, OPAQUE_XATTR) == b"y"
+
+
+# relative to the upper dir, as fdtree.walk names what it meets
+_PRUNE = frozenset(p.lstrip("/") for p in INIT_PATHS)
+
+
+@contextlib.contextmanager
+def _walk_upper(upper: str) -> Iterator[Iterator[fdtree.Entry]]:
+    """Every entry of the upper dir, parents first, init-layer paths left out; the
+    entries' fds are valid until the walk moves on."""
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+        fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield iter(())
+        return
+    walk = fdtree.walk(fd, ".", prune=_PRUNE)
+    try:
+        next(walk, None)  # the upper dir itself
+        yield walk
+    finally:
+        walk.close()
+        os.close(fd)
 
 
-def _in_init(cpath: str) -> bool:
-    return any(cpath == p or cpath.startswith(p + "/") for p in INIT_PATHS)
+def walk_upper(upper: str) -> list[tuple[str, os.stat_result]]:
+    """(container path, lstat) of every entry of the upper dir, parents first,
+    init-layer paths left out."""
+    with _walk_upper(upper) as entries:
+        return [("/" + e.path, e.st) for e in entries]
 
 
-def walk_upper(upper: str) -> list[tuple[str, str, os.stat_result]]:
-    """(container path, host path, lstat) of every entry of the upper dir, parents
-    first, init-layer paths left out."""
-    out: list[tuple[str, str, os.stat_result]] = []
-
-    def visit(host_dir: str, cdir: str) -> None:
-        try:
-            names = sorted(os.listdir(host_dir))
-        except FileNotFoundError:
-            return
-        for n in names:
-            host = os.path.join(host_dir, n)
-            cpath = posixpath.join(cdir, n)
-            if _in_init(cpath):
-                continue
-            st = os.lstat(host)
-            out.append((cpath, host, st))
-            if stat.S_ISDIR(st.st_mode):
-                visit(host, cpath)
-
-    visit(upper, "/")
-    return out
-
-
-def _exists_below(lowers: list[str], cpath: str) -> bool:
-    rel = cpath.lstrip("/")
-    return any(os.path.lexists(os.path.join(d, rel)) for d in lowers)
+def _exists_below(lowers: list[int], cpath: str) -> bool:
+    # as overlayfs looks a path up in a layer: component by component, no link followed
+    return any(fdtree.exists_beneath(fd, cpath.lstrip("/")) for fd in lowers)
 
 
 def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
@@ -88,13 +95,18 @@ def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
     image's layer dirs (any order)."""
     entries = walk_upper(upper)
     out: list[dict[str, Any]] = []
-    for cpath, _host, st in entries:
-        if _is_whiteout(st):
-            out.append({"Path": cpath, "Kind": DELETED})
-        elif _exists_below(lowers, cpath):
-            out.append({"Path": cpath, "Kind": MODIFIED})
-        else:
-            out.append({"Path": cpath, "Kind": ADDED})
+    lower_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for d in lowers]
+    try:
+        for cpath, st in entries:
+            if _is_whiteout(st):
+                out.append({"Path": cpath, "Kind": DELETED})
+            elif _exists_below(lower_fds, cpath):
+                out.append({"Path": cpath, "Kind": MODIFIED})
+            else:
+                out.append({"Path": cpath, "Kind": ADDED})
+    finally:
+        for fd in lower_fds:
+            os.close(fd)
     # /etc or /dev copied up only for the init files: no change of the container's own
     kept = [
         ch
@@ -110,9 +122,13 @@ def write_layer(upper: str, out: IO[bytes]) -> int:
     """The upper dir as an OCI layer tar (whiteouts as .wh. files, opaque dirs with a
     .wh..wh..opq entry). Returns the number of entries written."""
     n = 0
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for cpath, host, st in walk_upper(upper):
-            name = cpath.lstrip("/")
+    with (
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf,
+        _walk_upper(upper) as entries,
+    ):
+        tt = TreeTar(tf)
+        for e in entries:
+            name, st = e.path, e.st
             if _is_whiteout(st):
                 d, base = posixpath.split(name)
                 ti = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + base))
@@ -120,18 +136,10 @@ def write_layer(upper: str, out: IO[bytes]) -> int:
                 tf.addfile(ti)
                 n += 1
                 continue
-            ti = tf.gettarinfo(host, name)
-            if ti is None:
-                continue  # sockets
-            ti.uname = ti.gname = ""
-            ti.mtime = int(ti.mtime)  # a float mtime costs a PAX header per entry
-            if ti.isreg():
-                with open(host, "rb") as f:
-                    tf.addfile(ti, f)
-            else:
-                tf.addfile(ti)
+            if not tt.add(e, name):
+                continue  # sockets, or gone
             n += 1
-            if ti.isdir() and _is_opaque(host):
+            if _is_opaque(e):
                 op = tarfile.TarInfo(posixpath.join(name, WHITEOUT_OPAQUE))
                 op.mtime = int(st.st_mtime)
                 tf.addfile(op)

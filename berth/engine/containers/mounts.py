@@ -451,7 +451,7 @@ def _populate(mps: list[MountPoint], volumes: Any, rootfs_ctx: Callable[[], Any]
     """dockerd copies the image's files at the destination into an empty local volume
     without mount options, once, when the container is created."""
     from berth.engine.volumes import local
-    from berth.runtime.rootfs import resolve_in_root
+    from berth.runtime import fdtree, rootdir
 
     todo = []
     for m in mps:
@@ -463,11 +463,23 @@ def _populate(mps: list[MountPoint], volumes: Any, rootfs_ctx: Callable[[], Any]
         todo.append((m, v))
     if not todo:
         return
-    with rootfs_ctx() as root:
+    # through fds on both sides: the image decides where its links point, and a named
+    # volume may already be mounted in a running container that renames in it
+    with rootfs_ctx() as root_path, rootdir.Root(root_path) as root:
         for m, v in todo:
-            src = resolve_in_root(root, m.destination)
-            if os.path.isdir(src) and not os.path.islink(src):
-                local.copy_tree(src, v.mountpoint)
+            try:
+                src = root.open_dir(m.destination)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                dst = os.open(v.mountpoint, flags)
+                try:
+                    fdtree.copy_tree(src, dst)
+                finally:
+                    os.close(dst)
+            finally:
+                os.close(src)
 
 
 def oci_mounts(
