@@ -84,7 +84,23 @@ def check(cfg: DaemonConfig) -> None:
                 )
 
 
-def _unix_socket(path: str, group: str) -> socket.socket:
+def _group_may_pass(sock_path: str, gid: int, exec_root: str) -> None:
+    """The exec root is root's alone (0700, set by the engine at every start). A socket
+    placed inside it would be out of the group's reach: the directories from the exec root
+    down to the socket let GID pass (g+x, group GID), and list nothing for it."""
+    root = os.path.realpath(exec_root)
+    d = os.path.dirname(os.path.realpath(sock_path))
+    if d != root and not d.startswith(root + os.sep):
+        return
+    while True:
+        os.chown(d, -1, gid)
+        os.chmod(d, stat.S_IMODE(os.stat(d).st_mode) | stat.S_IXGRP)
+        if d == root:
+            return
+        d = os.path.dirname(d)
+
+
+def _unix_socket(path: str, group: str, exec_root: str = "") -> socket.socket:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     try:
         st = os.lstat(path)
@@ -115,6 +131,8 @@ def _unix_socket(path: str, group: str) -> socket.socket:
     else:
         os.chown(path, 0, gid)
         os.chmod(path, 0o660)
+        if exec_root:
+            _group_may_pass(path, gid, exec_root)
     sock.listen(1024)
     return sock
 
@@ -145,7 +163,7 @@ class Listeners:
         for h in self.cfg.hosts:
             kind, rest = parse_host(h)
             if kind == "unix":
-                sock = _unix_socket(rest, self.cfg.group)
+                sock = _unix_socket(rest, self.cfg.group, self.cfg.exec_root)
                 self.unix_paths.append(rest)
                 srv = await asyncio.start_unix_server(handler, sock=sock)
             elif kind == "tcp":

@@ -5,16 +5,33 @@ Each store (containers, images, ...) declares its own tables with
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# the database file and the ones SQLite keeps beside it
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """Every container's Env (passwords, tokens) is in the database: it and its side files
+    are root's alone. SQLite gives the -wal and -shm it creates the database file's own
+    mode (whatever the umask), so the file is made 0600 before SQLite first opens it; the
+    files an older berth left (0644) are chmod-ed, on every start."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for suffix in _SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
+
 
 class Database:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(path)
         # One connection used from the event loop thread (and, under the lock,
         # from worker threads for long imports).
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

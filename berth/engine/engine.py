@@ -34,13 +34,40 @@ class EngineConfig:
     seccomp_profile: str = ""
 
 
+# dockerd's modes (/var/lib/docker 0710 and overlay2 0710: nobody else may traverse into
+# a container's root filesystem; volumes 0701; image 0700). containers/ holds every
+# container's config, logs and hosts files: root's alone. A container never needs to
+# traverse these on the host: it sees its rootfs, volumes and files through the mounts
+# in its own mount namespace.
+_DATA_MODES = {".": 0o710, "containers": 0o700, "overlay": 0o710, "volumes": 0o701, "image": 0o700}
+_CONTAINER_DIR_MODE = 0o700
+# bundles (config.json with the Env), shim sockets, leases: root's alone
+_EXEC_ROOT_MODE = 0o700
+
+
+def _dir(path: Path, mode: int) -> None:
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    os.chmod(path, mode)  # the umask may have taken bits, an older berth made it 0755
+
+
+def prepare_roots(data_root: Path, exec_root: Path) -> None:
+    """Make the data and exec roots with their modes, and give what an older berth made
+    (data root 0755, container dirs 0755) the same modes, on every start."""
+    for sub, mode in _DATA_MODES.items():
+        _dir(data_root / sub, mode)
+    with os.scandir(data_root / "containers") as it:
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                os.chmod(e.path, _CONTAINER_DIR_MODE)
+    _dir(exec_root, _EXEC_ROOT_MODE)
+
+
 class Engine:
     def __init__(self, cfg: EngineConfig, zygote: Any) -> None:
         from berth.engine.images.service import ImageService
 
         self.cfg = cfg
-        cfg.data_root.mkdir(parents=True, exist_ok=True)
-        cfg.exec_root.mkdir(parents=True, exist_ok=True)
+        prepare_roots(cfg.data_root, cfg.exec_root)
         self.db = Database(cfg.data_root / "berth.db")
         self.images = ImageService(self.db, cfg.data_root / "image", cfg.registry)
         self.containers = ContainerService(

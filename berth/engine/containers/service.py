@@ -159,7 +159,7 @@ class ContainerService:
         odir = self.overlay_dir / c.id
         made: list[str] = []
         try:
-            cdir.mkdir(parents=True)
+            cdir.mkdir(mode=0o700, parents=True)  # its config, logs and mounts: root's alone
             for sub in ("upper", "work", "merged"):
                 (odir / sub).mkdir(parents=True)
             mps, made = cmounts.realize(

@@ -8,7 +8,10 @@ import errno
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from berth.engine.errors import InvalidParameter
 
 NETNS_DIR = "/run/netns"
 NETNS_PREFIX = "berth-"
@@ -57,40 +60,95 @@ def _entered(path: str) -> Iterator[None]:
         os.close(host)
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
-    """The bridge, up, with the gateway address (idempotent)."""
+def link_id(ifindex: int) -> str:
+    """A name for one link that a new link of the same name never gets: the kernel does
+    not hand an ifindex out again before it wraps, and no link outlives the boot."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f"{f.read().strip()}/{ifindex}"
+
+
+@dataclass(frozen=True)
+class Link:
+    ifindex: int
+    kind: str  # "bridge", "veth", ...; "" for a physical device
+    addresses: tuple[tuple[str, int], ...]  # IPv4 (address, prefixlen)
+
+    @property
+    def id(self) -> str:
+        return link_id(self.ifindex)
+
+
+def _kind(ipr: Any, index: int) -> str:
+    links = ipr.get_links(index)
+    return (links[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") or "") if links else ""
+
+
+def find_link(name: str) -> Link | None:
     with _ipr() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if not idx:
+            return None
+        addrs = tuple(
+            (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+            for a in ipr.get_addr(index=idx[0], family=2)
+        )
+        return Link(idx[0], _kind(ipr, idx[0]), addrs)
+
+
+def not_a_bridge(name: str) -> InvalidParameter:
+    return InvalidParameter(f"existing interface {name} is not a bridge")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What ensure_bridge did to the host, so that exactly that can be undone later."""
+
+    link: str  # link_id of the bridge, whoever made it
+    created: bool  # this call made the bridge
+    added_address: str  # "ip/prefixlen" this call put on a bridge it did not make, or ""
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int) -> Setup:
+    """The bridge, up, with the gateway address (idempotent). An existing link of that name
+    is adopted as it is (another daemon's, or the admin's) if it is a bridge, refused if not."""
+    with _ipr() as ipr:
+        created = False
         idx = ipr.link_lookup(ifname=name)
         if not idx:
             try:
                 ipr.link("add", ifname=name, kind="bridge")
+                created = True
             except Exception as exc:  # another daemon made it in between
                 if getattr(exc, "code", 0) != errno.EEXIST:
                     raise
             idx = ipr.link_lookup(ifname=name)
         i = idx[0]
-        have = {
-            (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=i, family=2)
-        }
-        # a bridge shared with another daemon keeps the address it has
-        if not have:
-            try:
-                ipr.addr("add", index=i, address=gateway, prefixlen=prefixlen)
-            except Exception as exc:
-                if getattr(exc, "code", 0) != errno.EEXIST:
-                    raise
-        ipr.link("set", index=i, state="up", mtu=MTU)
-
-
-def bridge_address(name: str) -> tuple[str, int] | None:
-    """The first IPv4 address of an existing bridge (None: no such bridge or no address)."""
-    with _ipr() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if not idx:
-            return None
-        for a in ipr.get_addr(index=idx[0], family=2):
-            return a.get_attr("IFA_ADDRESS"), a["prefixlen"]
-    return None
+        if not created and _kind(ipr, i) != "bridge":
+            raise not_a_bridge(name)
+        added = ""
+        try:
+            have = ipr.get_addr(index=i, family=2)
+            # a bridge shared with another daemon keeps the address it has
+            if not have:
+                try:
+                    ipr.addr("add", index=i, address=gateway, prefixlen=prefixlen)
+                    added = "" if created else f"{gateway}/{prefixlen}"
+                except Exception as exc:
+                    if getattr(exc, "code", 0) != errno.EEXIST:
+                        raise
+            if created:
+                ipr.link("set", index=i, state="up", mtu=MTU)
+            else:
+                # an adopted bridge keeps its MTU (dockerd sets it only on bridges it made)
+                ipr.link("set", index=i, state="up")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if created:
+                    ipr.link("del", index=i)
+                elif added:
+                    ipr.addr("del", index=i, address=gateway, prefixlen=prefixlen)
+            raise
+        return Setup(link_id(i), created, added)
 
 
 def bridge_ports(name: str) -> int:
@@ -101,16 +159,40 @@ def bridge_ports(name: str) -> int:
         return len(ipr.get_links(master=idx[0]))
 
 
-def delete_link(name: str) -> None:
+def delete_bridge(name: str, made: str) -> bool:
+    """Delete the bridge NAME if it is still the very link MADE (its link_id when berth
+    created it); any other link of that name is left alone. True if deleted."""
     with _ipr() as ipr:
         idx = ipr.link_lookup(ifname=name)
-        if idx:
-            ipr.link("del", index=idx[0])
+        if not idx or link_id(idx[0]) != made or _kind(ipr, idx[0]) != "bridge":
+            return False
+        ipr.link("del", index=idx[0])
+        return True
 
 
-def link_exists(name: str) -> bool:
+def remove_address(name: str, added: str) -> None:
+    """Take back the address ADDED ("<link id>/<ip>/<prefixlen>", as recorded when berth put
+    it on a bridge it adopted), if that same link still has it."""
+    link, _, rest = added.rpartition("/")
+    link, _, ip = link.rpartition("/")
     with _ipr() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
+        idx = ipr.link_lookup(ifname=name)
+        if not idx or link_id(idx[0]) != link:
+            return
+        have = {
+            (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+            for a in ipr.get_addr(index=idx[0], family=2)
+        }
+        if (ip, int(rest)) in have:
+            ipr.addr("del", index=idx[0], address=ip, prefixlen=int(rest))
+
+
+def _delete_veth(ipr: Any, name: str) -> None:
+    """The host end NAME of one of berth's veth pairs (the name is derived from a container
+    id; a link of that name of another kind is not ours)."""
+    for i in ipr.link_lookup(ifname=name):
+        if _kind(ipr, i) == "veth":
+            ipr.link("del", index=i)
 
 
 def create_netns(cid: str) -> str:
@@ -183,9 +265,8 @@ def add_endpoint(
                 raise
             # a restart of the same container: its last netns is dropped but the kernel
             # has not destroyed it (and this name's veth with it) yet
-            for stale in ipr.link_lookup(ifname=host_end):
-                with contextlib.suppress(Exception):
-                    ipr.link("del", index=stale)
+            with contextlib.suppress(Exception):
+                _delete_veth(ipr, host_end)
             ipr.link("add", ifname=host_end, kind="veth", peer=peer)
         try:
             h = ipr.link_lookup(ifname=host_end)[0]
@@ -203,7 +284,8 @@ def add_endpoint(
 
 
 def remove_endpoint(cid: str, ifname: str) -> None:
-    delete_link(host_veth_name(cid, ifname))
+    with _ipr() as ipr:
+        _delete_veth(ipr, host_veth_name(cid, ifname))
 
 
 def leftover_netns() -> list[str]:
@@ -245,3 +327,25 @@ def claim_address(bridge_name: str, addr: str, cid: str) -> bool:
 def release_address(bridge_name: str, addr: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(os.path.join(LEASE_DIR, bridge_name, addr))
+
+
+def drop_leases(bridge_name: str) -> None:
+    """A removed network's lease files: only the stale ones (their container's netns is
+    gone); another daemon sharing the bridge keeps its leases, and the directory with them."""
+    d = os.path.join(LEASE_DIR, bridge_name)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for addr in names:
+        path = os.path.join(d, addr)
+        try:
+            with open(path) as f:
+                owner = f.read().strip()
+        except OSError:
+            continue
+        if not owner or not os.path.exists(os.path.join(NETNS_DIR, owner)):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(d)

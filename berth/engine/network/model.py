@@ -21,6 +21,14 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     bridge: str = ""  # the Linux bridge's name
+    # What berth did to the host for this network, so that removing it undoes that and
+    # nothing else. made_link: the bridge's link id (bridge.link_id) when berth created
+    # it, "" when it adopted an existing one, None in a record from a berth that did not
+    # keep this. It is written only after the link exists: a crash in between leaves the
+    # record saying "adopted", and the link in place.
+    made_link: str | None = None
+    # "<link id>/<ip>/<prefixlen>": the gateway address berth put on an adopted bridge
+    added_address: str = ""
 
     @property
     def user_defined(self) -> bool:

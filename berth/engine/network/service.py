@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import os
 import secrets
-import shutil
 import time
 from typing import Any
 
@@ -73,10 +72,12 @@ class NetworkService:
         claimed in the host's routes before any other network picks one."""
         n = self.get("bridge")
         n.bridge = self.bridge_name
-        have = bridge.bridge_address(n.bridge)
-        if have is not None:
-            net = ipaddress.IPv4Network(f"{have[0]}/{have[1]}", strict=False)
-            n.subnet, n.gateway = str(net), have[0]
+        have = bridge.find_link(n.bridge)
+        if have is not None and have.kind != "bridge":
+            raise bridge.not_a_bridge(n.bridge)
+        if have is not None and have.addresses:
+            ip, plen = have.addresses[0]
+            n.subnet, n.gateway = str(ipaddress.IPv4Network(f"{ip}/{plen}", strict=False)), ip
         else:
             others = [
                 ipam.parse_subnet(x.subnet) for x in self.store.all() if x.subnet and x.id != n.id
@@ -85,16 +86,58 @@ class NetworkService:
             if any(sub.overlaps(h) for h in ipam.host_networks() + others):
                 sub = ipam.pick_pool(others)
                 n.subnet, n.gateway = str(sub), str(next(sub.hosts()))
-            bridge.ensure_bridge(n.bridge, n.gateway, sub.prefixlen)
-        nat.add_bridge(n.bridge, n.subnet, n.internal)
+        setup = bridge.ensure_bridge(n.bridge, n.gateway, ipaddress.IPv4Network(n.subnet).prefixlen)
+        self._record(n, setup)
         self.store.save(n)
+        nat.add_bridge(n.bridge, n.subnet, n.internal, n.id)
+
+    # ---- what berth did to the host ------------------------------------
+    def _record(self, n: Network, setup: bridge.Setup) -> None:
+        """Note in N what ensure_bridge did (the caller saves N)."""
+        if setup.created:
+            n.made_link, n.added_address = setup.link, ""
+        elif n.made_link != setup.link:
+            # the bridge berth made for N (if any) is gone: this one is someone else's
+            n.made_link = ""
+        if setup.added_address:
+            n.added_address = f"{setup.link}/{setup.added_address}"
+
+    def _made_link(self, n: Network, link: bridge.Link | None) -> str:
+        """The link id of N's bridge when berth made it, else ""."""
+        if n.made_link is not None:
+            return n.made_link
+        # a record from before berth kept this: a bridge named after the network's own
+        # fresh id (br-<id12>) cannot have existed before berth made it; any other name
+        # may be someone else's and stays
+        generated = (
+            n.user_defined
+            and n.bridge == "br-" + n.id[:12]
+            and "com.docker.network.bridge.name" not in n.options
+        )
+        return link.id if generated and link is not None else ""
+
+    def _undo_host(self, n: Network) -> None:
+        """Blocking: take back what berth did to the host for N, and nothing else. An
+        adopted bridge stays, with its own addresses; berth's rules and leases for it go."""
+        made = self._made_link(n, bridge.find_link(n.bridge))
+        deleted = bool(made) and bridge.delete_bridge(n.bridge, made)
+        if not deleted and n.added_address:
+            bridge.remove_address(n.bridge, n.added_address)
+        nat.remove_bridge(n.bridge, owner=n.id, legacy=deleted)
+        bridge.drop_leases(n.bridge)
 
     # ---- networks ------------------------------------------------------
     def _ensure_builtin(self) -> None:
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
             if self.store.find(name) is not None and self.store.find(name).name == name:  # type: ignore[union-attr]
                 continue
-            n = Network(id=secrets.token_hex(32), name=name, driver=driver, created=rfc3339nano())
+            n = Network(
+                id=secrets.token_hex(32),
+                name=name,
+                driver=driver,
+                created=rfc3339nano(),
+                made_link="",
+            )
             if name == "bridge":
                 taken = [ipam.parse_subnet(x.subnet) for x in self.store.all() if x.subnet]
                 sub = ipam.pick_pool(taken)
@@ -212,6 +255,17 @@ class NetworkService:
                 )
             ip_range = str(r)
         nid = secrets.token_hex(32)
+        opts = body.get("Options") or {}
+        bname = opts.get("com.docker.network.bridge.name") or "br-" + nid[:12]
+        for other in self.store.all():
+            if other.driver == "bridge" and other.bridge == bname:
+                raise Forbidden(
+                    f"cannot create network {nid} ({bname}): conflicts with network "
+                    f"{other.id} ({bname}): networks have same bridge name"
+                )
+        have = await asyncio.to_thread(bridge.find_link, bname)
+        if have is not None and have.kind != "bridge":
+            raise bridge.not_a_bridge(bname)
         n = Network(
             id=nid,
             name=name,
@@ -223,17 +277,23 @@ class NetworkService:
             internal=wire.field(body, "Internal", bool, "NetworkCreateRequest", False),
             labels=dict(body.get("Labels") or {}),
             options=dict(body.get("Options") or {}),
-            bridge=(body.get("Options") or {}).get("com.docker.network.bridge.name")
-            or "br-" + nid[:12],
+            bridge=bname,
+            made_link="",
         )
+        # the record exists, owning nothing, before the host is touched; it says berth made
+        # the bridge only once the bridge is there
         self.store.add(n)
         try:
-            await asyncio.to_thread(bridge.ensure_bridge, n.bridge, n.gateway, net.prefixlen)
-            await asyncio.to_thread(nat.add_bridge, n.bridge, n.subnet, n.internal)
+            setup = await asyncio.to_thread(
+                bridge.ensure_bridge, n.bridge, n.gateway, net.prefixlen
+            )
+            self._record(n, setup)
+            self.store.save(n)
+            await asyncio.to_thread(nat.add_bridge, n.bridge, n.subnet, n.internal, n.id)
         except BaseException:
-            self.store.remove(n.id)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(bridge.delete_link, n.bridge)
+                await asyncio.to_thread(self._undo_host, n)
+            self.store.remove(n.id)
             raise
         self._event(n, "create")
         return n, ""
@@ -246,9 +306,9 @@ class NetworkService:
             raise Forbidden(
                 f"error while removing network: network {n.name} id {n.id} has active endpoints"
             )
-        await asyncio.to_thread(bridge.delete_link, n.bridge)
-        await asyncio.to_thread(nat.remove_bridge, n.bridge, n.subnet)
-        shutil.rmtree(os.path.join(bridge.LEASE_DIR, n.bridge), ignore_errors=True)
+        # host first, record last: a crash in between leaves a record whose link id no
+        # longer names a link, which a second rm then skips
+        await asyncio.to_thread(self._undo_host, n)
         self.store.remove(n.id)
         self._event(n, "destroy")
 
@@ -340,7 +400,14 @@ class NetworkService:
         ep = c.networks[n.name]
         net = ipaddress.IPv4Network(n.subnet)
         if not os.path.exists(f"/sys/class/net/{n.bridge}"):
-            await asyncio.to_thread(bridge.ensure_bridge, n.bridge, n.gateway, net.prefixlen)
+            # gone (a reboot, another daemon's shutdown, an admin): berth makes it anew,
+            # and so owns it from now on
+            setup = await asyncio.to_thread(
+                bridge.ensure_bridge, n.bridge, n.gateway, net.prefixlen
+            )
+            self._record(n, setup)
+            self.store.save(n)
+            await asyncio.to_thread(nat.add_bridge, n.bridge, n.subnet, n.internal, n.id)
         want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
         ip = self.leases.take(
             n.id,
@@ -604,13 +671,18 @@ class NetworkService:
             os.path.exists(f"/sys/class/net/{v}") for v in self._veths
         ):
             await asyncio.sleep(0.05)
+        # (only the daemon that made it: one that adopted it leaves it, as dockerd leaves
+        # a --bridge of the admin's). Each daemon's rules for it carry its own tag and go
+        # with it (its containers stopped; the next start adds them again): daemons come
+        # and go on a shared bridge without piling up rules or taking each other's.
         for n in self.store.all():
             if n.driver == "bridge" and not n.user_defined:
                 with contextlib.suppress(Exception):
-                    if await asyncio.to_thread(bridge.bridge_ports, n.bridge) == 0:
-                        await asyncio.to_thread(bridge.delete_link, n.bridge)
-                        await asyncio.to_thread(nat.remove_bridge, n.bridge, n.subnet)
-                        shutil.rmtree(os.path.join(bridge.LEASE_DIR, n.bridge), ignore_errors=True)
+                    ports = await asyncio.to_thread(bridge.bridge_ports, n.bridge)
+                    if n.made_link and ports == 0:
+                        await asyncio.to_thread(self._undo_host, n)
+                    else:
+                        await asyncio.to_thread(nat.remove_bridge, n.bridge, n.id)
 
 
 def _label_match(labels: dict[str, str], spec: str) -> bool:

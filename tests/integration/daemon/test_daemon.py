@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IS_ROOT, REPO, Daemon, cleanup_root
+from tests.users import run_as, user_and_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -26,40 +26,15 @@ def scratch() -> Iterator[Path]:
     cleanup_root(root)
 
 
-def _user_and_group() -> Iterator[tuple[str, str]]:
-    tag = f"bt{os.getpid() % 100000}"
-    user, group = f"{tag}u", f"{tag}g"
-    subprocess.run(["groupadd", group], check=True)
-    subprocess.run(["useradd", "-M", "-N", "-s", "/bin/sh", user], check=True)
-    try:
-        yield user, group
-    finally:
-        subprocess.run(["userdel", user], check=False)
-        subprocess.run(["groupdel", group], check=False)
-
-
 @pytest.fixture
 def user_group() -> Iterator[tuple[str, str]]:
-    yield from _user_and_group()
+    yield from user_and_group()
 
 
 def _docker_as(user: str, host: str) -> subprocess.CompletedProcess[bytes]:
     """The real (static) docker CLI run as an unprivileged user."""
-    env = {"DOCKER_HOST": host, "HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    return subprocess.run(
-        [
-            shutil.which("runuser") or "/usr/sbin/runuser",
-            "-u",
-            user,
-            "--",
-            "docker",
-            "version",
-            "--format",
-            "{{.Server.APIVersion}}",
-        ],
-        env=env,
-        capture_output=True,
-        timeout=30,
+    return run_as(
+        user, "docker", "version", "--format", "{{.Server.APIVersion}}", env={"DOCKER_HOST": host}
     )
 
 
