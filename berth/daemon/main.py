@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from berth.runtime.zygote import Zygote
 
     zygote = Zygote.fork()
+    from berth.engine.errors import EngineError
+
     try:
         import asyncio
 
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:
         print(f"berthd: {exc}", file=sys.stderr)
+        return 1
+    except EngineError as exc:  # e.g. a --bridge that names a link that is no bridge
+        print(f"berthd: {exc.message}", file=sys.stderr)
         return 1
     finally:
         zygote.close()

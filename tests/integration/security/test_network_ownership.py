@@ -225,6 +225,8 @@ def test_a_default_bridge_that_is_not_a_bridge_is_refused(tmp_path: Path) -> Non
         try:
             with pytest.raises(RuntimeError, match=f"existing interface {link} is not a bridge"):
                 d.start()
+            # one line of its own, no traceback
+            assert "Traceback" not in d.log.read_text()
         finally:
             d.kill()
         after = _link(link)
