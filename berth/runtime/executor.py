@@ -9,6 +9,9 @@ has succeeded.
 exec_process() starts an extra process in a running container (docker exec) the
 same way: it plans joins of the init's namespaces and cgroup instead of new
 ones, then replays the same process steps (user, capabilities, cwd, execve).
+
+Both join a new session keyring of their own, and load the container's seccomp filter,
+compiled here in the parent (berth.runtime.seccomp) so the child only installs it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from berth.runtime import capabilities, cgroups, rootfs, syscalls
+from berth.runtime import capabilities, cgroups, rootfs, seccomp, syscalls
+from berth.runtime.seccomp import compiler as seccomp_compiler
 from berth.runtime.syscalls import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
@@ -33,6 +37,7 @@ from berth.runtime.syscalls import (
     CLONE_NEWUSER,
     CLONE_NEWUTS,
     CLOSE_RANGE_CLOEXEC,
+    KEY_USR_SEARCH,
     PR_CAP_AMBIENT,
     PR_CAP_AMBIENT_RAISE,
     PR_CAPBSET_DROP,
@@ -89,6 +94,9 @@ class Plan:
     inheritable: int = 0
     ambient: list[int] = field(default_factory=list)
     no_new_privs: bool = False
+    # the compiled linux.seccomp (struct sock_filter[]), empty for none, and seccomp(2) flags
+    seccomp: bytes = b""
+    seccomp_flags: int = 0
     oom_score_adj: int | None = None
     rlimits: list[tuple[int, int, int]] = field(default_factory=list)
     cwd: str = "/"
@@ -117,6 +125,7 @@ def prepare() -> None:
     _cgroup_links()
     capabilities.last_cap()
     capabilities.bounding_mask()
+    seccomp.prepare()  # the default filter compiled once (10-15 ms), not per start
 
 
 def _rlimit_number(name: str) -> int:
@@ -167,6 +176,7 @@ def plan(config: dict) -> Plan:
     linux = config.get("linux") or {}
     p = Plan()
     _plan_process(p, process)
+    _plan_seccomp(p, linux.get("seccomp"))
     for ns in linux.get("namespaces") or []:
         typ = ns.get("type")
         flag = _NS_FLAGS.get(typ or "")
@@ -233,6 +243,19 @@ def _plan_process(p: Plan, process: dict) -> None:
     p.cwd = process.get("cwd") or "/"
 
 
+def _plan_seccomp(p: Plan, oci: dict | None) -> None:
+    """Compile the OCI linux.seccomp object now, in the parent; {} or None is no filter."""
+    if not oci:
+        return
+    if not oci.get("defaultAction"):
+        raise StartError(f"{_PREFIX}unable to init seccomp: invalid default action")
+    try:
+        p.seccomp = seccomp_compiler.compile_bpf(oci)
+        p.seccomp_flags = seccomp_compiler.filter_flags(oci)
+    except (seccomp_compiler.SeccompError, OSError, ValueError, TypeError) as e:
+        raise StartError(f"{_PREFIX}unable to init seccomp: {e}") from None
+
+
 # The order runc joins an existing container's namespaces in: the cgroup namespace after the
 # cgroup itself, the mount namespace last (the other /proc/PID/ns paths are resolved in ours).
 _EXEC_JOINS = (
@@ -258,6 +281,10 @@ def plan_exec(config: dict, process: dict, init_pid: int) -> Plan:
     every namespace it does not share with us, then `process` (a full OCI process object)."""
     p = Plan()
     _plan_process(p, process)
+    # as runc exec: the container's filter, and no_new_privs if the container has it even
+    # when the exec's own process object does not ask for it
+    p.no_new_privs = p.no_new_privs or bool((config.get("process") or {}).get("noNewPrivileges"))
+    _plan_seccomp(p, (config.get("linux") or {}).get("seccomp"))
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
     if cg_path:
         p.procs_files = cgroups.procs_files(cg_path)
@@ -319,6 +346,7 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
     if p.unshare_flags:
         sys_.unshare(p.unshare_flags)
     sys_.setsid()
+    _join_keyring(sys_)
     if p.terminal:
         sys_.set_controlling_tty(0)
     rootfs.run(p.fs_before, sys_)
@@ -339,6 +367,11 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
 
         for res, soft, hard in p.rlimits:
             resource.setrlimit(res, (soft, hard))
+    # Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still
+    # have every capability (the filter must then allow the identity calls below, as
+    # dockerd's default does). With no_new_privs, as late as possible: right before execve.
+    if p.seccomp and not p.no_new_privs:
+        sys_.seccomp_load(p.seccomp, p.seccomp_flags)
     if p.no_new_privs:
         sys_.prctl(PR_SET_NO_NEW_PRIVS, 1)
     for cap in p.drop_bounding:
@@ -361,10 +394,32 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
     exe = look_path(p.args[0], p.path)
     os.umask(0o022)
     sys_.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+    if p.seccomp and p.no_new_privs:
+        sys_.seccomp_load(p.seccomp, p.seccomp_flags)
     try:
         sys_.execve(exe, p.args, p.env)
     except OSError as e:
         raise _ExecError(f"exec {exe}: {_go_err(e)}") from None
+
+
+def _join_keyring(sys_: Syscalls) -> None:
+    """A new anonymous session keyring, so that keys never cross containers (or reach the
+    shim's and daemon's keyring). Like runc, the owner may search it ("uid search"),
+    and a kernel without keyrings has nothing to share."""
+    try:
+        serial = sys_.join_session_keyring()
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            return
+        raise OSError(e.errno, f"unable to join session keyring: {e.strerror}") from None
+    try:
+        perm = int(sys_.describe_key(serial).split(";")[3], 16)
+        sys_.set_key_perm(serial, perm | KEY_USR_SEARCH)
+    except (OSError, IndexError, ValueError) as e:
+        raise OSError(
+            getattr(e, "errno", None) or errno.EINVAL,
+            f"unable to mod keyring permissions: {getattr(e, 'strerror', None) or e}",
+        ) from None
 
 
 def _place_stdio(stdio: tuple[int, int, int]) -> None:

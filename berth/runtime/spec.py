@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from berth.runtime import capabilities
 
@@ -88,6 +89,13 @@ class RuntimeSpec:
     # the user's mounts (volumes, binds, tmpfs) as OCI mount dicts; sorted with `mounts`
     # by depth, and a default mount at the same destination gives way to them
     extra_mounts: list[dict] = field(default_factory=list)
+    # an OCI linux.seccomp object, already resolved by the engine (seccomp.profile.to_oci);
+    # None (or the {} of a profile that filters nothing) runs without a filter
+    seccomp: dict[str, Any] | None = None
+    # the paths masked / made read-only (HostConfig.MaskedPaths, ReadonlyPaths); None
+    # means Docker's defaults, [] none (--security-opt systempaths=unconfined)
+    masked_paths: list[str] | None = None
+    readonly_paths: list[str] | None = None
 
 
 OCI_VERSION = "1.0.2"
@@ -264,9 +272,13 @@ def to_oci(spec: RuntimeSpec) -> dict:
     }  # fmt: skip
     if spec.sysctls:
         linux["sysctl"] = dict(spec.sysctls)
+    if spec.seccomp:
+        linux["seccomp"] = spec.seccomp
     if not spec.privileged:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        masked = MASKED_PATHS if spec.masked_paths is None else spec.masked_paths
+        readonly = READONLY_PATHS if spec.readonly_paths is None else spec.readonly_paths
+        linux["maskedPaths"] = list(masked)
+        linux["readonlyPaths"] = list(readonly)
     config: dict = {
         "ociVersion": OCI_VERSION,
         "process": process,

@@ -8,6 +8,7 @@ raise OSError(errno, "<call>(<context>): <strerror>").
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 
@@ -53,6 +54,7 @@ PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -65,13 +67,23 @@ IFF_RUNNING = 0x40
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
+# seccomp(2)
+SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER = 1
+
+# keyctl(2)
+KEYCTL_SETPERM = 5
+KEYCTL_DESCRIBE = 6
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEY_USR_SEARCH = 0x00080000
+
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # syscalls glibc has no wrapper for
 _SYSNO = {
-    "x86_64": {"pivot_root": 155, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "close_range": 436},
-}.get(platform.machine(), {"pivot_root": 155, "close_range": 436})
+    "x86_64": {"pivot_root": 155, "close_range": 436, "seccomp": 317, "keyctl": 250},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "seccomp": 277, "keyctl": 219},
+}.get(platform.machine(), {"pivot_root": 155, "close_range": 436, "seccomp": 317, "keyctl": 250})
 
 
 class _CapHeader(ctypes.Structure):
@@ -84,6 +96,10 @@ class _CapData(ctypes.Structure):
         ("permitted", ctypes.c_uint32),
         ("inheritable", ctypes.c_uint32),
     ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def _libc() -> ctypes.CDLL:
@@ -206,6 +222,42 @@ class Syscalls:
         )
         what = f"capset(eff={effective:#x}, prm={permitted:#x}, inh={inheritable:#x})"
         self._check(self._lib.capset(ctypes.byref(hdr), data), what)
+
+    def seccomp_load(self, program: bytes, flags: int = 0) -> None:
+        """Install the BPF program (raw struct sock_filter[]) as this thread's seccomp filter:
+        seccomp(SECCOMP_SET_MODE_FILTER), or prctl(PR_SET_SECCOMP) on kernels before 3.17."""
+        buf = ctypes.create_string_buffer(program, len(program))
+        prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        ret = self._lib.syscall(
+            _SYSNO["seccomp"], SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), ctypes.byref(prog)
+        )
+        if ret < 0 and ctypes.get_errno() == errno.ENOSYS and not flags:
+            ret = self._lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
+        self._check(ret, f"seccomp(SET_MODE_FILTER, {len(program) // 8} instructions)")
+
+    def join_session_keyring(self) -> int:
+        """keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): join a new anonymous session keyring;
+        returns its serial."""
+        ret = self._lib.syscall(
+            _SYSNO["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_void_p(None)
+        )
+        return self._check(ret, "keyctl(JOIN_SESSION_KEYRING)")
+
+    def describe_key(self, serial: int) -> str:
+        """keyctl(KEYCTL_DESCRIBE): "type;uid;gid;perm;description" of key `serial`."""
+        buf = ctypes.create_string_buffer(512)
+        ret = self._lib.syscall(
+            _SYSNO["keyctl"], KEYCTL_DESCRIBE, ctypes.c_int32(serial), buf, ctypes.c_size_t(512)
+        )
+        n = self._check(ret, f"keyctl(DESCRIBE, {serial})")
+        return buf.raw[: max(min(n, 512) - 1, 0)].decode(errors="replace")
+
+    def set_key_perm(self, serial: int, perm: int) -> None:
+        """keyctl(KEYCTL_SETPERM)."""
+        ret = self._lib.syscall(
+            _SYSNO["keyctl"], KEYCTL_SETPERM, ctypes.c_int32(serial), ctypes.c_uint32(perm)
+        )
+        self._check(ret, f"keyctl(SETPERM, {serial}, {perm:#x})")
 
     def setsid(self) -> None:
         """Start a new session (the container init leads it)."""

@@ -19,11 +19,7 @@ from typing import Any
 from berth.engine.containers.model import HostConfig
 from berth.engine.errors import InvalidParameter, SystemError_
 from berth.runtime import capabilities
-
-try:  # TEMP until the runtime package lands
-    from berth.runtime.seccomp import profile as seccomp_profile
-except ImportError:  # pragma: no cover
-    seccomp_profile = None  # type: ignore[assignment]
+from berth.runtime.seccomp import profile as seccomp_profile
 
 BUILTIN = "builtin"
 UNCONFINED = "unconfined"
@@ -190,7 +186,7 @@ def _resolved(choice: str, caps: tuple[str, ...]) -> dict[str, Any]:
 
 def info_options(daemon_profile: str = "") -> list[str]:
     """`docker info`'s SecurityOptions entries for seccomp (before name=cgroupns)."""
-    if seccomp_profile is None or not seccomp_profile.available():
+    if not seccomp_profile.available():
         return []
     if daemon_profile == UNCONFINED:
         return ["name=seccomp,profile=unconfined"]

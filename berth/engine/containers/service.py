@@ -236,8 +236,13 @@ class ContainerService:
         ]
         opts = hostopts.runtime_fields(c, self.get, self.containers_dir)
         join.update(opts.pop("join_namespaces"))
-        opts["no_new_privileges"] = security.parse(hc.security_opt).no_new_privileges
-        # SECURITY-WIRING
+        conf = security.confinement(hc, self.seccomp_profile)
+        opts["no_new_privileges"] = conf.no_new_privileges
+        opts["seccomp"] = conf.seccomp
+        if conf.unconfined_system_paths:
+            opts["masked_paths"], opts["readonly_paths"] = [], []
+        else:
+            opts["masked_paths"], opts["readonly_paths"] = hc.masked_paths, hc.readonly_paths
         if hc.network_mode == "host":
             opts["host_namespaces"] = [*opts.get("host_namespaces", []), "network"]
         logf = hostopts.log_settings(c, self.containers_dir / c.id)

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from berth.runtime import cgroups, executor
+from berth.runtime import capabilities, cgroups, executor
+from berth.runtime.seccomp import profile
 from berth.runtime.spec import RuntimeSpec, write_bundle
 
 CRUN = "/usr/bin/crun"
 HUGETLB = "/sys/fs/cgroup/hugetlb"
 PROBE = (
-    "hostname; echo $$; id; grep -E '^(Cap|NoNewPrivs)' /proc/self/status; "
+    "hostname; echo $$; id; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; "
+    "unshare -U true 2>/dev/null; echo userns=$?; "
     "cut -d' ' -f2,3 /proc/mounts | sort; ls /dev | sort; cat /sys/class/net/lo/flags; "
     "wc -c < /proc/keys; ls /sys/firmware | wc -l; cat /proc/self/cgroup | cut -d: -f3 | sort -u"
 )
@@ -94,10 +96,21 @@ def _crun(state: str, bundle: Path, name: str) -> str:
     return p.stdout.decode()
 
 
+def _seccomp(nnp: bool = False) -> dict:
+    oci = profile.to_oci(profile.default_profile(), list(capabilities.DOCKER_DEFAULT))
+    return {"seccomp": oci, "no_new_privileges": nnp}
+
+
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"uid": 65534, "gid": 65534}, {"cap_drop": ["ALL"], "cap_add": ["CHOWN"]}],
-    ids=["root", "nobody", "caps"],
+    [
+        {},
+        {"uid": 65534, "gid": 65534},
+        {"cap_drop": ["ALL"], "cap_add": ["CHOWN"]},
+        _seccomp(),
+        _seccomp(nnp=True),
+    ],
+    ids=["root", "nobody", "caps", "seccomp", "seccomp-nnp"],
 )
 def test_same_observations_as_crun(
     crun_root: str, rootfs_dir: Path, kw: dict, tmp_path_factory: pytest.TempPathFactory
@@ -111,6 +124,8 @@ def test_same_observations_as_crun(
         shutil.rmtree(bundle, ignore_errors=True)
     assert _comparable(ours) == _comparable(theirs)
     assert "/proc/keys" in ours and "/sys/fs/cgroup/memory cgroup" in ours
+    filtered = "seccomp" in kw
+    assert ("Seccomp:\t2" in ours and "userns=1" in ours) == filtered, ours
 
 
 def _comparable(out: str) -> list[str]:

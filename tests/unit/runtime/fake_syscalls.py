@@ -93,6 +93,20 @@ class FakeSyscalls(Syscalls):
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         self._rec("capset", effective, permitted, inheritable)
 
+    def seccomp_load(self, program: bytes, flags: int = 0) -> None:
+        self._rec("seccomp_load", bytes(program), flags)
+
+    def join_session_keyring(self) -> int:
+        self._rec("join_session_keyring")
+        return 0x1234
+
+    def describe_key(self, serial: int) -> str:
+        self._rec("describe_key", serial)
+        return "keyring;0;0;3f030000;_ses"
+
+    def set_key_perm(self, serial: int, perm: int) -> None:
+        self._rec("set_key_perm", serial, perm)
+
     def setsid(self) -> None:
         self._rec("setsid")
 
