@@ -180,7 +180,22 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
         cfg.hosts = [DEFAULT_HOST]
     registry_options(cfg)  # refuse bad registry options at startup, as dockerd does
     seccomp_profile(cfg)
+    cgroup_parent(cfg)
     return cfg, args
+
+
+def cgroup_parent(cfg: DaemonConfig) -> str:
+    """The parent cgroup of all containers, refused at start if a `..` in it would climb
+    above the cgroup hierarchy's root."""
+    value = cfg.cgroup_parent
+    from berth.runtime import cgroups
+
+    if not isinstance(value, str) or "\x00" in value or cgroups.climbs_out(value):
+        raise ConfigError(
+            f"invalid --cgroup-parent {value!r}: the cgroup must stay inside the cgroup "
+            "hierarchy (a '..' may not climb above its root)"
+        )
+    return value
 
 
 def seccomp_profile(cfg: DaemonConfig) -> str:

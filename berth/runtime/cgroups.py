@@ -3,6 +3,17 @@
 A container's cgroup is named by a path relative to each hierarchy's root
 ("/berth/<id>"). Every function takes `root` (default /sys/fs/cgroup) so tests
 can point it at a directory tree that imitates cgroupfs.
+
+Paths come from requests (HostConfig.CgroupParent), so every directory this module
+makes, writes or removes is built by join(): the path is cleaned as runc's CleanPath
+does (lexically, as if absolute) and put under the hierarchy's root, which no `..`
+can climb out of.
+
+Device access: v1 has the devices controller; v2 has none, the kernel asks a
+BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup (devicefilter.py builds it,
+bpf.py loads it). On a hybrid host (v1 controllers plus cgroup2 at <root>/unified) the
+container also joins the unified hierarchy, as runc does, and gets the program there
+too: a second guard behind the v1 devices controller.
 """
 
 from __future__ import annotations
@@ -10,13 +21,53 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import posixpath
 import time
 from dataclasses import dataclass
+
+from berth.runtime import bpf, devicefilter
+from berth.runtime.spec import _DEVICE_RULES as DEFAULT_DEVICE_RULES
 
 ROOT = "/sys/fs/cgroup"
 # v1 hierarchies berth manages; others (net_cls, perf_event, ...) are left alone.
 _V1_MANAGED = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 _V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+
+def clean_path(path: str) -> str:
+    """A cgroup path cleaned as runc's utils.CleanPath does, lexically and as if it were
+    absolute (so `..` stops at the root), returned relative: "a/../../b" -> "b",
+    "/../x" -> "x", "x/./y" -> "x/y", "//x" -> "x", "" -> "" (the root)."""
+    # normpath keeps exactly two leading slashes (POSIX); the lstrip drops them too
+    return posixpath.normpath("/" + path).lstrip("/")
+
+
+def climbs_out(path: str) -> bool:
+    """Whether `path`, read relative to a hierarchy's root, has a `..` that would climb
+    above that root: what clean_path() quietly stops, and what a request is refused for."""
+    depth = 0
+    for part in path.split("/"):
+        if part == "..":
+            if depth == 0:
+                return True
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def join(base: str, path: str) -> str:
+    """The cgroup `path` under the hierarchy directory `base`, never outside it, whatever
+    `path` holds: the one way this module turns a cgroup path into a directory."""
+    rel = clean_path(path)
+    if not rel:
+        return base
+    out = os.path.join(base, rel)
+    # clean_path leaves no ".." and no leading "/": this holds by construction, and is
+    # checked all the same since a path that got out would be written to as root
+    if not out.startswith(base.rstrip("/") + "/"):
+        raise ValueError(f"cgroup path {path!r} leaves {base}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -26,28 +77,37 @@ class Layout:
     v2: bool
     root: str
     v1: tuple[tuple[str, str], ...] = ()  # (controller, hierarchy dir), one per hierarchy
+    # hybrid: the cgroup2 mount beside the v1 hierarchies ("" if none or not v1)
+    unified: str = ""
 
     def dirs(self, path: str) -> list[str]:
-        """The container's directory in every hierarchy berth manages."""
-        rel = path.strip("/")
+        """The container's directory in every hierarchy berth manages (v1 first, so the
+        first one has the container's tasks on every layout)."""
         if self.v2:
-            return [os.path.join(self.root, rel)]
+            return [join(self.root, path)]
         seen: list[str] = []
         for _, mnt in self.v1:
-            d = os.path.join(mnt, rel)
+            d = join(mnt, path)
             if d not in seen:
                 seen.append(d)
+        if self.unified:
+            seen.append(join(self.unified, path))
         return seen
 
     def controller_dir(self, controller: str, path: str) -> str | None:
         """The container's dir for `controller` (None if that controller is absent)."""
-        rel = path.strip("/")
         if self.v2:
-            return os.path.join(self.root, rel)
+            return join(self.root, path)
         for c, mnt in self.v1:
             if c == controller:
-                return os.path.join(mnt, rel)
+                return join(mnt, path)
         return None
+
+    def v2_dir(self, path: str) -> str | None:
+        """The container's cgroup2 dir, where its device program goes (None on pure v1)."""
+        if self.v2:
+            return join(self.root, path)
+        return join(self.unified, path) if self.unified else None
 
 
 @functools.cache
@@ -67,7 +127,10 @@ def layout(root: str = ROOT) -> Layout:
         for c in e.name.split(","):
             if c in _V1_MANAGED:
                 pairs.append((c, e.path))
-    return Layout(v2=False, root=root, v1=tuple(pairs))
+    unified = os.path.join(root, "unified")
+    if not pairs or not os.path.exists(os.path.join(unified, "cgroup.controllers")):
+        unified = ""
+    return Layout(v2=False, root=root, v1=tuple(pairs), unified=unified)
 
 
 def is_v2(root: str = ROOT) -> bool:
@@ -92,12 +155,14 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _mkdir_cpuset(path: str) -> None:
-    """mkdir -p for a v1 cpuset dir: each new level inherits cpus/mems from its parent,
-    or the kernel refuses to attach tasks to it."""
+def _mkdir_cpuset(mnt: str, path: str) -> None:
+    """mkdir -p for a v1 cpuset dir below the hierarchy `mnt`: each new level inherits
+    cpus/mems from its parent, or the kernel refuses to attach tasks to it."""
+    if path == mnt:
+        return
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
-        _mkdir_cpuset(parent)
+        _mkdir_cpuset(mnt, parent)
     try:
         os.mkdir(path, 0o755)
     except FileExistsError:
@@ -110,18 +175,20 @@ def _mkdir_cpuset(path: str) -> None:
                 _write(os.path.join(path, f), val)
 
 
-def _enable_v2_controllers(lay: Layout, rel: str) -> None:
-    """Turn on the controllers we use in every ancestor's cgroup.subtree_control."""
-    cur = lay.root
-    for part in [p for p in rel.split("/") if p][:-1]:
+def _enable_v2_controllers(lay: Layout, path: str) -> None:
+    """Make the container's dir and its ancestors, turning on the controllers we use in
+    the cgroup.subtree_control of each level above the container's."""
+    rel = clean_path(path)
+    parts = rel.split("/") if rel else []
+    for depth in range(len(parts)):
+        cur = join(lay.root, "/".join(parts[:depth]))
         sc = os.path.join(cur, "cgroup.subtree_control")
         avail = _read(os.path.join(cur, "cgroup.controllers")).split()
         enabled = _read(sc).split()
         want = [c for c in _V2_CONTROLLERS if c in avail and c not in enabled]
         if want:
             _write(sc, " ".join("+" + c for c in want))
-        cur = os.path.join(cur, part)
-        os.makedirs(cur, exist_ok=True)
+        os.makedirs(join(lay.root, "/".join(parts[: depth + 1])), exist_ok=True)
 
 
 def _v2_cpu_weight(shares: int) -> int:
@@ -130,23 +197,32 @@ def _v2_cpu_weight(shares: int) -> int:
 
 
 def create(path: str, resources: dict | None = None, *, root: str = ROOT) -> None:
-    """Create the container's cgroup in every hierarchy and apply OCI linux.resources."""
+    """Create the container's cgroup in every hierarchy and apply OCI linux.resources
+    (on v2, and in a hybrid host's unified hierarchy, devices by an eBPF program)."""
     lay = layout(root)
     res = resources or {}
+    if not clean_path(path):
+        # the hierarchy's own root: its limits and device rules are the whole host's
+        raise OSError(errno.EINVAL, f"cgroup path {path!r} names the root cgroup")
     if lay.v2:
-        _enable_v2_controllers(lay, path.strip("/") + "/x")
-        os.makedirs(lay.dirs(path)[0], exist_ok=True)
+        _enable_v2_controllers(lay, path)
     else:
         for c, mnt in lay.v1:
-            d = os.path.join(mnt, path.strip("/"))
+            d = join(mnt, path)
             if c == "cpuset":
-                _mkdir_cpuset(d)
+                _mkdir_cpuset(mnt, d)
             else:
                 os.makedirs(d, exist_ok=True)
+        if lay.unified:
+            os.makedirs(join(lay.unified, path), exist_ok=True)
     try:
         (_apply_v2 if lay.v2 else _apply_v1)(lay, path, res)
+        _apply_device_program(lay, path, res)
     except BaseException:
-        remove(path, root=root, timeout=0)
+        try:
+            remove(path, root=root, timeout=0)
+        except OSError:
+            pass  # the first error says what went wrong; this one would hide it
         raise
 
 
@@ -192,13 +268,17 @@ def _apply_v1(lay: Layout, path: str, res: dict) -> None:
             _write(os.path.join(d, "devices.allow" if allow else "devices.deny"), text)
 
 
-def device_rules(devices: list[dict]) -> list[tuple[bool, str]]:
-    """OCI linux.resources.devices -> (allow?, 'c 1:3 rwm') lines for v1 devices.*.
+def with_implicit(devices: list[dict]) -> list[dict]:
+    """The container's device rules as enforced: as runc does, the rules every container
+    needs (mknod anywhere, ptys, /dev/ptmx) follow the configured ones, so they win."""
+    return list(devices) + _IMPLICIT_DEVICES
 
-    As runc does, the rules every container needs (mknod anywhere, ptys, /dev/ptmx)
-    follow the configured ones."""
+
+def device_rules(devices: list[dict]) -> list[tuple[bool, str]]:
+    """OCI linux.resources.devices -> (allow?, 'c 1:3 rwm') lines for v1 devices.*
+    (with_implicit() rules)."""
     out: list[tuple[bool, str]] = []
-    for d in list(devices) + _IMPLICIT_DEVICES:
+    for d in with_implicit(devices):
         typ = d.get("type") or "a"
         major = d.get("major")
         minor = d.get("minor")
@@ -259,6 +339,67 @@ def _apply_v2(lay: Layout, path: str, res: dict) -> None:
         _write(os.path.join(d, "pids.max"), "max" if lim <= 0 else str(lim))
 
 
+# bpf(2) failing so on a hybrid host means the kernel offers no cgroup device programs
+# here (or a sandbox forbids them); the v1 devices controller still guards the container
+_NO_BPF = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, 524})
+
+
+def _compiled(devices: list[dict]) -> tuple[list[dict], bytes]:
+    return devices, devicefilter.program(with_implicit(devices))
+
+
+# The programs for the rule lists nearly every container has, compiled at import: the
+# zygote imports this module, so a shim forked from it finds them ready instead of
+# compiling after fork, cold (a few hundred microseconds more per container start).
+_PRECOMPILED = (
+    _compiled(list(DEFAULT_DEVICE_RULES)),
+    _compiled([{"allow": True, "access": "rwm"}]),
+)
+
+
+def device_program(devices: list[dict]) -> bytes:
+    """The encoded cgroup device program enforcing with_implicit(devices)."""
+    for known, code in _PRECOMPILED:
+        if devices == known:
+            return code
+    return devicefilter.program(with_implicit(devices))
+
+
+def _apply_device_program(lay: Layout, path: str, res: dict) -> None:
+    """Attach the program enforcing res["devices"] to the container's cgroup2 dir.
+
+    Called on a fresh cgroup only: a second attach would add a program (ALLOW_MULTI),
+    not replace the first, and docker update has no device rules to change."""
+    devices = res.get("devices")
+    d = lay.v2_dir(path)
+    if not devices or d is None:
+        return
+    try:
+        code = device_program(devices)
+    except ValueError as e:
+        raise OSError(errno.EINVAL, f"device rules: {e}") from None
+    try:
+        attach_device_program(d, code)
+    except OSError as e:
+        if lay.v2 or e.errno not in _NO_BPF or lay.controller_dir("devices", path) is None:
+            raise
+
+
+def attach_device_program(cgroup_dir: str, code: bytes) -> None:
+    """Load the encoded cgroup device program and attach it to `cgroup_dir` (a cgroup2
+    directory). The attachment keeps the program alive until the cgroup goes, so the
+    program's fd is closed at once."""
+    dfd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        prog = bpf.prog_load_cgroup_device(code)
+        try:
+            bpf.prog_attach(prog, dfd)
+        finally:
+            os.close(prog)
+    finally:
+        os.close(dfd)
+
+
 def procs_files(path: str, *, root: str = ROOT) -> list[str]:
     """The cgroup.procs file of the container's cgroup in every hierarchy."""
     return [os.path.join(d, "cgroup.procs") for d in layout(root).dirs(path)]
@@ -284,8 +425,8 @@ def pids(path: str, *, root: str = ROOT) -> list[int]:
 def remove(path: str, *, root: str = ROOT, timeout: float = 2.0) -> None:
     """Remove the container's cgroup dirs; retry while exiting tasks drain (EBUSY).
     Missing dirs are fine. Raises OSError if still busy after `timeout` seconds."""
-    if not path.strip("/"):
-        return
+    if not clean_path(path):
+        return  # never the hierarchy's root
     deadline = time.monotonic() + timeout
     for d in layout(root).dirs(path):
         delay = 0.001

@@ -197,9 +197,10 @@ def plan(config: dict) -> Plan:
     host = tuple(cgroups.host_mounts())
     if cg_path:
         p.procs_files = cgroups.procs_files(cg_path)
-        rel = cg_path.strip("/")
+        # through cgroups.join, like every other cgroup path: a ".." cannot reach past a
+        # hierarchy's root into a host directory that would then be bound in
         binds = tuple(
-            (name, os.path.join(cgroups.ROOT, name, rel) if name else cgroups.ROOT + "/" + rel)
+            (name, cgroups.join(os.path.join(cgroups.ROOT, name) if name else cgroups.ROOT, cg_path))
             for name, _, _ in host
         )
     p.fs_before, p.fs_after = rootfs.plan(

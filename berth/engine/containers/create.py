@@ -61,6 +61,19 @@ def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
     return cfg, hc
 
 
+def validate_cgroup_parent(value: str) -> None:
+    """A CgroupParent names a cgroup inside each hierarchy: one whose `..` would climb
+    above the hierarchy's root (the runtime would clean it back inside, as runc does)
+    is refused, since a request that tries is a mistake or an attack."""
+    from berth.runtime import cgroups as rt_cgroups
+
+    if "\x00" in value or rt_cgroups.climbs_out(value):
+        raise InvalidParameter(
+            f"invalid CgroupParent {value!r}: the cgroup must stay inside the cgroup "
+            "hierarchy (a '..' may not climb above its root)"
+        )
+
+
 def validate_host_config(hc: HostConfig) -> None:
     if hc.memory and hc.memory < MIN_MEMORY:
         raise InvalidParameter("Minimum memory limit allowed is 6MB")
@@ -86,6 +99,7 @@ def validate_host_config(hc: HostConfig) -> None:
             except ValueError:
                 name = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
                 raise InvalidParameter(f'invalid {kind}: unknown capability: "{name}"') from None
+    validate_cgroup_parent(hc.cgroup_parent)
     hostopts.validate(hc)
 
 

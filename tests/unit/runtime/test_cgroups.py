@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -190,3 +192,183 @@ def test_procs_files_and_add_process(v1root: str) -> None:
         Path(f).write_text("")
     cgroups.add_process("/berth/c7", 1234, root=v1root)
     assert all(Path(f).read_text() == "1234" for f in files)
+
+
+# ---- paths from requests stay inside each hierarchy ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "clean", "climbs"),
+    [
+        ("a/../../b", "b", True),
+        ("/../x", "x", True),
+        ("../../../../tmp/x", "tmp/x", True),
+        ("x/./y", "x/y", False),
+        ("//x", "x", False),
+        ("///x//y/", "x/y", False),
+        ("", "", False),
+        ("/", "", False),
+        (".", "", False),
+        ("a/..", "", False),
+        ("a/../b", "b", False),
+        ("a/b/../../..", "", True),
+        ("berth/c1", "berth/c1", False),
+        ("/berth/c1", "berth/c1", False),
+        ("..a/b..", "..a/b..", False),  # names that only start or end with dots
+    ],
+)
+def test_clean_path(path: str, clean: str, climbs: bool) -> None:
+    assert cgroups.clean_path(path) == clean
+    assert cgroups.climbs_out(path) is climbs
+
+
+@pytest.mark.parametrize("path", ["../../../../tmp/x", "/../x", "a/../../b", "..", "/", ""])
+def test_join_never_leaves_the_base(path: str) -> None:
+    out = cgroups.join("/sys/fs/cgroup/devices", path)
+    assert out == "/sys/fs/cgroup/devices" or out.startswith("/sys/fs/cgroup/devices/")
+    assert ".." not in out.split("/")
+
+
+def test_join_of_random_paths() -> None:
+    import random
+
+    rng = random.Random(1)
+    parts = ["..", ".", "", "a", "b", "..."]
+    for _ in range(2000):
+        path = "/".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+        out = cgroups.join("/base", path)
+        assert out == "/base" or out.startswith("/base/"), path
+        assert os.path.normpath(out) == out, path
+
+
+def test_v1_create_with_dotdot_stays_in_each_hierarchy(v1root: str) -> None:
+    outside = Path(v1root).parent / f"{Path(v1root).name}-outside"
+    cgroups.create(f"../../../../{outside.name}/x", {"devices": [{"allow": False}]}, root=v1root)
+    assert not outside.exists()
+    for h in V1:
+        assert Path(v1root, h, outside.name, "x").is_dir()
+    assert Path(v1root, "devices", outside.name, "x", "devices.deny").read_text() == "a"
+
+
+def test_root_cgroup_is_refused(v1root: str) -> None:
+    for path in ("", "/", "..", "a/.."):
+        with pytest.raises(OSError):
+            cgroups.create(path, {"devices": [{"allow": False}]}, root=v1root)
+    assert not Path(v1root, "devices", "devices.deny").exists()
+    cgroups.remove("/..", root=v1root)  # never the root either
+    assert Path(v1root, "devices").is_dir()
+
+
+# ---- hybrid: the unified hierarchy joined too, with the device program ---------------
+
+
+@pytest.fixture
+def hybrid(v1root: str) -> str:
+    Path(v1root, "unified", "cgroup.controllers").write_text("hugetlb\n")
+    Path(v1root, "unified", "cgroup.procs").write_text("")
+    return v1root
+
+
+@pytest.fixture
+def attached(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes]]:
+    calls: list[tuple[str, bytes]] = []
+    monkeypatch.setattr(cgroups, "attach_device_program", lambda d, code: calls.append((d, code)))
+    return calls
+
+
+def test_layout_hybrid(hybrid: str) -> None:
+    lay = cgroups.layout(hybrid)
+    assert not lay.v2 and lay.unified == f"{hybrid}/unified"
+    dirs = lay.dirs("/berth/x")
+    assert len(dirs) == len(V1) + 1 and dirs[-1] == f"{hybrid}/unified/berth/x"
+    assert lay.v2_dir("/berth/x") == f"{hybrid}/unified/berth/x"
+    assert lay.v2_dir("../../x") == f"{hybrid}/unified/x"
+
+
+def test_hybrid_create_joins_unified_and_attaches_the_program(
+    hybrid: str, attached: list[tuple[str, bytes]]
+) -> None:
+    from berth.runtime import devicefilter
+
+    devices = [{"allow": False, "access": "rwm"}]
+    cgroups.create("/berth/h1", {"devices": devices}, root=hybrid)
+    assert Path(hybrid, "unified/berth/h1").is_dir()
+    assert attached == [
+        (f"{hybrid}/unified/berth/h1", devicefilter.program(cgroups.with_implicit(devices)))
+    ]
+    files = cgroups.procs_files("/berth/h1", root=hybrid)
+    assert f"{hybrid}/unified/berth/h1/cgroup.procs" in files
+    for d in cgroups.layout(hybrid).dirs("/berth/h1"):
+        for f in Path(d).iterdir():
+            f.unlink()
+    cgroups.remove("/berth/h1", root=hybrid)
+    assert not Path(hybrid, "unified/berth/h1").exists()
+
+
+def test_no_program_without_device_rules(hybrid: str, attached: list[tuple[str, bytes]]) -> None:
+    cgroups.create("/berth/h2", {}, root=hybrid)
+    cgroups.update("/berth/h2", {"pids": {"limit": 5}}, root=hybrid)
+    assert attached == []
+
+
+def _failing_attach(monkeypatch: pytest.MonkeyPatch, err: int) -> None:
+    def attach(d: str, code: bytes) -> None:
+        raise OSError(err, "bpf(BPF_PROG_LOAD): refused")
+
+    monkeypatch.setattr(cgroups, "attach_device_program", attach)
+
+
+def test_hybrid_without_cgroup_bpf_still_starts(
+    hybrid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the v1 devices controller guards the container; the program is the second guard
+    _failing_attach(monkeypatch, errno.ENOSYS)
+    cgroups.create("/berth/h3", {"devices": [{"allow": False}]}, root=hybrid)
+    assert Path(hybrid, "devices/berth/h3/devices.deny").read_text() == "a"
+
+
+def test_hybrid_refused_program_fails_the_create(
+    hybrid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EINVAL is the verifier refusing the program: a bug to report, not a missing feature
+    _failing_attach(monkeypatch, errno.EINVAL)
+    with pytest.raises(OSError):
+        cgroups.create("/berth/h4", {"devices": [{"allow": False}]}, root=hybrid)
+
+
+def _v2_parent(v2root: str) -> None:
+    Path(v2root, "berth").mkdir()
+    Path(v2root, "berth/cgroup.controllers").write_text("")
+    Path(v2root, "berth/cgroup.subtree_control").write_text("")
+
+
+def test_v2_program_is_required(v2root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # nothing else controls devices on v2: no program, no container
+    _v2_parent(v2root)
+    _failing_attach(monkeypatch, errno.ENOSYS)
+    with pytest.raises(OSError, match="BPF_PROG_LOAD"):
+        cgroups.create("/berth/c9", {"devices": [{"allow": False}]}, root=v2root)
+
+
+def test_v2_create_attaches_the_program(v2root: str, attached: list[tuple[str, bytes]]) -> None:
+    _v2_parent(v2root)
+    cgroups.create("/berth/c8", {"devices": [{"allow": True, "access": "rwm"}]}, root=v2root)
+    assert [d for d, _ in attached] == [f"{v2root}/berth/c8"]
+
+
+def test_bad_device_rules_fail_as_oserror(hybrid: str, attached: list[tuple[str, bytes]]) -> None:
+    # the executor reports an OSError from create() as a start error
+    with pytest.raises(OSError, match="device rules"):
+        cgroups.create("/berth/h5", {"devices": [{"allow": True, "type": "x"}]}, root=hybrid)
+
+
+def test_precompiled_programs_are_the_compiled_ones() -> None:
+    from berth.runtime import devicefilter
+    from berth.runtime.spec import _DEVICE_RULES
+
+    for devices in (list(_DEVICE_RULES), [{"allow": True, "access": "rwm"}]):
+        assert cgroups.device_program(devices) == devicefilter.program(
+            cgroups.with_implicit(devices)
+        )
+    fuse = [*_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229}]
+    assert cgroups.device_program(fuse) == devicefilter.program(cgroups.with_implicit(fuse))
