@@ -322,6 +322,12 @@ class Shim:
     def setup(self) -> None:
         """Load config.json, create the container's stdio, listen on shim.sock."""
         os.chdir(self.bundle)
+        from berth.runtime.seccomp import compiler as seccomp_compiler
+
+        # beside the bundles, in the exec root: shared by this daemon's shims
+        seccomp_compiler.disk_cache_dir = os.path.join(
+            os.path.dirname(os.path.abspath(self.bundle)), ".seccomp-cache"
+        )
         with open("config.json", "rb") as f:
             self.config = json.load(f)
         if self.tty:

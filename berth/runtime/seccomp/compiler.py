@@ -125,6 +125,56 @@ def digest(oci: dict[str, Any]) -> bytes:
     return hashlib.sha256(canon.encode()).digest()
 
 
+# Programs compiled by one shim, for the next: each shim is a fresh fork of the zygote, so
+# a profile other than the default (a --cap-add changes it) would otherwise be compiled
+# (10-15 ms) at every start. Set by the shim to a directory under the exec root, which is
+# root's alone; None keeps the cache in memory only.
+disk_cache_dir: str | None = None
+_DISK_FORMAT = "v1"  # part of the file name: a new encoding never reads an old file
+_SOCK_FILTER = 8  # sizeof(struct sock_filter)
+
+
+def _cache_path(key: bytes) -> str | None:
+    if disk_cache_dir is None:
+        return None
+    return os.path.join(disk_cache_dir, f"{_DISK_FORMAT}-{key.hex()}.bpf")
+
+
+def _load_cached(key: bytes) -> bytes | None:
+    path = _cache_path(key)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            prog = f.read()
+    except OSError:
+        return None
+    # a torn or foreign file is recompiled, never loaded
+    if not prog or len(prog) % _SOCK_FILTER:
+        return None
+    stats["disk_hits"] = stats.get("disk_hits", 0) + 1
+    return prog
+
+
+def _store_cached(key: bytes, prog: bytes) -> None:
+    path = _cache_path(key)
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(prog)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)  # whole or absent: concurrent shims race harmlessly
+    except OSError:
+        pass  # only a cache
+
+
 def compile_bpf(oci_seccomp: dict[str, Any]) -> bytes:
     """The raw struct sock_filter[] for an OCI linux.seccomp object (cached).
     Raises SeccompError, or OSError if libseccomp is missing."""
@@ -134,8 +184,11 @@ def compile_bpf(oci_seccomp: dict[str, Any]) -> bytes:
         _cache.move_to_end(key)
         stats["hits"] += 1
         return prog
-    prog = _compile(oci_seccomp)
-    stats["compiled"] += 1
+    prog = _load_cached(key)
+    if prog is None:
+        prog = _compile(oci_seccomp)
+        stats["compiled"] += 1
+        _store_cached(key, prog)
     _cache[key] = prog
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)

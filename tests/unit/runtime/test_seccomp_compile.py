@@ -172,3 +172,29 @@ def test_prepare_warms_what_the_engine_asks_for() -> None:
     compiler.compile_bpf(json.loads(json.dumps(engine)))
     assert compiler.stats["compiled"] == before["compiled"]
     assert compiler.stats["hits"] == before["hits"] + 1
+
+
+def test_disk_cache_serves_the_next_process(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A shim forked after another compiled a profile reads the program from the exec
+    root's cache instead of compiling it again; a torn file is recompiled, not loaded."""
+    from berth.runtime.seccomp import compiler
+
+    oci = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }
+    monkeypatch.setattr(compiler, "disk_cache_dir", str(tmp_path / "cache"))
+    monkeypatch.setattr(compiler, "_cache", type(compiler._cache)())
+    first = compiler.compile_bpf(oci)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].read_bytes() == first
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    # a fresh process: empty memory cache, the compiler must not run
+    monkeypatch.setattr(compiler, "_cache", type(compiler._cache)())
+    monkeypatch.setattr(compiler, "_compile", lambda _oci: (_ for _ in ()).throw(AssertionError))
+    assert compiler.compile_bpf(oci) == first
+    # a torn file (not a whole number of sock_filter entries) is not trusted
+    files[0].write_bytes(first[:-3])
+    monkeypatch.setattr(compiler, "_cache", type(compiler._cache)())
+    monkeypatch.setattr(compiler, "_compile", lambda _oci: first)
+    assert compiler.compile_bpf(oci) == first
