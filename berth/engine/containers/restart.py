@@ -129,8 +129,12 @@ class RestartManager:
             return None
         return delay
 
-    def schedule(self, cid: str, delay: float, start: Callable[[], Awaitable[None]]) -> None:
+    def schedule(self, cid: str, delay: float, start: Callable[[], Awaitable[None]]) -> bool:
+        """Start the container after `delay`; False (nothing scheduled) if a stop, kill or
+        rm called the restart off while the exit was being cleaned up."""
         st = self._s(cid)
+        if st.cancelled or self.closed:
+            return False
 
         async def later() -> None:
             await asyncio.sleep(delay)
@@ -146,6 +150,7 @@ class RestartManager:
 
         task = asyncio.create_task(later())
         st.timer = task
+        return True
 
     def forget(self, cid: str) -> None:
         """The container is gone: drop its state and a pending restart."""

@@ -470,8 +470,14 @@ class ContainerService:
             for f in waiters:
                 if not f.done():
                     f.set_result(c.state)
-        if delay is not None:
-            self.restarts.schedule(c.id, delay, lambda: self._policy_start(c.id))
+        if delay is not None and not self.restarts.schedule(
+            c.id, delay, lambda: self._policy_start(c.id)
+        ):
+            # stopped during the cleanup's awaits: "restarting" would never end
+            c.restart_count -= 1
+            c.state.status = "exited"
+            if self.store.maybe(c.id) is not None:
+                self.store.save(c)
         if c.host_config.auto_remove and self.store.maybe(c.id) is not None:
             try:
                 await self.remove(c.id, force=True)

@@ -41,8 +41,10 @@ def crun_root() -> Iterator[str]:
         os.makedirs(HUGETLB, exist_ok=True)
         subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB], check=False)
         mounted = os.path.ismount(HUGETLB)
-    # the executor snapshots the host's cgroup mounts; it must see the new one
+    # the executor snapshots the host's cgroup mounts and layout (an earlier test in this
+    # process may have taken the snapshot): it must see the new hierarchy
     cgroups._host_mounts.cache_clear()
+    cgroups.layout.cache_clear()
     d = tempfile.mkdtemp(prefix="bt-crun-", dir="/tmp")
     try:
         yield d
@@ -50,6 +52,8 @@ def crun_root() -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
         if mounted:
             subprocess.run(["umount", HUGETLB], check=False)
+            cgroups._host_mounts.cache_clear()
+            cgroups.layout.cache_clear()
             try:
                 os.rmdir(HUGETLB)
             except OSError:
