@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -198,6 +198,15 @@ def fresh_daemon(busybox_tar: Path) -> Iterator[Daemon]:
 @pytest.fixture
 def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
     """Run the real docker CLI against the shared berthd."""
+    yield docker_for(daemon)
+    daemon.remove_all_containers()
+
+
+Docker = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+def docker_for(d: Daemon) -> Docker:
+    """A runner of the real docker CLI against berthd `d` (skips without the CLI)."""
     exe = shutil.which("docker") or "/usr/local/bin/docker"
     if not os.path.exists(exe):
         pytest.skip("the docker CLI is not installed")
@@ -206,11 +215,10 @@ def docker(daemon: Daemon):  # type: ignore[no-untyped-def]
         *args: str, input: bytes | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [exe, *args], env=daemon.env, input=input, capture_output=True, timeout=timeout
+            [exe, *args], env=d.env, input=input, capture_output=True, timeout=timeout
         )
 
-    yield run
-    daemon.remove_all_containers()
+    return run
 
 
 def _session_cgroups() -> list[str]:

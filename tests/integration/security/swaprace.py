@@ -7,7 +7,6 @@ import contextlib
 import glob
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon, _make_daemon
+from tests.conftest import Daemon, _make_daemon, docker_for
 
 # berth/runtime/rootdir.py reads it: "fallback" forces the fd walk used without openat2
 MODE_ENV = "BERTH_ROOTDIR_RESOLVE"
 
-Docker = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 @pytest.fixture(params=["openat2", "fallback"])
@@ -43,19 +41,6 @@ def racing_daemon(
     yield from _make_daemon(busybox_tar)
 
 
-def docker_for(d: Daemon) -> Docker:
-    exe = shutil.which("docker") or "/usr/local/bin/docker"
-    if not os.path.exists(exe):
-        pytest.skip("the docker CLI is not installed")
-
-    def run(
-        *args: str, input: bytes | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [exe, *args], env=d.env, input=input, capture_output=True, timeout=timeout
-        )
-
-    return run
 
 
 @dataclass
