@@ -151,6 +151,17 @@ def cleanup_root(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    """A scratch directory under /tmp (not pytest's tmp_path: some tests need a short
+    path, or one the leftover check sees), removed whatever the test did."""
+    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def busybox_tar() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="bt-img-", dir="/tmp"))

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 
 from berth.runtime import bpf, devicefilter
-from berth.runtime.spec import _DEVICE_RULES as DEFAULT_DEVICE_RULES
+from berth.runtime.spec import DEFAULT_DEVICE_RULES
 
 ROOT = "/sys/fs/cgroup"
 # v1 hierarchies berth manages; others (net_cls, perf_event, ...) are left alone.

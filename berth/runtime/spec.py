@@ -121,7 +121,7 @@ NAMESPACES = ("mount", "network", "uts", "pid", "ipc", "cgroup")
 _NS_ALIASES = {"net": "network", "mnt": "mount"}
 
 # moby's default device cgroup: deny all, allow the standard nodes, deny fuse
-_DEVICE_RULES: list[dict] = [
+DEFAULT_DEVICE_RULES: list[dict] = [
     {"allow": False, "access": "rwm"},
     {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
     {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
@@ -197,7 +197,7 @@ def _namespaces(spec: RuntimeSpec) -> list[dict]:
 
 def _resources(spec: RuntimeSpec) -> dict:
     res: dict = {
-        "devices": [{"allow": True, "access": "rwm"}] if spec.privileged else list(_DEVICE_RULES)
+        "devices": [{"allow": True, "access": "rwm"}] if spec.privileged else list(DEFAULT_DEVICE_RULES)
     }
     if not spec.privileged:
         # after the defaults: an explicit --device /dev/fuse overrides their deny

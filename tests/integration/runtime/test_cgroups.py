@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from berth.runtime import bpf, cgroups, devicefilter, executor
-from berth.runtime.spec import _DEVICE_RULES, RuntimeSpec, to_oci
+from berth.runtime.spec import DEFAULT_DEVICE_RULES, RuntimeSpec, to_oci
 from tests.integration.runtime.conftest import Runner, cgroup_exists
 
 # a shell string of ~100 MiB: busybox tr and the shell both hold it in memory
@@ -203,7 +203,7 @@ def test_v2_device_program_default_rules(v2_cgroup: tuple[str, str]) -> None:
     """On this hybrid host the process stays in the root v1 devices cgroup (allow all):
     only the eBPF program stands between it and the host's devices."""
     cg, tmp = v2_cgroup
-    cgroups.attach_device_program(cg, devicefilter.program(cgroups.with_implicit(_DEVICE_RULES)))
+    cgroups.attach_device_program(cg, devicefilter.program(cgroups.with_implicit(DEFAULT_DEVICE_RULES)))
     assert len(_attached(cg)) == 1
     report = _probe_in_cgroup(cg, tmp)
     # mknod is allowed everywhere (as under dockerd); opening is what the rules guard
@@ -276,7 +276,7 @@ def test_device_program_attach_cost() -> None:
         pytest.skip("needs root: cgroups, bpf")
     base = _v2_dir("x")
     parent = os.path.dirname(base)
-    code_rules = cgroups.with_implicit(_DEVICE_RULES)
+    code_rules = cgroups.with_implicit(DEFAULT_DEVICE_RULES)
     times = []
     for i in range(15):
         d = os.path.join(parent, f"berth-test-cost-{os.getpid()}-{i}")

@@ -4,12 +4,7 @@ read-only root, the overlay root, and no mounts left on the host."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from berth.runtime import rootfs
 from berth.runtime.spec import BindMount
@@ -24,15 +19,6 @@ def _mounts(out: str) -> dict[str, tuple[str, set[str]]]:
         if len(parts) >= 4:
             res[parts[1]] = (parts[2], set(parts[3].split(",")))
     return res
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_default_mounts(run: Runner) -> None:

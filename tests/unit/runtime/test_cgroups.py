@@ -364,11 +364,11 @@ def test_bad_device_rules_fail_as_oserror(hybrid: str, attached: list[tuple[str,
 
 def test_precompiled_programs_are_the_compiled_ones() -> None:
     from berth.runtime import devicefilter
-    from berth.runtime.spec import _DEVICE_RULES
+    from berth.runtime.spec import DEFAULT_DEVICE_RULES
 
-    for devices in (list(_DEVICE_RULES), [{"allow": True, "access": "rwm"}]):
+    for devices in (list(DEFAULT_DEVICE_RULES), [{"allow": True, "access": "rwm"}]):
         assert cgroups.device_program(devices) == devicefilter.program(
             cgroups.with_implicit(devices)
         )
-    fuse = [*_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229}]
+    fuse = [*DEFAULT_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229}]
     assert cgroups.device_program(fuse) == devicefilter.program(cgroups.with_implicit(fuse))

@@ -19,7 +19,7 @@ import pytest
 from berth.runtime import bpf, cgroups
 from berth.runtime import devicefilter as df
 from berth.runtime.devicefilter import ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR
-from berth.runtime.spec import _DEVICE_RULES
+from berth.runtime.spec import DEFAULT_DEVICE_RULES
 
 PROLOGUE = [
     "ldxw r2, [r1+0]",
@@ -29,7 +29,7 @@ PROLOGUE = [
     "ldxw r4, [r1+4]",
     "ldxw r5, [r1+8]",
 ]
-DEFAULT = cgroups.with_implicit(list(_DEVICE_RULES))
+DEFAULT = cgroups.with_implicit(list(DEFAULT_DEVICE_RULES))
 PRIVILEGED = cgroups.with_implicit([{"allow": True, "access": "rwm"}])
 R, W, M = ACC_READ, ACC_WRITE, ACC_MKNOD
 RW = R | W
@@ -213,7 +213,7 @@ def test_privileged_allows_everything() -> None:
 def test_device_flag_opens_a_hole_after_the_defaults() -> None:
     # --device /dev/fuse: after the defaults, so it overrides their deny of 10:229
     devices = cgroups.with_implicit(
-        [*_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]
+        [*DEFAULT_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]
     )
     assert allowed(devices, DEV_CHAR, 10, 229, RW)
     assert not allowed(devices, DEV_CHAR, 10, 232, RW)

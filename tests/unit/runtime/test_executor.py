@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,15 +21,6 @@ from berth.runtime.syscalls import (
     PR_SET_NO_NEW_PRIVS,
 )
 from tests.unit.runtime.fake_syscalls import FakeSyscalls
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _config(root: Path, **kw: object) -> dict:

@@ -4,9 +4,6 @@ replays the same process steps as a container's init."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +18,6 @@ from berth.runtime.syscalls import (
     CLONE_NEWUTS,
 )
 from tests.unit.runtime.fake_syscalls import FakeSyscalls
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _config(root: Path) -> dict:

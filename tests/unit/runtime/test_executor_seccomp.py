@@ -4,9 +4,6 @@ container's init and in an exec (fake syscalls; the program is compiled for real
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +20,6 @@ from berth.runtime.syscalls import (
 from tests.unit.runtime.fake_syscalls import FakeSyscalls
 
 pytestmark = pytest.mark.skipif(not compiler.library_available(), reason="needs libseccomp")
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _seccomp() -> dict:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,15 +24,6 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         pytest.skip("the kernel has no openat2")
     monkeypatch.setattr(rootdir, "resolve_mode", request.param)
     return str(request.param)
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

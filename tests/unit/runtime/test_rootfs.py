@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +28,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeSyscalls:
     f = FakeSyscalls()
     monkeypatch.setattr(syscalls, "sys_", f)
     return f
-
-
-@pytest.fixture
-def tmp() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_parse_options() -> None:
