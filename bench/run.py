@@ -171,6 +171,10 @@ def main() -> int:
             ids.append(out.stdout.decode().strip())
         results["docker_run_d_x50_s"] = round(time.perf_counter() - t0, 2)
         results["docker_ps_50"] = fmt(timed([docker, "ps"], env, args.runs))
+        results["docker_exec_true"] = fmt(timed([docker, "exec", ids[0], "true"], env, args.runs))
+        results["docker_stats_no_stream_50"] = fmt(
+            timed([docker, "stats", "--no-stream"], env, max(3, args.runs // 4), warmup=1)
+        )
         results["berth_ps_50"] = fmt(timed([*berth, "ps"], env, args.runs))
         shims = shim_pids(str(d.exec_root))
         pss = [pss_kib(p) for p in shims]

@@ -200,8 +200,7 @@ def plan(config: dict) -> Plan:
         # through cgroups.join, like every other cgroup path: a ".." cannot reach past a
         # hierarchy's root into a host directory that would then be bound in
         binds = tuple(
-            (name, cgroups.join(os.path.join(cgroups.ROOT, name), cg_path))
-            for name, _, _ in host
+            (name, cgroups.join(os.path.join(cgroups.ROOT, name), cg_path)) for name, _, _ in host
         )
     p.fs_before, p.fs_after = rootfs.plan(
         config, cgroup_host=host, cgroup_links=_cgroup_links(), cgroup_binds=binds

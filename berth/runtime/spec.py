@@ -197,7 +197,9 @@ def _namespaces(spec: RuntimeSpec) -> list[dict]:
 
 def _resources(spec: RuntimeSpec) -> dict:
     res: dict = {
-        "devices": [{"allow": True, "access": "rwm"}] if spec.privileged else list(DEFAULT_DEVICE_RULES)
+        "devices": [{"allow": True, "access": "rwm"}]
+        if spec.privileged
+        else list(DEFAULT_DEVICE_RULES)
     }
     if not spec.privileged:
         # after the defaults: an explicit --device /dev/fuse overrides their deny

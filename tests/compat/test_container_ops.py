@@ -294,7 +294,7 @@ def test_restart(docker) -> None:
     assert ok(docker("inspect", "-f", "{{.State.Status}}", "t-restart")) == "running\n"
 
 
-def test_stats_no_stream_50_containers_is_fast(docker, daemon) -> None:  # type: ignore[no-untyped-def]
+def test_stats_no_stream_50_containers(docker, daemon) -> None:  # type: ignore[no-untyped-def]
     ids = []
     for i in range(50):
         status, body = daemon.api.call(
@@ -305,12 +305,7 @@ def test_stats_no_stream_50_containers_is_fast(docker, daemon) -> None:  # type:
         assert status == 201, body
         assert daemon.api.call("POST", f"/containers/{body['Id']}/start")[0] == 204
         ids.append(body["Id"])
-    best = 1e9
-    for _ in range(3):
-        t0 = time.monotonic()
-        r = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}")
-        best = min(best, time.monotonic() - t0)
-        lines = ok(r).splitlines()
-        assert len(lines) == 50 and all(line.endswith(" 1") for line in lines)
-    print(f"docker stats --no-stream, 50 containers: {best:.3f} s")
-    assert best < 1.0
+    # one sample per container, all of them answered (how long it takes: bench/run.py)
+    r = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}")
+    lines = ok(r).splitlines()
+    assert len(lines) == 50 and all(line.endswith(" 1") for line in lines)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import time
 from typing import Any
 
@@ -172,19 +171,6 @@ def test_exec_ends_with_its_container(docker: Any, daemon: Any, ctr: str) -> Non
         time.sleep(0.05)
     assert info["ExitCode"] == 137
     assert docker("inspect", "-f", "{{.ExecIDs}}", ctr).stdout == b"[]\n"
-
-
-def test_latency(docker: Any, ctr: str) -> None:
-    docker("exec", ctr, "true")
-    times = []
-    for _ in range(15):
-        t = time.perf_counter()
-        assert docker("exec", ctr, "true").returncode == 0
-        times.append(time.perf_counter() - t)
-    median = statistics.median(times)
-    print(f"docker exec CTR true: median {median * 1000:.1f} ms")
-    # the target is 60 ms; leave room for a loaded CI machine
-    assert median < 0.15
 
 
 # ---- docker-py ----------------------------------------------------------------------------

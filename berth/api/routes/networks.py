@@ -50,7 +50,9 @@ async def connect(req: Request, eng: Any) -> Response:
 async def disconnect(req: Request, eng: Any) -> Response:
     body = await _body(req)
     c = eng.containers.get(str(body.get("Container") or ""))
-    await eng.network.disconnect(c, req.match_info["id"], wire.field(body, "Force", bool, "NetworkDisconnect", False))
+    await eng.network.disconnect(
+        c, req.match_info["id"], wire.field(body, "Force", bool, "NetworkDisconnect", False)
+    )
     eng.containers.store.save(c)
     return empty(200)
 

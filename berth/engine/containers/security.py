@@ -122,9 +122,7 @@ def validate(hc: HostConfig) -> tuple[str, ...]:
                 f"label={real_labels[0]}: berth does not apply SELinux labels; "
                 "use label=disable or leave the option out"
             )
-        warnings.append(
-            "SELinux is not enabled on this host: --security-opt label= has no effect"
-        )
+        warnings.append("SELinux is not enabled on this host: --security-opt label= has no effect")
     return tuple(warnings)
 
 

@@ -203,7 +203,9 @@ def test_v2_device_program_default_rules(v2_cgroup: tuple[str, str]) -> None:
     """On this hybrid host the process stays in the root v1 devices cgroup (allow all):
     only the eBPF program stands between it and the host's devices."""
     cg, tmp = v2_cgroup
-    cgroups.attach_device_program(cg, devicefilter.program(cgroups.with_implicit(DEFAULT_DEVICE_RULES)))
+    cgroups.attach_device_program(
+        cg, devicefilter.program(cgroups.with_implicit(DEFAULT_DEVICE_RULES))
+    )
     assert len(_attached(cg)) == 1
     report = _probe_in_cgroup(cg, tmp)
     # mknod is allowed everywhere (as under dockerd); opening is what the rules guard
@@ -267,27 +269,3 @@ def _program_exists(prog_id: int) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def test_device_program_attach_cost() -> None:
-    """What the program adds to a container start: compile + load + attach, budgeted at
-    about 1 ms. The median of a few rounds, to ride out a busy machine."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: cgroups, bpf")
-    base = _v2_dir("x")
-    parent = os.path.dirname(base)
-    code_rules = cgroups.with_implicit(DEFAULT_DEVICE_RULES)
-    times = []
-    for i in range(15):
-        d = os.path.join(parent, f"berth-test-cost-{os.getpid()}-{i}")
-        os.mkdir(d)
-        try:
-            t = time.perf_counter()
-            cgroups.attach_device_program(d, devicefilter.program(code_rules))
-            times.append(time.perf_counter() - t)
-        finally:
-            os.rmdir(d)
-    times.sort()
-    median = times[len(times) // 2]
-    print(f"device program compile+load+attach: median {median * 1e6:.0f} us")
-    assert median < 0.005  # generous: a loaded CI machine; the report gives the real number

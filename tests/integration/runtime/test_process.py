@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import signal
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -156,24 +154,3 @@ def test_tty_is_controlling_terminal(rootfs_dir: Path) -> None:
     stat_line = next(ln for ln in text.splitlines() if ln.startswith("1 ("))
     assert int(stat_line.split(") ")[1].split()[4]) != 0  # tty_nr: it has a controlling tty
     assert "/dev/console" in text
-
-
-def test_spawn_is_fast(run: Runner, rootfs_dir: Path) -> None:
-    executor.prepare()
-    times = []
-    for i in range(10):
-        cfg = to_oci(
-            RuntimeSpec(
-                id=f"bt-fast{i}",
-                rootfs=str(rootfs_dir),
-                args=["/bin/true"],
-                env=["PATH=/bin"],
-                cgroup_path=f"/berth/bt-fast{i}",
-            )
-        )
-        t = time.perf_counter()
-        pid = executor.spawn(cfg, (0, 1, 2))
-        times.append(time.perf_counter() - t)
-        os.waitpid(pid, 0)
-        executor.cleanup(cfg)
-    assert statistics.median(times) < 0.05, times

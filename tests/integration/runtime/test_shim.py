@@ -497,28 +497,6 @@ def test_shim_outlives_the_zygote_and_holds_no_foreign_fds(boxes: Boxes) -> None
 # ---- measurements ----------------------------------------------------------------------------
 
 
-def test_measure_true_latency(boxes: Boxes, capsys: pytest.CaptureFixture[str]) -> None:
-    async def once() -> float:
-        t0 = time.perf_counter()
-        box = await boxes.make(["true"])
-        box.pid = await box.client.start()
-        status = await box.client.wait()
-        assert status.exit_code == 0
-        return time.perf_counter() - t0
-
-    async def go() -> list[float]:
-        await once()  # warm-up
-        return [await once() for _ in range(20)]
-
-    times = run(go(), timeout=60)
-    median = statistics.median(times) * 1000
-    with capsys.disabled():
-        print(
-            f"\nspawn_shim -> wait() for true: median {median:.1f} ms, max {max(times) * 1000:.1f} ms"
-        )
-    assert median < 50
-
-
 _PSS_SCRIPT = r"""
 import asyncio, json, shutil, sys, tempfile, time
 from pathlib import Path

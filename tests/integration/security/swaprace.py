@@ -21,7 +21,6 @@ from tests.conftest import Daemon, _make_daemon, docker_for
 MODE_ENV = "BERTH_ROOTDIR_RESOLVE"
 
 
-
 @pytest.fixture(params=["openat2", "fallback"])
 def racing_daemon(
     request: pytest.FixtureRequest,
@@ -39,8 +38,6 @@ def racing_daemon(
         return
     monkeypatch.setenv(MODE_ENV, "fallback")
     yield from _make_daemon(busybox_tar)
-
-
 
 
 @dataclass

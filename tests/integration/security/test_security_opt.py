@@ -18,9 +18,13 @@ def test_bogus_option_is_refused_at_create(docker) -> None:  # type: ignore[no-u
     assert r.stdout.strip() == b""
 
 
-@pytest.mark.parametrize("opt", ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"])
+@pytest.mark.parametrize(
+    "opt", ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"]
+)
 def test_no_new_privileges_for_init(docker, opt: str) -> None:  # type: ignore[no-untyped-def]
-    r = docker("run", "--rm", "--security-opt", opt, "busybox", "grep", "NoNewPrivs", "/proc/self/status")
+    r = docker(
+        "run", "--rm", "--security-opt", opt, "busybox", "grep", "NoNewPrivs", "/proc/self/status"
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [b"NoNewPrivs:", b"1"]
 
@@ -48,13 +52,17 @@ def test_no_new_privileges_for_exec(docker) -> None:  # type: ignore[no-untyped-
         docker("rm", "-f", "nnp-exec")
 
 
-@pytest.mark.parametrize(("opts", "euid"), [((), b"0"), (("--security-opt", "no-new-privileges"), b"1000")])
+@pytest.mark.parametrize(
+    ("opts", "euid"), [((), b"0"), (("--security-opt", "no-new-privileges"), b"1000")]
+)
 def test_setuid_root_binary_under_no_new_privileges(docker, static_binary, opts, euid) -> None:  # type: ignore[no-untyped-def]
     """The attack behind the option: a setuid-root binary run by uid 1000 gets euid 0,
     unless no_new_privs is set. Without the option the bit works, so the test can fail."""
     exe = static_binary("euid")
     name = "nnp-suid" + ("-on" if opts else "-off")
-    r = docker("run", "-d", "--name", name, *opts, "-v", f"{exe}:/euid:ro", "busybox", "sleep", "60")
+    r = docker(
+        "run", "-d", "--name", name, *opts, "-v", f"{exe}:/euid:ro", "busybox", "sleep", "60"
+    )
     assert r.returncode == 0, r.stderr
     try:
         r = docker("exec", name, "sh", "-c", "cp /euid /tmp/suid && chmod 4755 /tmp/suid")
@@ -67,7 +75,15 @@ def test_setuid_root_binary_under_no_new_privileges(docker, static_binary, opts,
 
 
 def test_apparmor_accepted_with_a_warning_on_this_host(docker) -> None:  # type: ignore[no-untyped-def]
-    r = docker("create", "--name", "aa-warn", "--security-opt", "apparmor=docker-default", "busybox", "true")
+    r = docker(
+        "create",
+        "--name",
+        "aa-warn",
+        "--security-opt",
+        "apparmor=docker-default",
+        "busybox",
+        "true",
+    )
     try:
         assert r.returncode == 0, r.stderr
         assert b"AppArmor is not enabled on this host" in r.stderr

@@ -213,7 +213,10 @@ def test_privileged_allows_everything() -> None:
 def test_device_flag_opens_a_hole_after_the_defaults() -> None:
     # --device /dev/fuse: after the defaults, so it overrides their deny of 10:229
     devices = cgroups.with_implicit(
-        [*DEFAULT_DEVICE_RULES, {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]
+        [
+            *DEFAULT_DEVICE_RULES,
+            {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+        ]
     )
     assert allowed(devices, DEV_CHAR, 10, 229, RW)
     assert not allowed(devices, DEV_CHAR, 10, 232, RW)
