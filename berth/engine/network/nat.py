@@ -1,8 +1,19 @@
-"""Isolation between networks and outbound masquerading, with the `iptables` command
-(pyroute2 has no iptables/nftables rule API that works on this kernel's nft backend;
-the rules are dockerd's, each tagged with the network it was added for, so that removing a
-network removes exactly its own). Without iptables, networks are still isolated as long as
-the host does not forward (net.ipv4.ip_forward=0); a warning is logged once."""
+"""Isolation between networks, forwarding for berth's own bridges and outbound
+masquerading, with the `iptables` command (pyroute2 has no iptables/nftables rule API that
+works on this kernel's nft backend). The layout is dockerd's, with berth's own chains:
+
+    FORWARD -j BERTH-USER                  (the admin's rules come first; it only RETURNs)
+    FORWARD -j BERTH-ISOLATION-STAGE-1     (no traffic between two berth networks)
+    FORWARD -o BR -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+    FORWARD -o BR -j BERTH                 (published ports, per container)
+    FORWARD -i BR ! -o BR -j ACCEPT        (out to the world)
+    FORWARD -i BR -o BR -j ACCEPT          (between containers of one network)
+
+The ACCEPTs are what keep a network working on a host whose FORWARD policy is DROP (what
+dockerd, ufw and firewalld set). Each per-bridge rule is tagged with the network it was
+added for, so that removing a network removes exactly its own. Without iptables, networks
+are still isolated as long as the host does not forward (net.ipv4.ip_forward=0); a warning
+is logged once."""
 
 from __future__ import annotations
 
@@ -13,6 +24,8 @@ import subprocess
 
 log = logging.getLogger(__name__)
 
+CHAIN = "BERTH"
+USER = "BERTH-USER"
 STAGE1 = "BERTH-ISOLATION-STAGE-1"
 STAGE2 = "BERTH-ISOLATION-STAGE-2"
 TAG = "berth:"
@@ -37,9 +50,12 @@ def _ensure(table: str, chain: str, rule: list[str], insert: bool = False) -> No
 
 
 def _chains() -> None:
-    for ch in (STAGE1, STAGE2):
+    for ch in (CHAIN, USER, STAGE1, STAGE2):
         _ipt("-t", "filter", "-N", ch)  # fails when it exists: fine
+    _ensure("filter", USER, ["-j", "RETURN"])
+    # inserted in this order, the user chain ends up ahead of the isolation stage
     _ensure("filter", "FORWARD", ["-j", STAGE1], insert=True)
+    _ensure("filter", "FORWARD", ["-j", USER], insert=True)
 
 
 def _tag(owner: str) -> list[str]:
@@ -66,6 +82,19 @@ def add_bridge(bridge: str, subnet: str, internal: bool, owner: str) -> None:
         )
     else:
         _ensure("nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"])
+        for rule in _outward(bridge):
+            _ensure("filter", "FORWARD", [*rule[:-2], *tag, *rule[-2:]])
+    _ensure("filter", "FORWARD", ["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"])
+
+
+def _outward(bridge: str) -> list[list[str]]:
+    """The FORWARD rules of a network that reaches outside its bridge: replies and
+    published ports in, anything out."""
+    return [
+        ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+        ["-o", bridge, "-j", CHAIN],
+        ["-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"],
+    ]
 
 
 def _ours(chain: str, rule: list[str], bridge: str, owner: str | None, legacy: bool) -> bool:
@@ -77,7 +106,7 @@ def _ours(chain: str, rule: list[str], bridge: str, owner: str | None, legacy: b
     if "--comment" in rule:
         tag = rule[rule.index("--comment") + 1]
         return tag.startswith(TAG) and (owner is None or tag == TAG + owner[:12])
-    if not legacy:
+    if not legacy or chain == "FORWARD":  # berth always tagged what it adds to FORWARD
         return False
     # berth's own chains hold nothing but berth's rules; in POSTROUTING only the exact
     # masquerade rule it used to add
@@ -94,7 +123,8 @@ def remove_bridge(bridge: str, owner: str | None = None, legacy: bool = False) -
     exe = shutil.which("iptables")
     if exe is None:
         return
-    for table, chain in (("filter", STAGE1), ("filter", STAGE2), ("nat", "POSTROUTING")):
+    walk = (("filter", "FORWARD"), ("filter", STAGE1), ("filter", STAGE2), ("nat", "POSTROUTING"))
+    for table, chain in walk:
         p = subprocess.run(
             [exe, "-w", "-t", table, "-S", chain], capture_output=True, text=True, timeout=30
         )

@@ -225,6 +225,9 @@ _STAGE2 = "BERTH-ISOLATION-STAGE-2"
         (_STAGE2, "-o br1 -j DROP", _NET, True, True),
         (_STAGE2, "-o br1 -j DROP", _NET, False, False),
         (_STAGE2, f"-o br1 {_MINE} -j DROP", _NET, False, True),
+        # FORWARD is everyone's: only what carries berth's tag, even for a bridge berth made
+        ("FORWARD", "-i br1 -o br1 -j ACCEPT", _NET, True, False),
+        ("FORWARD", f"-i br1 -o br1 {_MINE} -j ACCEPT", _NET, True, True),
     ],
 )
 def test_which_iptables_rules_are_berths(
@@ -241,6 +244,13 @@ def test_remove_deletes_exactly_berths_rules_as_iptables_prints_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     listing = {
+        "FORWARD": [
+            "-P FORWARD DROP",
+            "-A FORWARD -j BERTH-USER",
+            f'-A FORWARD -i br1 -o br1 -m comment --comment "berth:{_NET[:12]}" -j ACCEPT',
+            "-A FORWARD -i br1 -o br1 -j ACCEPT",  # the admin's own, identical but untagged
+            f"-A FORWARD -o br1 {_OTHER} -j BERTH",
+        ],
         "BERTH-ISOLATION-STAGE-1": [
             "-N BERTH-ISOLATION-STAGE-1",
             f'-A BERTH-ISOLATION-STAGE-1 -i br1 ! -o br1 -m comment --comment "berth:{_NET[:12]}"'
@@ -271,6 +281,7 @@ def test_remove_deletes_exactly_berths_rules_as_iptables_prints_them(
     nat.remove_bridge("br1", owner=_NET)
     tag = ["-m", "comment", "--comment", f"berth:{_NET[:12]}"]
     assert deleted == [
+        ["FORWARD", "-i", "br1", "-o", "br1", *tag, "-j", "ACCEPT"],
         ["BERTH-ISOLATION-STAGE-1", "-i", "br1", "!", "-o", "br1", *tag, "-j",
          "BERTH-ISOLATION-STAGE-2"],
         ["POSTROUTING", "-s", "10.1.0.0/24", "!", "-o", "br1", *tag, "-j", "MASQUERADE"],
