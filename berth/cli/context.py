@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from berth.client.api import Client
+    from berth.client.contexts import Endpoint
 
 
 class StatusError(Exception):
@@ -20,12 +21,29 @@ class StatusError(Exception):
 
 
 class Context:
-    """Global options plus the client they imply."""
+    """Global options plus the client they imply.
 
-    def __init__(self, host: str, debug: bool = False, prog: str = "berth") -> None:
-        self.host = host
+    endpoint is a host string or a resolved Endpoint (host, TLS settings, context name).
+    The API version is DOCKER_API_VERSION when set, else negotiated with the daemon.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | Endpoint | None,
+        debug: bool = False,
+        prog: str = "berth",
+        api_version: str | None = None,
+    ) -> None:
+        if isinstance(endpoint, str):
+            self.host: str = endpoint
+            self.endpoint: Endpoint | None = None
+        else:
+            self.endpoint = endpoint
+            self.host = endpoint.host if endpoint is not None else ""
         self.debug = debug
         self.prog = prog
+        env_version = os.environ.get("DOCKER_API_VERSION", "").strip().removeprefix("v")
+        self.api_version = api_version or env_version or "auto"
         self._client: Client | None = None
 
     @property
@@ -34,7 +52,8 @@ class Context:
         if self._client is None:
             from berth.client.api import Client
 
-            self._client = Client(self.host)
+            tls = self.endpoint.tls if self.endpoint is not None else None
+            self._client = Client(self.host, api_version=self.api_version, tls=tls)
         return self._client
 
     def out(self, text: str) -> None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from berth.client.contexts import GlobalOptions
 
 # command words -> (module under berth.cli.commands, function, exit status for daemon errors).
 # docker exits 125 when run/create fail before the container runs, 1 for other commands.
@@ -113,6 +117,10 @@ _COMMANDS["container-prune"] = ("system_ops", "container_prune", 1)
 _COMMANDS["image-prune"] = ("system_ops", "image_prune", 1)
 _CONTAINER["prune"] = "container-prune"
 _IMAGE["prune"] = "image-prune"
+# certificates: `berth tls init`, `berth tls client NAME` (no daemon needed)
+_TLS = {"init": "tls-init", "client": "tls-client"}
+_COMMANDS["tls-init"] = ("tls", "init", 1)
+_COMMANDS["tls-client"] = ("tls", "client", 1)
 _SYSTEM = {"df": "system-df", "prune": "system-prune", "events": "events", "info": "info"}
 
 _USAGE = """
@@ -138,54 +146,116 @@ Management Commands:
   system      Manage berth (df, prune, events, info)
 
 Commands:
+  tls         Make TLS certificates for berthd and its clients (init, client)
   attach, create, start, stop, kill, rm, wait, rename, rmi, tag, load, save, import, pull,
   push, login, logout, cp, diff, export, commit, top, stats, pause, unpause, update, restart,
   events
 
 Global Options:
-  -D, --debug          Enable debug mode
-  -H, --host string    Daemon socket to connect to
-  -v, --version        Print version information and quit
+      --config string      Location of client config files (default "~/.docker")
+  -c, --context string     Name of the context to use to connect to the daemon (overrides
+                           DOCKER_HOST env var and default context set with "docker context use")
+  -D, --debug              Enable debug mode
+  -H, --host string        Daemon socket to connect to
+      --tls                Use TLS; implied by --tlsverify
+      --tlscacert string   Trust certs signed only by this CA (default "~/.docker/ca.pem")
+      --tlscert string     Path to TLS certificate file (default "~/.docker/cert.pem")
+      --tlskey string      Path to TLS key file (default "~/.docker/key.pem")
+      --tlsverify          Use TLS and verify the remote
+  -v, --version            Print version information and quit
 
 Run 'berth COMMAND --help' for more information on a command.
 """
 
-_IGNORED_GLOBAL_VALUES = {"-l", "--log-level", "--config", "-c", "--context"}
+# Global flags that take a value -> GlobalOptions attribute ("" for ignored ones).
+_GLOBAL_VALUES = {
+    "-H": "host", "--host": "host",
+    "-c": "context", "--context": "context",
+    "--config": "config",
+    "--tlscacert": "tlscacert", "--tlscert": "tlscert", "--tlskey": "tlskey",
+    "-l": "", "--log-level": "",
+}  # fmt: skip
+_GLOBAL_BOOLS = {"-D": "debug", "--debug": "debug", "--tls": "tls", "--tlsverify": "tlsverify"}
+_TRUE = ("1", "t", "T", "true", "TRUE", "True")
+_FALSE = ("0", "f", "F", "false", "FALSE", "False")
 
 
-def _parse_globals(argv: list[str]) -> tuple[str | None, bool, list[str]]:
-    host: str | None = None
-    debug = bool(os.environ.get("BERTH_DEBUG"))
+def _parse_globals(argv: list[str]) -> tuple[dict[str, object], list[str]]:
+    """The global options before the command word (pflag syntax), and the rest of argv.
+
+    Returns a dict of what was given: host (a list: docker refuses more than one -H),
+    context, config, tls, tlsverify, tlscacert, tlscert, tlskey, debug.
+    """
+    given: dict[str, object] = {"debug": bool(os.environ.get("BERTH_DEBUG"))}
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("-H", "--host"):
-            if i + 1 >= len(argv):
-                raise _GlobalUsage(f"flag needs an argument: {a}")
-            host = argv[i + 1]
-            i += 2
-        elif a.startswith("--host="):
-            host = a[len("--host=") :]
+        name, eq, raw = a.partition("=")
+        if a.startswith("-") and not a.startswith("--") and len(a) > 2 and not eq:
+            # -Hunix:///x, -cNAME (a value glued to its shorthand)
+            if a[:2] in ("-H", "-c", "-l"):
+                name, eq, raw = a[:2], "=", a[2:].removeprefix("=")
+        elif a.startswith("-") and not a.startswith("--") and eq and len(name) > 2:
+            name, raw = a[:2], a[2:].removeprefix("=")
+        if name in _GLOBAL_VALUES:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise _GlobalUsage(f"flag needs an argument: {a}")
+                raw = argv[i + 1]
+                i += 1
             i += 1
-        elif a.startswith("-H") and len(a) > 2:
-            host = a[2:].lstrip("=")
-            i += 1
-        elif a in ("-D", "--debug"):
-            debug = True
-            i += 1
-        elif a in _IGNORED_GLOBAL_VALUES:
-            i += 2
-        elif a.split("=", 1)[0] in _IGNORED_GLOBAL_VALUES:
+            dest = _GLOBAL_VALUES[name]
+            if dest == "host":
+                hosts = given.setdefault("host", [])
+                assert isinstance(hosts, list)
+                hosts.append(raw)
+            elif dest:
+                given[dest] = raw
+        elif name in _GLOBAL_BOOLS:
+            if eq and raw not in _TRUE + _FALSE:
+                raise _GlobalUsage(
+                    f'invalid argument "{raw}" for "{name}" flag: '
+                    f'strconv.ParseBool: parsing "{raw}": invalid syntax'
+                )
+            given[_GLOBAL_BOOLS[name]] = not eq or raw in _TRUE
             i += 1
         elif a in ("-v", "--version"):
-            return host, debug, ["--version"]
+            return given, ["--version"]
         elif a in ("-h", "--help"):
-            return host, debug, []
+            return given, []
         elif a.startswith("-") and a != "-":
-            raise _GlobalUsage(f"unknown flag: {a.split('=', 1)[0]}")
+            raise _GlobalUsage(f"unknown flag: {name}")
         else:
             break
-    return host, debug, argv[i:]
+    return given, argv[i:]
+
+
+def _global_options(given: dict[str, object]) -> GlobalOptions:
+    from berth.client.contexts import EndpointError, GlobalOptions
+
+    hosts = given.get("host") or []
+    assert isinstance(hosts, list)
+    if len(hosts) > 1:
+        raise EndpointError("unable to resolve docker endpoint: Specify only one -H")
+
+    def opt(key: str) -> str | None:
+        v = given.get(key)
+        return v if isinstance(v, str) else None
+
+    def flag(key: str) -> bool | None:
+        v = given.get(key)
+        return v if isinstance(v, bool) else None
+
+    return GlobalOptions(
+        host=hosts[0] if hosts else None,
+        context=opt("context"),
+        tls=flag("tls"),
+        tlsverify=flag("tlsverify"),
+        tlscacert=opt("tlscacert"),
+        tlscert=opt("tlscert"),
+        tlskey=opt("tlskey"),
+        config=opt("config"),
+    )
 
 
 class _GlobalUsage(Exception):
@@ -202,6 +272,10 @@ def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
         if not rest or rest[0] not in _NETWORK:
             return None
         return _NETWORK[rest[0]], rest[1:]
+    if head == "tls":
+        if not rest or rest[0] not in _TLS:
+            return None
+        return _TLS[rest[0]], rest[1:]
     if head == "system":
         if not rest or rest[0] not in _SYSTEM:
             return None
@@ -220,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        host, debug, words = _parse_globals(argv)
+        given, words = _parse_globals(argv)
     except _GlobalUsage as exc:
         sys.stderr.write(f"berth: {exc}\n{_USAGE}")
         return 125
@@ -234,10 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     resolved = _resolve(words)
     if resolved is None:
-        if words[0] in ("container", "image", "volume", "network", "system") and len(words) == 1:
+        if (
+            words[0] in ("container", "image", "volume", "network", "system", "tls")
+            and len(words) == 1
+        ):
             sys.stdout.write(_USAGE)
             return 0
-        managed = ("container", "image", "volume", "network", "system")
+        managed = ("container", "image", "volume", "network", "system", "tls")
         name = " ".join(words[:2]) if words[0] in managed else words[0]
         sys.stderr.write(
             f"berth: unknown command: berth {name}\n\nRun 'berth --help' for more information\n"
@@ -245,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     name, rest = resolved
     module, func, daemon_status = _COMMANDS[name]
-    return _run(name, module, func, daemon_status, host, debug, rest)
+    return _run(name, module, func, daemon_status, given, rest)
 
 
 def _run(
@@ -253,21 +330,25 @@ def _run(
     module: str,
     func: str,
     daemon_status: int,
-    host: str | None,
-    debug: bool,
+    given: dict[str, object],
     rest: list[str],
 ) -> int:
     from importlib import import_module
 
     from berth.cli.context import Context, StatusError
     from berth.cli.flags import HelpRequested, UsageError
-    from berth.client.errors import APIError, ClientError, DaemonUnreachable
-    from berth.client.hosts import HostError, parse_host, pick_host
+    from berth.client.contexts import EndpointError, resolve_endpoint
+    from berth.client.errors import APIError, ClientError, DaemonUnreachable, TLSError
+    from berth.client.hosts import HostError, parse_host
 
+    debug = bool(given.get("debug"))
     try:
-        spec = pick_host(host, os.environ)
-        parse_host(spec)
-        ctx = Context(spec, debug)
+        if name.startswith("tls-"):
+            ctx = Context(None, debug)  # needs no daemon: a bad context must not stop it
+        else:
+            endpoint = resolve_endpoint(_global_options(given), os.environ)
+            parse_host(endpoint.host)
+            ctx = Context(endpoint, debug)
         fn = getattr(import_module("berth.cli.commands." + module), func)
         return int(fn(ctx, rest) or 0)
     except HelpRequested as exc:
@@ -284,7 +365,10 @@ def _run(
         if exc.message:
             _error(exc.message, debug)
         return exc.status
-    except (APIError, DaemonUnreachable) as exc:
+    except EndpointError as exc:
+        _error(str(exc), debug)  # docker fails these at start-up, before any command: 1
+        return 1
+    except (APIError, DaemonUnreachable, TLSError) as exc:
         _error(str(exc), debug)
         return daemon_status
     except (ClientError, HostError) as exc:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.client.hosts import Host, parse_host
-from berth.client.transport import Body, Response, SocketReader, Transport, quote_name
+from berth.client.transport import Body, Conn, Response, SocketReader, Transport, quote_name
 from berth.constants import API_VERSION
+
+if TYPE_CHECKING:
+    from berth.client.contexts import TLSSettings
 
 JSON = Any
 
@@ -25,10 +27,16 @@ class Client:
     """A synchronous Engine API client for one daemon."""
 
     def __init__(
-        self, host: str | Host, api_version: str | None = API_VERSION, timeout: float | None = None
+        self,
+        host: str | Host,
+        api_version: str | None = API_VERSION,
+        timeout: float | None = None,
+        tls: TLSSettings | None = None,
     ) -> None:
+        """api_version: pinned ("1.41"), "auto" (negotiated from /_ping, as the docker
+        CLI does) or None (no /vN prefix). tls: TLS settings for a tcp host."""
         self.host = parse_host(host) if isinstance(host, str) else host
-        self.transport = Transport(self.host, api_version, timeout)
+        self.transport = Transport(self.host, api_version, timeout, tls)
 
     # ---- plumbing -------------------------------------------------------
     def _json(self, method: str, path: str, query: Any = None, body: Any = None) -> JSON:
@@ -130,7 +138,7 @@ class Client:
         stderr: bool = True,
         logs: bool = False,
         detach_keys: str | None = None,
-    ) -> tuple[socket.socket, SocketReader]:
+    ) -> tuple[Conn, SocketReader]:
         """POST /containers/{id}/attach, upgraded to a raw two-way stream."""
         q = {
             "stream": True,

@@ -38,3 +38,21 @@ class ProtocolError(ClientError):
 
 class StreamError(ClientError):
     """An error reported inside a JSON progress stream (pull, load, import)."""
+
+
+class TLSError(ClientError):
+    """TLS could not be set up or failed: bad cert files, a refused handshake, an alert.
+
+    Shown like the docker CLI's "error during connect: ... tls: ..." in one line, once the
+    transport has said which daemon it was (url).
+    """
+
+    def __init__(self, reason: str, url: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.url = url
+
+    def __str__(self) -> str:
+        if self.url:
+            return f"error during connect: {self.url}: tls: {self.reason}"
+        return self.reason

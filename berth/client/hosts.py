@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from berth.constants import DEFAULT_HOST
 
 DEFAULT_TCP_PORT = 2375
+DEFAULT_TLS_PORT = 2376
 
 
 class HostError(ValueError):
@@ -50,7 +51,10 @@ def pick_host(flag: str | None, environ: Mapping[str, str]) -> str:
 
 
 def parse_host(spec: str) -> Host:
-    """Parse "unix:///path", "tcp://host:port", "host:port" or "/path" into a Host.
+    """Parse "unix:///path", "tcp://host:port", "https://host:port", "host:port" or "/path".
+
+    https:// is a tcp address (default port 2376) on which TLS is on; the endpoint
+    resolution (berth.client.contexts) decides TLS, this only finds the address.
 
     fd:// is a daemon-side listener (systemd socket activation) and means nothing to a client.
     """
@@ -67,14 +71,14 @@ def parse_host(spec: str) -> Host:
         if not rest:
             raise HostError(f"invalid host {spec!r}: empty socket path")
         return Host("unix", path=rest)
-    if scheme in ("tcp", "http"):
-        return _parse_tcp(spec, rest)
+    if scheme in ("tcp", "http", "https"):
+        return _parse_tcp(spec, rest, DEFAULT_TLS_PORT if scheme == "https" else DEFAULT_TCP_PORT)
     if scheme == "fd":
         raise HostError(f"invalid host {spec!r}: fd:// is only for the daemon")
     raise HostError(f"invalid host {spec!r}: unsupported scheme {scheme!r}")
 
 
-def _parse_tcp(spec: str, rest: str) -> Host:
+def _parse_tcp(spec: str, rest: str, default_port: int = DEFAULT_TCP_PORT) -> Host:
     rest = rest.rstrip("/")
     if "/" in rest:
         raise HostError(f"invalid host {spec!r}: a path is not supported")
@@ -90,7 +94,7 @@ def _parse_tcp(spec: str, rest: str) -> Host:
     if not host:
         host = "127.0.0.1"
     if not port_s:
-        return Host("tcp", host=host, port=DEFAULT_TCP_PORT)
+        return Host("tcp", host=host, port=default_port)
     if not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise HostError(f"invalid host {spec!r}: bad port {port_s!r}")
     return Host("tcp", host=host, port=int(port_s))

@@ -6,9 +6,12 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.stdcopy import HEADER_SIZE, parse_header
+
+if TYPE_CHECKING:
+    from berth.client.transport import Conn
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -62,7 +65,7 @@ def copy_output(chunks: Iterable[bytes], tty: bool, out_fd: int = 1, err_fd: int
         write_all(err_fd if stream == 2 else out_fd, payload)
 
 
-def read_socket(sock: socket.socket, pending: bytes = b"") -> Iterator[bytes]:
+def read_socket(sock: Conn, pending: bytes = b"") -> Iterator[bytes]:
     """Chunks from a hijacked socket until EOF (a reset counts as EOF)."""
     if pending:
         yield pending
@@ -114,7 +117,7 @@ class AttachSession:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: Conn,
         pending: bytes,
         tty: bool,
         stdin_fd: int | None = None,

@@ -8,24 +8,41 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import quote, urlencode
 
-from berth.client.errors import APIError, DaemonUnreachable, ProtocolError
+from berth.client.errors import APIError, DaemonUnreachable, ProtocolError, TLSError
 from berth.client.hosts import Host
+from berth.constants import API_VERSION
+
+if TYPE_CHECKING:
+    from berth.client.contexts import TLSSettings
 
 Body = bytes | BinaryIO | Iterable[bytes] | None
 Query = Mapping[str, Any] | None
 
 _RECV = 1 << 16
+
+
+class Conn(Protocol):
+    """What the transport needs of a connection: a socket, or a TLSSocket over one."""
+
+    def recv(self, n: int, /) -> bytes: ...
+    def sendall(self, data: bytes, /) -> None: ...
+    def shutdown(self, how: int, /) -> None: ...
+    def close(self) -> None: ...
+    def settimeout(self, value: float | None, /) -> None: ...
+
+
 _USER_AGENT = "berth-cli"
 
 
 class SocketReader:
     """A small buffered reader over a socket that can hand its leftover bytes to a hijacker."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Conn) -> None:
         self.sock = sock
         self.buf = b""
 
@@ -69,7 +86,7 @@ class Response:
     """A response whose body is read lazily (so streams can be consumed as they arrive)."""
 
     def __init__(
-        self, sock: socket.socket, reader: SocketReader, status: int, headers: dict[str, str]
+        self, sock: Conn, reader: SocketReader, status: int, headers: dict[str, str]
     ) -> None:
         self.sock = sock
         self.reader = reader
@@ -193,15 +210,85 @@ def quote_name(name: str) -> str:
 
 
 class Transport:
-    """Sends requests to one daemon address under one API version prefix."""
+    """Sends requests to one daemon address under one API version prefix.
 
-    def __init__(self, host: Host, api_version: str | None, timeout: float | None = None) -> None:
+    api_version "auto" negotiates as the docker client does: before the first request,
+    GET /_ping (unversioned) and use the lower of the daemon's API-Version header and
+    ours (1.24 when the daemon sends none; ours when the ping fails). The ping's
+    connection is kept for the request that follows, so negotiating costs no extra
+    connect or TLS handshake. tls (TLSSettings) turns TLS on for tcp hosts.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        api_version: str | None,
+        timeout: float | None = None,
+        tls: TLSSettings | None = None,
+    ) -> None:
         self.host = host
-        self.prefix = f"/v{api_version}" if api_version else ""
         self.timeout = timeout
+        self.tls = tls if host.scheme == "tcp" else None
+        self._ssl_context: Any = None
+        self._idle: Conn | None = None  # a kept-alive connection for the next request
+        self._lock = threading.Lock()  # negotiation and the idle connection
+        self.api_version: str | None = api_version
+        self.negotiated = api_version != "auto"
+        self.prefix = f"/v{api_version}" if api_version and self.negotiated else ""
 
-    def connect(self) -> socket.socket:
-        """A fresh connected socket, or DaemonUnreachable."""
+    def negotiate(self) -> str | None:
+        """Settle the API version (a no-op when pinned or done); returns it."""
+        if self.negotiated:
+            return self.api_version
+        with self._lock:
+            if self.negotiated:
+                return self.api_version
+            sock = self.connect()
+            try:
+                self._send(sock, "GET", "/_ping", {}, None)
+                resp = self._read_head(sock)
+                resp.read()
+            except BaseException as exc:
+                sock.close()
+                raise self._explained(exc) from None
+            version = API_VERSION
+            if resp.status < 400:
+                version = pick_version(resp.headers.get("api-version", ""))
+            if "close" in resp.headers.get("connection", "").lower():
+                sock.close()
+            else:
+                self._idle = sock
+            self.api_version = version
+            self.prefix = f"/v{version}"
+            self.negotiated = True
+        return self.api_version
+
+    def _explained(self, exc: BaseException) -> BaseException:
+        """exc, with the daemon's address and a hint where TLS is the likely cause."""
+        if isinstance(exc, TLSError):
+            exc.url = exc.url or self.host.url
+        elif isinstance(exc, ConnectionError):
+            # a reset instead of an answer: over TLS, mostly a refused client certificate
+            # whose alert the reset overtook
+            if self.tls is not None:
+                return TLSError(
+                    "the daemon reset the connection without answering "
+                    "(does it trust this client certificate?)",
+                    self.host.url,
+                )
+            return ProtocolError(f"the daemon reset the connection: {exc.strerror or exc}")
+        elif isinstance(exc, ProtocolError) and _unanswered(exc) and self.host.scheme == "tcp":
+            if self.tls is not None:
+                return TLSError(
+                    "the daemon closed the connection without answering "
+                    "(does it trust this client certificate?)",
+                    self.host.url,
+                )
+            return ProtocolError(f"{exc} (is {self.host.url} a TLS port? then use --tlsverify)")
+        return exc
+
+    def connect(self) -> Conn:
+        """A fresh connected socket (a TLSSocket over TLS), or DaemonUnreachable/TLSError."""
         try:
             if self.host.scheme == "unix":
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -212,9 +299,28 @@ class Transport:
                     sock.close()
                     raise
                 return sock
-            return socket.create_connection((self.host.host, self.host.port), self.timeout)
+            raw = socket.create_connection((self.host.host, self.host.port), self.timeout)
         except OSError as exc:
             raise DaemonUnreachable(self.host.url, exc.strerror or str(exc)) from exc
+        if self.tls is None:
+            return raw
+        from berth.client import tlsconfig
+
+        try:
+            if self._ssl_context is None:
+                self._ssl_context = tlsconfig.client_context(self.tls)
+            conn = tlsconfig.TLSSocket(raw, self._ssl_context, self.host.host)
+            conn.do_handshake()
+        except TLSError as exc:
+            raw.close()
+            if exc.reason.startswith(("Could not", "could not", "failed to")):
+                raise  # the files, not the daemon
+            exc.url = self.host.url
+            raise
+        except OSError as exc:
+            raw.close()
+            raise DaemonUnreachable(self.host.url, exc.strerror or str(exc)) from exc
+        return conn
 
     def request(
         self,
@@ -233,13 +339,31 @@ class Transport:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        sock = self.connect()
+        self.negotiate()
+        target = build_path(self.prefix + path, query)
+        resend = body is None or isinstance(body, bytes | bytearray)
+        with self._lock:
+            idle, self._idle = self._idle, None
+        if idle is not None and not resend:
+            idle.close()  # a streamed body could not be sent again if the daemon hung up
+            idle = None
+        sock, reused = (idle, True) if idle is not None else (self.connect(), False)
         try:
-            self._send(sock, method, build_path(self.prefix + path, query), hdrs, body)
-            resp = self._read_head(sock)
-        except BaseException:
+            try:
+                self._send(sock, method, target, hdrs, body)
+                resp = self._read_head(sock)
+            except (ProtocolError, ConnectionError) as exc:
+                # A kept-alive connection the daemon closed meanwhile: nothing was
+                # answered, so send again on a fresh one (when the body can be sent again).
+                if not (reused and resend and _unanswered(exc)):
+                    raise
+                sock.close()
+                sock = self.connect()
+                self._send(sock, method, target, hdrs, body)
+                resp = self._read_head(sock)
+        except BaseException as exc:
             sock.close()
-            raise
+            raise self._explained(exc) from None
         if resp.status >= 400:
             with resp:
                 raise APIError(resp.status, _error_message(resp))
@@ -247,7 +371,7 @@ class Transport:
 
     def hijack(
         self, method: str, path: str, query: Query = None, headers: Mapping[str, str] | None = None
-    ) -> tuple[socket.socket, SocketReader]:
+    ) -> tuple[Conn, SocketReader]:
         """Ask to upgrade the connection (attach, exec start) and return the raw socket.
 
         The reader holds any bytes that arrived right behind the response head.
@@ -261,7 +385,7 @@ class Transport:
 
     def _send(
         self,
-        sock: socket.socket,
+        sock: Conn,
         method: str,
         target: str,
         headers: dict[str, str],
@@ -288,7 +412,7 @@ class Transport:
                     sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sock.sendall(b"0\r\n\r\n")
 
-    def _read_head(self, sock: socket.socket) -> Response:
+    def _read_head(self, sock: Conn) -> Response:
         reader = SocketReader(sock)
         while True:
             status_line = reader.readline()
@@ -307,6 +431,30 @@ class Transport:
                 headers[k.strip().lower()] = v.strip()
             if status != 100:
                 return Response(sock, reader, status, headers)
+
+
+_FALLBACK_API_VERSION = "1.24"  # what a daemon that sends no API-Version header speaks
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def pick_version(server: str) -> str:
+    """The version to speak to a daemon whose /_ping said API-Version: server."""
+    server = server.strip() or _FALLBACK_API_VERSION
+    try:
+        if _version_tuple(server) < _version_tuple(API_VERSION):
+            return server
+    except ValueError:
+        return API_VERSION
+    return API_VERSION
+
+
+def _unanswered(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError):
+        return True
+    return "without answering" in str(exc)
 
 
 def _file_chunks(f: BinaryIO) -> Iterator[bytes]:

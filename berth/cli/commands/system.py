@@ -24,7 +24,7 @@ INFO = Command(
 )
 
 
-def _client_version() -> dict[str, Any]:
+def _client_version(context: str = "default") -> dict[str, Any]:
     from berth import __version__
     from berth.constants import API_VERSION
 
@@ -38,7 +38,7 @@ def _client_version() -> dict[str, Any]:
         "BuildTime": "",
         "Os": platform.system().lower(),
         "Arch": _arch(platform.machine()),
-        "Context": "default",
+        "Context": context,
     }
 
 
@@ -52,11 +52,13 @@ def version(ctx: Context, argv: list[str]) -> int:
     from berth.client.errors import ClientError
 
     opts, _ = parse(VERSION, argv)
-    client = _client_version()
+    client = _client_version(ctx.endpoint.context if ctx.endpoint is not None else "default")
     server: Any = None
     error: ClientError | None = None
     try:
         server = ctx.client.version()
+        # the version negotiated with this daemon, as the docker CLI shows it
+        client["ApiVersion"] = ctx.client.transport.api_version or client["ApiVersion"]
     except ClientError as exc:
         error = exc
     if opts.format:

@@ -89,7 +89,9 @@ def fake() -> Iterator[tuple[FakeDaemon, dict[str, object]]]:
 
     def handler(req: Received, c: socket.socket) -> None:
         path = req.target.split("?")[0].removeprefix("/v1.50")
-        if path == "/containers/create":
+        if path == "/_ping":
+            c.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nContent-Length: 2\r\n\r\nOK")
+        elif path == "/containers/create":
             if not state["pulled"]:
                 json_reply(c, 404, b'{"message":"No such image: busybox:latest"}', "Not Found")
             else:
@@ -134,6 +136,7 @@ def test_run_flow_matches_docker(fake: tuple[FakeDaemon, dict[str, object]]) -> 
     calls = [(r.method, r.target.removeprefix("/v1.50")) for r in srv.requests]
     paths = [t.split("?")[0] for _, t in calls]
     assert paths == [
+        "/_ping",  # API version negotiation first, as the docker CLI does
         "/containers/create",
         "/images/create",
         "/containers/create",
@@ -141,11 +144,11 @@ def test_run_flow_matches_docker(fake: tuple[FakeDaemon, dict[str, object]]) -> 
         "/containers/c0ffee/wait",
         "/containers/c0ffee/start",
     ]
-    assert "fromImage=busybox" in calls[1][1] and "tag=latest" in calls[1][1]
-    assert calls[4][1].endswith("condition=removed")
-    attach = srv.requests[3]
+    assert "fromImage=busybox" in calls[2][1] and "tag=latest" in calls[2][1]
+    assert calls[5][1].endswith("condition=removed")
+    attach = srv.requests[4]
     assert attach.headers["upgrade"] == "tcp" and "stdin" not in attach.target
-    created = json.loads(srv.requests[2].body)
+    created = json.loads(srv.requests[3].body)
     assert created["Cmd"] == ["sh", "-c", "x"] and created["HostConfig"]["AutoRemove"]
 
 
