@@ -7,6 +7,7 @@ from berth.api.http.router import Router
 
 def build_router() -> Router:
     from berth.api.routes import (
+        absent,
         container_ops,
         containers,
         exec,
@@ -23,4 +24,8 @@ def build_router() -> Router:
     for area in (system_events, system, containers, container_ops, exec, images, volumes):
         router.add_all(area.ROUTES)
     router.add_all(networks.ROUTES)
+    # what berth lacks answers as dockerd without it; a real route wins over its stand-in
+    areas = (system_events, system, containers, container_ops, exec, images, volumes, networks)
+    served = {(r.method, r.pattern) for area in areas for r in area.ROUTES}
+    router.add_all([r for r in absent.ROUTES if (r.method, r.pattern) not in served])
     return router

@@ -9,6 +9,7 @@ _STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.Unauthorized, 401),
     (e.Forbidden, 403),
     (e.NotModified, 304),
+    (e.Unavailable, 503),
     (e.NotImplementedYet, 501),
     (e.SystemError_, 500),
 ]

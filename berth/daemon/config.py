@@ -17,6 +17,7 @@ from berth.constants import (
 )
 
 if TYPE_CHECKING:
+    from berth.api.policy import Policy
     from berth.engine.images.registry.config import RegistryOptions
 
 DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
@@ -50,6 +51,12 @@ class DaemonConfig:
     max_concurrent_uploads: int = 5
     # "" or "builtin" (berth's default profile), "unconfined", or a profile file's path
     seccomp_profile: str = ""
+    # seconds the containers get to stop when berthd stops (dockerd's --shutdown-timeout;
+    # a container's own longer stop timeout wins); -1: wait for them however long
+    shutdown_timeout: int = 15
+    # host (as in hosts) -> "full" | "read-only" | a policy file's path (see policies());
+    # "--policy HOST=POLICY" flags arrive as a list and are turned into this mapping
+    policies: dict[str, str] = field(default_factory=dict)
 
 
 # daemon.json key -> DaemonConfig attribute
@@ -74,7 +81,22 @@ _FILE_KEYS = {
     "max-concurrent-downloads": "max_concurrent_downloads",
     "max-concurrent-uploads": "max_concurrent_uploads",
     "seccomp-profile": "seccomp_profile",
+    "policies": "policies",
+    "shutdown-timeout": "shutdown_timeout",
 }
+
+# what SIGHUP applies to a running berthd (those of dockerd's live-reloadable options that
+# berth has); a change to any other key is logged as needing a restart
+RELOADABLE = (
+    "debug",
+    "log_level",
+    "labels",
+    "max_concurrent_downloads",
+    "max_concurrent_uploads",
+    "insecure_registries",
+    "registry_mirrors",
+    "shutdown_timeout",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -140,12 +162,27 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help='default seccomp profile: a JSON file, "builtin" or "unconfined" (default builtin)',
     )
+    p.add_argument(
+        "--policy",
+        action="append",
+        dest="policies",
+        metavar="HOST=POLICY",
+        help="access policy of a listener (-H HOST): full (default), read-only, or the path "
+        "of a policy file (.json, .yaml, .yml); repeatable",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="time the containers get to stop when berthd stops (default 15)",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
 
 def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
     args = parser().parse_args(argv)
+    args.policies = _policy_flags(args.policies)
     cfg = DaemonConfig()
     path = args.config_file or DEFAULT_CONFIG_FILE
     if args.config_file or Path(path).exists():
@@ -176,12 +213,70 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
             setattr(cfg, attr, val)
     if cfg.log_level not in _LEVELS:
         raise ConfigError(f"unable to parse logging level: {cfg.log_level}")
+    if not isinstance(cfg.shutdown_timeout, int) or isinstance(cfg.shutdown_timeout, bool):
+        raise ConfigError(f"invalid shutdown-timeout {cfg.shutdown_timeout!r}: expected seconds")
     if not cfg.hosts:
         cfg.hosts = [DEFAULT_HOST]
     registry_options(cfg)  # refuse bad registry options at startup, as dockerd does
     seccomp_profile(cfg)
     cgroup_parent(cfg)
+    cfg.policies = policy_specs(cfg)
+    policies(cfg)  # a bad policy file stops berthd now
     return cfg, args
+
+
+def _policy_flags(items: list[str] | None) -> dict[str, str] | None:
+    """The "--policy HOST=POLICY" flags as daemon.json's "policies" object."""
+    if not items:
+        return None
+    out: dict[str, str] = {}
+    for item in items:
+        host, sep, spec = item.partition("=")
+        if not sep or not host or not spec:
+            raise ConfigError(f"invalid --policy {item!r}: expected HOST=POLICY")
+        if host in out:
+            raise ConfigError(f"--policy given twice for {host}")
+        out[host] = spec
+    return out
+
+
+def policy_specs(cfg: DaemonConfig) -> dict[str, str]:
+    """host -> policy spec ("--policy" flags or daemon.json's "policies"), checked: every
+    host must be one berthd listens on, spelled as it is given to -H."""
+    raw: object = cfg.policies
+    if not isinstance(raw, dict):
+        raise ConfigError('"policies" must be an object: {"HOST": "POLICY"}')
+    out: dict[str, str] = {}
+    for host, spec in raw.items():
+        if not isinstance(spec, str) or not spec:
+            raise ConfigError(
+                f'invalid "policies" entry for {host}: expected "full", "read-only" or '
+                "the path of a policy file"
+            )
+        out[str(host)] = spec
+    for host in out:
+        if host not in cfg.hosts:
+            raise ConfigError(
+                f"policy for {host}, which berthd does not listen on (hosts: "
+                f"{', '.join(cfg.hosts)}): a policy's host must be given as it is to -H"
+            )
+    return out
+
+
+def policies(cfg: DaemonConfig) -> dict[str, Policy]:
+    """Each listener's policy (host as given to -H -> Policy; `full` where none is set),
+    loaded now: an unknown name or a missing or invalid policy file is a ConfigError."""
+    from berth.api import policy
+
+    specs = policy_specs(cfg)
+    out: dict[str, Policy] = {}
+    for host in cfg.hosts:
+        spec = specs.get(host, "full")
+        try:
+            out[host] = policy.load(spec)
+        except policy.PolicyError as exc:
+            raise ConfigError(f"invalid policy for {host}: {exc}") from exc
+    return out
 
 
 def cgroup_parent(cfg: DaemonConfig) -> str:

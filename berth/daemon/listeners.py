@@ -1,4 +1,10 @@
-"""The daemon's sockets: unix (0660 root:GROUP), tcp (loopback, or TLS), fd:// (systemd)."""
+"""The daemon's sockets: unix (0660 root:GROUP), tcp (loopback, or TLS), fd:// (systemd).
+
+Each listener serves the API through its own connection callback, bound to the
+access policy given for its host (`--policy HOST=POLICY`). TCP listeners (from
+`-H tcp://` or passed by systemd) are checked the same way: beyond loopback only
+with --tlsverify; plain TCP on loopback starts with dockerd's warnings. TLS is served
+by `berth.daemon.tlsserve` (a client's close_notify ends only its input)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import os
 import socket
 import ssl
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from berth.daemon.config import ConfigError, DaemonConfig
@@ -19,6 +26,28 @@ log = logging.getLogger("berthd")
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 SD_LISTEN_FDS_START = 3
+
+# dockerd's words (daemon/command/daemon.go, loadListeners) for TCP without --tlsverify
+WARN_NO_TLSVERIFY = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this "
+    "machine to everyone who has access to your network."
+)
+WARN_BROWSER = (
+    "Binding to an IP address, even on localhost, can also give access to scripts run in "
+    "a browser. Be safe out there!"
+)
+
+
+class Policy(Protocol):
+    name: str
+
+    def allows_everything(self) -> bool: ...
+
+
+class APIServer(Protocol):
+    """berth.api.http.server.HTTPServer, as the listeners use it."""
+
+    def handler(self, policy: Any = None) -> Handler: ...
 
 
 def parse_host(host: str) -> tuple[str, str]:
@@ -69,19 +98,39 @@ def _split_tcp(addr: str) -> tuple[str, int]:
     return u.hostname or "127.0.0.1", u.port
 
 
+def _check_tcp(h: str, host: str, cfg: DaemonConfig) -> None:
+    """Refuse TCP beyond loopback without TLS client verification."""
+    if not _is_loopback(host) and not cfg.tlsverify:
+        raise ConfigError(
+            f"refusing to listen on {h} without TLS client verification: anyone who "
+            "can reach it would control this host as root. Use a loopback address "
+            "(tcp://127.0.0.1:PORT) or --tlsverify with --tlscacert/--tlscert/--tlskey"
+        )
+
+
+def _sock_host(sock: socket.socket) -> str:
+    return str(sock.getsockname()[0])
+
+
+def _is_tcp(sock: socket.socket) -> bool:
+    return sock.family in (socket.AF_INET, socket.AF_INET6)
+
+
 def check(cfg: DaemonConfig) -> None:
     """Refuse an unsafe configuration before anything is started."""
-    tls = _tls_context(cfg)
+    _tls_context(cfg)
     for h in cfg.hosts:
         kind, rest = parse_host(h)
         if kind == "tcp":
             host, _ = _split_tcp(rest)
-            if not _is_loopback(host) and (tls is None or not cfg.tlsverify):
-                raise ConfigError(
-                    f"refusing to listen on {h} without TLS client verification: anyone who "
-                    "can reach it would control this host as root. Use a loopback address "
-                    "(tcp://127.0.0.1:PORT) or --tlsverify with --tlscacert/--tlscert/--tlskey"
-                )
+            _check_tcp(h, host, cfg)
+        elif kind == "fd":
+            for sock in _systemd_fds(rest):
+                try:
+                    if _is_tcp(sock):
+                        _check_tcp(f"{h} ({_sock_host(sock)})", _sock_host(sock), cfg)
+                finally:
+                    sock.detach()  # only looked at: the fd stays open for start()
 
 
 def _group_may_pass(sock_path: str, gid: int, exec_root: str) -> None:
@@ -149,41 +198,72 @@ def _systemd_fds(spec: str) -> list[socket.socket]:
         if want not in fds:
             raise ConfigError(f"fd://{spec}: not among the sockets passed by systemd")
         fds = [want]
-    return [socket.socket(fileno=fd) for fd in fds]
+    socks = []
+    for fd in fds:
+        try:
+            socks.append(socket.socket(fileno=fd))
+        except OSError as exc:
+            for s in socks:
+                s.detach()
+            raise ConfigError(f"fd://: descriptor {fd} is not a socket ({exc.strerror})") from None
+    return socks
 
 
 class Listeners:
-    def __init__(self, cfg: DaemonConfig) -> None:
+    def __init__(self, cfg: DaemonConfig, policies: Mapping[str, Policy] | None = None) -> None:
         self.cfg = cfg
+        self.policies: Mapping[str, Policy] = policies or {}
         self.servers: list[asyncio.base_events.Server] = []
         self.unix_paths: list[str] = []
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, server: APIServer) -> None:
+        from berth.daemon import tlsserve
+
         tls = _tls_context(self.cfg)
         for h in self.cfg.hosts:
+            policy = self.policies.get(h)
+            handler = server.handler(policy)
             kind, rest = parse_host(h)
             if kind == "unix":
                 sock = _unix_socket(rest, self.cfg.group, self.cfg.exec_root)
                 self.unix_paths.append(rest)
-                srv = await asyncio.start_unix_server(handler, sock=sock)
+                srvs = [await asyncio.start_unix_server(handler, sock=sock)]
             elif kind == "tcp":
                 host, port = _split_tcp(rest)
-                if not _is_loopback(host):
-                    log.warning("listening on %s with TLS client verification", h)
-                srv = await asyncio.start_server(
-                    handler, host, port, ssl=tls, reuse_address=True, backlog=1024
-                )
+                _check_tcp(h, host, self.cfg)
+                self._warn_tcp(h, host)
+                if tls is not None:
+                    srvs = [await tlsserve.start_tls_server(handler, tls, host=host, port=port)]
+                else:
+                    srvs = [
+                        await asyncio.start_server(
+                            handler, host, port, reuse_address=True, backlog=1024
+                        )
+                    ]
             else:
+                srvs = []
                 for sock in _systemd_fds(rest):
                     if sock.family == socket.AF_UNIX:
-                        srv = await asyncio.start_unix_server(handler, sock=sock)
+                        srvs.append(await asyncio.start_unix_server(handler, sock=sock))
+                        continue
+                    label = f"{h} ({_sock_host(sock)})"
+                    _check_tcp(label, _sock_host(sock), self.cfg)
+                    self._warn_tcp(label, _sock_host(sock))
+                    if tls is not None:
+                        srvs.append(await tlsserve.start_tls_server(handler, tls, sock=sock))
                     else:
-                        srv = await asyncio.start_server(handler, sock=sock, ssl=tls)
-                    self.servers.append(srv)
-                log.info("API listening on %s", h)
-                continue
-            self.servers.append(srv)
-            log.info("API listening on %s", h)
+                        srvs.append(await asyncio.start_server(handler, sock=sock))
+            self.servers += srvs
+            name = policy.name if policy is not None else "full"
+            log.info("API listening on %s (policy %s)", h, name)
+
+    def _warn_tcp(self, h: str, host: str) -> None:
+        if self.cfg.tlsverify:
+            if not _is_loopback(host):
+                log.info("listening on %s with TLS client verification", h)
+            return
+        log.warning("%s host=%s", WARN_NO_TLSVERIFY, h)
+        log.warning("%s host=%s", WARN_BROWSER, h)
 
     async def close(self) -> None:
         for srv in self.servers:

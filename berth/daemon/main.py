@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from berth import __version__
 from berth.daemon.config import ConfigError, DaemonConfig, load
@@ -15,26 +16,50 @@ log = logging.getLogger("berthd")
 
 
 def _setup_logging(cfg: DaemonConfig) -> None:
-    level = "debug" if cfg.debug else cfg.log_level
-    logging.basicConfig(
-        level={"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(
-            level, getattr(logging, level.upper(), logging.INFO)
-        ),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from berth.daemon.reload import apply_logging
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    apply_logging(cfg)
 
 
-async def _serve(cfg: DaemonConfig, zygote: object) -> None:
+async def _bounded_shutdown(engine: Any, cfg: DaemonConfig) -> None:
+    """The engine's shutdown (containers stopped with their own timeouts), given as long as
+    dockerd would give it; then whatever still runs is killed."""
+    import asyncio
+    import contextlib
+
+    bound = engine.shutdown_timeout(cfg.shutdown_timeout)
+    try:
+        await asyncio.wait_for(engine.shutdown(), None if bound < 0 else bound)
+    except TimeoutError:
+        log.error("shutdown did not finish within %d s: killing the containers left", bound)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(engine.force_shutdown(), 10)
+
+
+async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = None) -> None:
     import asyncio
     from pathlib import Path
 
     from berth.api.app import build_router
     from berth.api.http.server import HTTPServer
+    from berth.daemon.config import policies as load_policies
     from berth.daemon.config import registry_options, seccomp_profile
     from berth.daemon.listeners import Listeners
-    from berth.engine.engine import Engine, EngineConfig
+    from berth.engine.engine import Engine, EngineConfig, Listener
 
+    # loaded before anything is served: no socket is ever open without its policy
+    policies = load_policies(cfg)
+    tls = bool(cfg.tls or cfg.tlsverify)
+    served = tuple(
+        Listener(
+            h,
+            tls=tls and not h.startswith("unix://"),
+            policy=policies[h].name,
+            tlsverify=bool(cfg.tlsverify) and not h.startswith("unix://"),
+        )
+        for h in cfg.hosts
+    )
     engine = Engine(
         EngineConfig(
             Path(cfg.data_root),
@@ -45,24 +70,35 @@ async def _serve(cfg: DaemonConfig, zygote: object) -> None:
             registry_options(cfg),
             cfg.bridge,
             seccomp_profile(cfg),
+            listeners=served,
         ),
         zygote,
     )
     await engine.start()
+    watch = getattr(zygote, "watch", None)
+    if watch is not None:
+        watch()  # a zygote that dies from now on is replaced
     server = HTTPServer(build_router(), engine)
-    listeners = Listeners(cfg)
+    for ln in served:
+        log.info("API policy of %s: %s", ln.host, ln.policy)
+    listeners = Listeners(cfg, policies)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from berth.daemon import reload
+
+    # systemd's ExecReload sends SIGHUP: a reload, never an outage
+    loop.add_signal_handler(signal.SIGHUP, reload.reload, cfg, argv, engine)
+    loop.add_signal_handler(signal.SIGUSR1, reload.dump_tasks)
     try:
-        await listeners.start(server.handle_connection)
+        await listeners.start(server)
         log.info("berthd %s started (pid %d)", __version__, os.getpid())
         await stop.wait()
         log.info("shutting down")
     finally:
         await listeners.close()  # stop accepting first
-        await engine.shutdown()
+        await _bounded_shutdown(engine, cfg)
         for task in list(server.connections):
             task.cancel()
 
@@ -95,15 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # The zygote is forked now, while this process is small and single-threaded:
     # every shim is forked from it (no interpreter start per container).
-    from berth.runtime.zygote import Zygote
+    from berth.runtime.zygote import Supervised, Zygote
 
-    zygote = Zygote.fork()
+    zygote = Supervised(Zygote.fork())
+    # until the loop's handler is there, a SIGHUP (systemctl reload) must not kill berthd;
+    # set after the fork, so that no shim (and no container) inherits the ignored signal
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from berth.engine.errors import EngineError
 
     try:
         import asyncio
 
-        asyncio.run(_serve(cfg, zygote))
+        asyncio.run(_serve(cfg, zygote, argv))
     except ConfigError as exc:
         print(f"berthd: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,42 @@ from berth.engine.db import Database
 from berth.engine.events import EventBus
 
 
+@dataclass(frozen=True)
+class Listener:
+    """One socket berthd serves the API on, as `docker info` reports it."""
+
+    host: str  # as given to -H: unix:///path, tcp://addr:port, fd://
+    tls: bool = False
+    policy: str = "full"  # "full", "read-only" or a policy file's path
+    tlsverify: bool = False
+
+
+_ATTACK_SURFACE = """
+         Access to the remote API is equivalent to root access on the host. Refer
+         to the 'Docker daemon attack surface' section in the documentation for
+         more information: https://docs.docker.com/go/attack-surface/"""
+
+
+def listener_warnings(listeners: tuple[Listener, ...]) -> list[str]:
+    """dockerd's (20.10+) fillAPIInfo warnings: one per TCP listener without TLS, or with
+    TLS but without client verification."""
+    out = []
+    for ln in listeners:
+        proto, _, addr = ln.host.partition("://")
+        if proto != "tcp":
+            continue
+        if not ln.tls:
+            out.append(
+                f"WARNING: API is accessible on http://{addr} without encryption.{_ATTACK_SURFACE}"
+            )
+        elif not ln.tlsverify:
+            out.append(
+                f"WARNING: API is accessible on https://{addr} without TLS client "
+                f"verification.{_ATTACK_SURFACE}"
+            )
+    return out
+
+
 @dataclass
 class EngineConfig:
     data_root: Path
@@ -32,6 +68,8 @@ class EngineConfig:
     bridge: str = "berth0"
     # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
     seccomp_profile: str = ""
+    # what berthd listens on, with each listener's access policy (docker info)
+    listeners: tuple[Listener, ...] = ()
 
 
 # dockerd's modes (/var/lib/docker 0710 and overlay2 0710: nobody else may traverse into
@@ -128,6 +166,40 @@ class Engine:
         await self.network.shutdown()
         self.db.close()
 
+    def _runtime_warnings(self) -> list[str]:
+        if getattr(self.containers.zygote, "down", False):
+            return ["WARNING: the shim zygote is down: containers cannot start until it is back"]
+        return []
+
+    def shutdown_timeout(self, configured: int) -> int:
+        """How long a shutdown may take before berthd gives up on it, as dockerd reckons
+        it: the configured seconds, or a running container's own stop timeout plus 5 s of
+        grace when that is longer; -1 (no bound) when either says so."""
+        if configured < 0:
+            return -1
+        bound = configured
+        for c in self.containers.all():
+            if not c.state.running:
+                continue
+            own = c.config.stop_timeout
+            own = 10 if own is None else own
+            if own < 0:
+                return -1
+            bound = max(bound, own + 5)
+        return bound
+
+    async def force_shutdown(self) -> None:
+        """What is left after a shutdown that ran out of time: SIGKILL for every container
+        still running, then the store closed (its rows are what the next start reconciles)."""
+        await self.containers.kill_all()
+        self.db.close()
+
+    def reload(self, *, debug: bool, labels: tuple[str, ...], registry: Any) -> None:
+        """berthd's SIGHUP: the options that apply without a restart."""
+        self.cfg.debug = debug
+        self.cfg.labels = labels
+        self.images.reconfigure(registry)
+
     def version(self) -> dict[str, Any]:
         uname = os.uname()
         details = {
@@ -217,7 +289,11 @@ class Engine:
             "Isolation": "",
             "InitBinary": "",
             "SecurityOptions": [*security.info_options(self.cfg.seccomp_profile), "name=cgroupns"],
-            "Warnings": [],
+            "Warnings": listener_warnings(self.cfg.listeners) + self._runtime_warnings(),
+            # berth's own: each listener and its access policy (berth.api.policy)
+            "BerthListeners": [
+                {"Host": ln.host, "TLS": ln.tls, "Policy": ln.policy} for ln in self.cfg.listeners
+            ],
         }
 
 

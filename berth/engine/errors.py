@@ -34,6 +34,10 @@ class NotModified(EngineError):
     """Nothing to do: already in the requested state (304)."""
 
 
+class Unavailable(EngineError):
+    """A feature that exists but is not enabled on this node (503), e.g. swarm."""
+
+
 class NotImplementedYet(EngineError):
     """A feature berth does not support (501)."""
 

@@ -10,10 +10,13 @@ from typing import Any
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, empty, json_response
 from berth.api.http.router import Route
+from berth.engine import wire
 from berth.engine.containers import archive, diff
 from berth.engine.containers import commit as commit_ops
+from berth.engine.containers import create as create_rules
 from berth.engine.containers import stats as stats_ops
 from berth.engine.containers import top as top_ops
+from berth.engine.containers.update import UpdateConfig
 from berth.engine.errors import InvalidParameter
 
 
@@ -76,10 +79,16 @@ async def commit(req: Request, eng: Any) -> Response:
         author=req.q("author") or "",
         changes=[c for c in req.query.get("changes", []) if c],
         pause=req.qbool("pause", True),
-        config=await req.json(),
+        config=_commit_config(await req.json()),
     )
     img = await commit_ops.commit(eng.containers, name, opts)
     return json_response({"Id": img.id}, 201)
+
+
+def _commit_config(body: Any) -> dict[str, Any] | None:
+    """dockerd decodes /commit's body as a create request (its Config is the image's);
+    an empty body is allowed."""
+    return None if body is None else create_rules.check_request(body)
 
 
 async def top(req: Request, eng: Any) -> Response:
@@ -116,7 +125,8 @@ async def unpause(req: Request, eng: Any) -> Response:
 
 
 async def update(req: Request, eng: Any) -> Response:
-    warnings = await eng.containers.update(req.match_info["name"], await req.json())
+    body = wire.check(UpdateConfig, await req.json())  # 400 before the container's lookup
+    warnings = await eng.containers.update(req.match_info["name"], body)
     return json_response({"Warnings": warnings or []})
 
 

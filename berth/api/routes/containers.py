@@ -21,6 +21,7 @@ from berth.api.http.router import Route
 from berth.api.streams import proxy
 from berth.api.views import containers as views
 from berth.engine.clock import parse_timestamp
+from berth.engine.containers import create as create_rules
 from berth.engine.containers import filters as cfilters
 from berth.engine.containers.logs import LogOptions
 from berth.engine.errors import EngineError, InvalidParameter
@@ -28,7 +29,8 @@ from berth.engine.filters import normalize as normalize_filters
 
 
 async def create(req: Request, eng: Any) -> Response:
-    body = await req.json()
+    # decoded at the edge: a field of the wrong JSON type is a 400 before anything is stored
+    body = create_rules.decode_request(await req.json())
     c, warnings = eng.containers.create(req.q("name"), body)
     return json_response({"Id": c.id, "Warnings": warnings}, 201)
 

@@ -13,7 +13,8 @@ from berth.api.http.response import HijackResponse, Response, json_response
 from berth.api.http.router import Route, version_tuple
 from berth.api.streams import proxy
 from berth.engine import wire
-from berth.engine.errors import EngineError, InvalidParameter
+from berth.engine.containers.exec import ExecStartOptions
+from berth.engine.errors import EngineError
 
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -30,13 +31,12 @@ async def create(req: Request, eng: Any) -> Response:
 
 
 async def start(req: Request, eng: Any) -> Response | HijackResponse:
-    body = await req.json() or {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid exec start configuration: a JSON object is required")
+    opts = wire.decode_struct(ExecStartOptions, await req.json())
     eid = req.match_info["id"]
-    detach = wire.field(body, "Detach", bool, "ExecStartCheck", False)
-    tty = wire.field(body, "Tty", bool, "ExecStartCheck", False)
-    size = body.get("ConsoleSize") if tty and _at_least(req, "1.42") else None
+    detach, tty = opts.detach, opts.tty
+    size = opts.console_size if tty and _at_least(req, "1.42") else None
+    if size is not None and len(size) != 2:
+        size = (list(size) + [0, 0])[:2]  # a Go [2]uint
     execs = eng.execs
     # not found / container stopped: a plain error, before the connection is taken over
     execs.startable(eid)

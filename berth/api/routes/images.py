@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
 from berth.api.http.router import Route, version_tuple
+from berth.engine import wire
 from berth.engine.errors import InvalidParameter, NotImplementedYet
 from berth.engine.filters import normalize as normalize_filters
+
+
+@dataclass
+class AuthConfig:
+    """POST /auth's body: dockerd's registry.AuthConfig (lower-case JSON names)."""
+
+    GO: ClassVar[str] = "registry.AuthConfig"
+    username: str = field(default="", metadata={"wire": "username"})
+    password: str = field(default="", metadata={"wire": "password"})
+    auth: str = field(default="", metadata={"wire": "auth"})
+    email: str = field(default="", metadata={"wire": "email"})
+    serveraddress: str = field(default="", metadata={"wire": "serveraddress"})
+    identitytoken: str = field(default="", metadata={"wire": "identitytoken"})
+    registrytoken: str = field(default="", metadata={"wire": "registrytoken"})
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
@@ -197,7 +213,7 @@ async def push(req: Request, eng: Any) -> Response | StreamResponse:
 
 
 async def auth(req: Request, eng: Any) -> Response:
-    body = await req.json() if req.has_body else {}
+    body = wire.check(AuthConfig, await req.json() if req.has_body else None)
     return json_response(await eng.images.login(body))
 
 

@@ -2,21 +2,86 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from berth.api.http.request import Request
 from berth.api.http.response import Response, empty, json_response
 from berth.api.http.router import Route
 from berth.api.routes.volumes import _filters
 from berth.engine import wire
-from berth.engine.errors import InvalidParameter
+from berth.engine.containers.model import EndpointSettings
+
+# The bodies, as dockerd's network router decodes them (Go's names for the messages).
 
 
-async def _body(req: Request) -> dict[str, Any]:
-    body = await req.json() or {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
-    return body
+@dataclass
+class IPAMConfig:
+    GO: ClassVar[str] = "network.IPAMConfig"
+    subnet: str = ""
+    ip_range: str = field(default="", metadata={"wire": "IPRange"})
+    gateway: str = ""
+    aux_address: dict[str, str] | None = field(
+        default=None, metadata={"wire": "AuxiliaryAddresses"}
+    )
+
+
+@dataclass
+class IPAM:
+    GO: ClassVar[str] = "network.IPAM"
+    driver: str = ""
+    options: dict[str, str] | None = None
+    config: list[IPAMConfig] | None = None
+
+
+@dataclass
+class ConfigReference:
+    GO: ClassVar[str] = "network.ConfigReference"
+    network: str = ""
+
+
+@dataclass
+class CreateOptions:
+    GO: ClassVar[str] = "network.CreateOptions"
+    driver: str = ""
+    scope: str = ""
+    enable_i_pv4: bool | None = field(default=None, metadata={"wire": "EnableIPv4"})
+    enable_i_pv6: bool | None = field(default=None, metadata={"wire": "EnableIPv6"})
+    ipam: IPAM | None = field(default=None, metadata={"wire": "IPAM"})
+    internal: bool = False
+    attachable: bool = False
+    ingress: bool = False
+    config_only: bool = False
+    config_from: ConfigReference | None = None
+    options: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+
+
+@dataclass
+class CreateRequest:
+    GO: ClassVar[str] = "network.CreateRequest"
+    options: CreateOptions = field(default_factory=CreateOptions, metadata={"embed": True})
+    name: str = ""
+    check_duplicate: bool | None = None
+
+
+@dataclass
+class ConnectOptions:
+    GO: ClassVar[str] = "network.ConnectOptions"
+    container: str = ""
+    endpoint_config: EndpointSettings | None = None
+
+
+@dataclass
+class DisconnectOptions:
+    GO: ClassVar[str] = "network.DisconnectOptions"
+    container: str = ""
+    force: bool = False
+
+
+async def _body(req: Request, cls: type) -> dict[str, Any]:
+    """The body checked against its struct (400 in Go's words), keys in Docker's spelling."""
+    return wire.check(cls, await req.json())
 
 
 async def list_networks(req: Request, eng: Any) -> Response:
@@ -30,7 +95,7 @@ async def inspect(req: Request, eng: Any) -> Response:
 
 
 async def create(req: Request, eng: Any) -> Response:
-    n, warning = await eng.network.create(await _body(req))
+    n, warning = await eng.network.create(await _body(req, CreateRequest))
     return json_response({"Id": n.id, "Warning": warning}, 201)
 
 
@@ -40,19 +105,17 @@ async def remove(req: Request, eng: Any) -> Response:
 
 
 async def connect(req: Request, eng: Any) -> Response:
-    body = await _body(req)
-    c = eng.containers.get(str(body.get("Container") or ""))
+    body = await _body(req, ConnectOptions)
+    c = eng.containers.get(body.get("Container") or "")
     await eng.network.connect(c, req.match_info["id"], body.get("EndpointConfig") or {})
     eng.containers.store.save(c)
     return empty(200)
 
 
 async def disconnect(req: Request, eng: Any) -> Response:
-    body = await _body(req)
-    c = eng.containers.get(str(body.get("Container") or ""))
-    await eng.network.disconnect(
-        c, req.match_info["id"], wire.field(body, "Force", bool, "NetworkDisconnect", False)
-    )
+    body = await _body(req, DisconnectOptions)
+    c = eng.containers.get(body.get("Container") or "")
+    await eng.network.disconnect(c, req.match_info["id"], bool(body.get("Force")))
     eng.containers.store.save(c)
     return empty(200)
 

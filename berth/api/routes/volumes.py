@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from berth.api.http.request import Request
 from berth.api.http.response import Response, empty, json_response
 from berth.api.http.router import Route, version_tuple
-from berth.engine.errors import InvalidParameter
+from berth.engine import wire
 from berth.engine.filters import normalize as normalize_filters
+
+
+@dataclass
+class CreateOptions:
+    """POST /volumes/create's body (dockerd's volume.CreateOptions; ClusterVolumeSpec is
+    swarm's, taken as any object)."""
+
+    GO: ClassVar[str] = "volume.CreateOptions"
+    cluster_volume_spec: dict[str, Any] | None = None
+    driver: str = ""
+    driver_opts: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    name: str = ""
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
     return normalize_filters(req.qjson("filters"))
-
-
-def _str_map(body: dict[str, Any], key: str) -> dict[str, str] | None:
-    val = body.get(key)
-    if val is None:
-        return None
-    if not isinstance(val, dict) or not all(isinstance(v, str) for v in val.values()):
-        raise InvalidParameter(f"invalid JSON: {key} must be an object of strings")
-    return dict(val)
 
 
 async def list_volumes(req: Request, eng: Any) -> Response:
@@ -30,14 +35,8 @@ async def list_volumes(req: Request, eng: Any) -> Response:
 
 
 async def create(req: Request, eng: Any) -> Response:
-    body = await req.json() or {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: volume create options must be an object")
-    name = body.get("Name") or ""
-    driver = body.get("Driver") or ""
-    if not isinstance(name, str) or not isinstance(driver, str):
-        raise InvalidParameter("invalid JSON: Name and Driver must be strings")
-    v, _ = eng.volumes.create(name, driver, _str_map(body, "DriverOpts"), _str_map(body, "Labels"))
+    body = wire.decode_struct(CreateOptions, await req.json())
+    v, _ = eng.volumes.create(body.name, body.driver, body.driver_opts, body.labels)
     return json_response(v.to_api(), 201)
 
 

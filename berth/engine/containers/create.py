@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import secrets
 import signal as _signal
+import typing
 from typing import Any
 
 from berth.engine import wire
 from berth.engine.clock import rfc3339nano
 from berth.engine.containers import hostopts
-from berth.engine.containers.model import Container, ContainerConfig, HostConfig
+from berth.engine.containers.model import (
+    Container,
+    ContainerConfig,
+    CreateRequest,
+    HostConfig,
+    HostConfigRest,
+)
 from berth.engine.errors import InvalidParameter
 from berth.runtime import capabilities
 
@@ -45,20 +52,40 @@ def parse_signal(value: str | int) -> int:
     raise InvalidParameter(f"Invalid signal: {value}")
 
 
-def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
+def decode_request(body: Any) -> CreateRequest:
+    """The create (and commit) body decoded with Go's rules, as dockerd decodes it into
+    container.CreateRequest: a field of the wrong JSON type is a 400 in Go's words and
+    nothing else happens."""
     if body is None:
         raise InvalidParameter("config cannot be empty in order to create a container")
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: container config must be an object")
+    req = typing.cast(CreateRequest, wire.decode_struct(CreateRequest, body))
+    _check_rest(body)
+    return req
+
+
+def check_request(body: Any) -> dict[str, Any]:
+    """The create body checked as `decode_request` checks it, returned as JSON with
+    Docker's key spelling: what the edge hands the engine (`{"image": ...}` reads as
+    "Image", as in dockerd, whose decoder matches keys case-insensitively)."""
+    if body is None:
+        raise InvalidParameter("config cannot be empty in order to create a container")
+    out = wire.check(CreateRequest, body)
+    _check_rest(out)
+    return out
+
+
+def _check_rest(body: dict[str, Any]) -> None:
+    """The HostConfig fields berth does not keep are type-checked too, as dockerd does."""
     raw_hc = body.get("HostConfig")
-    if raw_hc is not None and not isinstance(raw_hc, dict):
-        raise InvalidParameter(
-            f"json: cannot unmarshal {wire.json_kind(raw_hc)} into Go struct field "
-            "ContainerConfigWrapper.HostConfig of type container.HostConfig"
-        )
-    cfg = wire.from_wire(ContainerConfig, body, path="Config")
-    hc = wire.from_wire(HostConfig, raw_hc)
-    return cfg, hc
+    if raw_hc is None:
+        raw_hc = next((v for k, v in body.items() if k.lower() == "hostconfig"), None)
+    if isinstance(raw_hc, dict):
+        wire.from_wire(HostConfigRest, raw_hc, path="HostConfig")
+
+
+def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
+    req = decode_request(body)
+    return req.config, req.host_config or HostConfig()
 
 
 def validate_cgroup_parent(value: str) -> None:

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from berth.engine import wire
 from berth.engine.containers import users
@@ -26,10 +26,41 @@ from berth.engine.errors import (
     NotFound,
     SystemError_,
 )
+from berth.engine.wire import Go, GoUint
 from berth.runtime import capabilities
 from berth.runtime.shim_client import RuntimeStartError, ShimClient, ShimError
 
 log = logging.getLogger("berth.exec")
+
+
+@dataclass
+class ExecOptions:
+    """POST /containers/{id}/exec's body: dockerd's container.ExecOptions."""
+
+    GO: ClassVar[str] = "container.ExecOptions"
+    user: str = ""
+    privileged: bool = False
+    tty: bool = False
+    console_size: Annotated[list[GoUint], Go("[2]uint")] | None = None
+    attach_stdin: bool = False
+    attach_stderr: bool = False
+    attach_stdout: bool = False
+    detach: bool = False
+    detach_keys: str = ""
+    env: list[str] | None = None
+    working_dir: str = ""
+    cmd: list[str] | None = None
+
+
+@dataclass
+class ExecStartOptions:
+    """POST /exec/{id}/start's body: dockerd's container.ExecStartOptions."""
+
+    GO: ClassVar[str] = "container.ExecStartOptions"
+    detach: bool = False
+    tty: bool = False
+    console_size: Annotated[list[GoUint], Go("[2]uint")] | None = None
+
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # dockerd's GC drops exited execs between 5 and 10 minutes after they ended
@@ -184,33 +215,23 @@ class ExecService:
 
     # ---- create --------------------------------------------------------
     def create(self, ref: str, body: Any) -> ExecInstance:
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid exec configuration: a JSON object is required")
-        c = self.containers.get(ref)
-        self._check_active(c, ref)
-        cmd = body.get("Cmd")
-        if isinstance(cmd, str):
-            cmd = [cmd]
+        # the body first, as dockerd: a field of the wrong type is a 400 before any lookup
+        opts = wire.decode_struct(ExecOptions, body)
+        cmd = opts.cmd
         if not cmd:
             raise InvalidParameter("No exec command specified")
-        if not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
-            raise InvalidParameter("invalid exec configuration: Cmd must be a list of strings")
-        env = body.get("Env") or []
-        if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
-            raise InvalidParameter("invalid exec configuration: Env must be a list of strings")
-        user = body.get("User") or ""
+        c = self.containers.get(ref)
+        self._check_active(c, ref)
+        env = opts.env or []
+        user = opts.user
         if user:
             # dockerd looks the user up now, so that a typo fails before the start
             users.resolve(self._rootfs(c), user, c.host_config.group_add)
-        keys = detach_key_bytes(body["DetachKeys"]) if body.get("DetachKeys") else b""
-        size = body.get("ConsoleSize")
-        if size is not None and not (
-            isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) for n in size)
-        ):
-            raise InvalidParameter(
-                "invalid exec configuration: ConsoleSize must be [height, width]"
-            )
-        tty = wire.field(body, "Tty", bool, "ExecConfig", False)
+        keys = detach_key_bytes(opts.detach_keys) if opts.detach_keys else b""
+        size = opts.console_size
+        if size is not None and len(size) != 2:
+            size = (list(size) + [0, 0])[:2]  # a Go [2]uint: missing entries are 0
+        tty = opts.tty
         defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c.config.hostname}"]
         if tty:
             defaults.append("TERM=xterm")
@@ -225,12 +246,12 @@ class ExecService:
             args=list(cmd[1:]),
             env=replace_or_append_env(base, env),
             user=user or c.config.user or "",
-            working_dir=body.get("WorkingDir") or c.config.working_dir or "",
-            privileged=wire.field(body, "Privileged", bool, "ExecConfig", False),
+            working_dir=opts.working_dir or c.config.working_dir or "",
+            privileged=opts.privileged,
             tty=tty,
-            open_stdin=wire.field(body, "AttachStdin", bool, "ExecConfig", False),
-            open_stdout=wire.field(body, "AttachStdout", bool, "ExecConfig", False),
-            open_stderr=wire.field(body, "AttachStderr", bool, "ExecConfig", False),
+            open_stdin=opts.attach_stdin,
+            open_stdout=opts.attach_stdout,
+            open_stderr=opts.attach_stderr,
             detach_keys=keys,
             console_size=size,
         )

@@ -3,14 +3,185 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from berth.engine import wire
+from berth.engine.wire import Duration, Go, GoInt, GoUint, GoUint16, GoUint64
+
+# ---------------------------------------------------------------------------
+# Go shapes of the parts berth keeps as JSON (checked by wire, never instantiated):
+# dockerd's types, with their Go names for the decoder's messages.
+
+
+@dataclass
+class HealthConfig:
+    GO: ClassVar[str] = "v1.HealthcheckConfig"
+    test: list[str] | None = None
+    interval: Duration = 0
+    timeout: Duration = 0
+    start_period: Duration = 0
+    start_interval: Duration = 0
+    retries: GoInt = 0
+
+
+@dataclass
+class PortBinding:
+    GO: ClassVar[str] = "nat.PortBinding"
+    host_ip: str = field(default="", metadata={"wire": "HostIp"})
+    host_port: str = ""
+
+
+PortMap = Annotated[dict[str, list[PortBinding]], Go("nat.PortMap")]
+
+
+@dataclass
+class EmptyStruct:
+    """Go's struct{}: any object (its keys mean nothing); null is {}."""
+
+    GO: ClassVar[str] = "struct {}"
+
+
+PortSet = Annotated[dict[str, EmptyStruct], Go("nat.PortSet")]
+VolumeSet = dict[str, EmptyStruct]
+
+
+@dataclass
+class DeviceMapping:
+    GO: ClassVar[str] = "container.DeviceMapping"
+    path_on_host: str = ""
+    path_in_container: str = ""
+    cgroup_permissions: str = ""
+
+
+@dataclass
+class DeviceRequest:
+    GO: ClassVar[str] = "container.DeviceRequest"
+    driver: str = ""
+    count: GoInt = 0
+    device_i_ds: list[str] | None = field(default=None, metadata={"wire": "DeviceIDs"})
+    capabilities: list[list[str]] | None = None
+    options: dict[str, str] | None = None
+
+
+@dataclass
+class Ulimit:
+    GO: ClassVar[str] = "units.Ulimit"
+    name: str = ""
+    hard: int = 0
+    soft: int = 0
+
+
+@dataclass
+class WeightDevice:
+    GO: ClassVar[str] = "blkiodev.WeightDevice"
+    path: str = ""
+    weight: GoUint16 = 0
+
+
+@dataclass
+class ThrottleDevice:
+    GO: ClassVar[str] = "blkiodev.ThrottleDevice"
+    path: str = ""
+    rate: GoUint64 = 0
+
+
+@dataclass
+class BindOptions:
+    GO: ClassVar[str] = "mount.BindOptions"
+    propagation: Annotated[str, Go("mount.Propagation")] = ""
+    non_recursive: bool = False
+    create_mountpoint: bool = False
+    read_only_non_recursive: bool = False
+    read_only_force_recursive: bool = False
+
+
+@dataclass
+class MountDriver:
+    GO: ClassVar[str] = "mount.Driver"
+    name: str = ""
+    options: dict[str, str] | None = None
+
+
+@dataclass
+class VolumeOptions:
+    GO: ClassVar[str] = "mount.VolumeOptions"
+    no_copy: bool = False
+    labels: dict[str, str] | None = None
+    subpath: str = ""
+    driver_config: MountDriver | None = None
+
+
+@dataclass
+class ImageOptions:
+    GO: ClassVar[str] = "mount.ImageOptions"
+    subpath: str = ""
+
+
+@dataclass
+class TmpfsOptions:
+    GO: ClassVar[str] = "mount.TmpfsOptions"
+    size_bytes: int = 0
+    mode: Annotated[int, Go("fs.FileMode", 0, (1 << 32) - 1)] = 0
+    options: list[list[str]] | None = None
+
+
+@dataclass
+class Mount:
+    GO: ClassVar[str] = "mount.Mount"
+    type: Annotated[str, Go("mount.Type")] = ""
+    source: str = ""
+    target: str = ""
+    read_only: bool = False
+    consistency: Annotated[str, Go("mount.Consistency")] = ""
+    bind_options: BindOptions | None = None
+    volume_options: VolumeOptions | None = None
+    image_options: ImageOptions | None = None
+    tmpfs_options: TmpfsOptions | None = None
+    cluster_options: dict[str, Any] | None = None
+
+
+@dataclass
+class EndpointIPAMConfig:
+    GO: ClassVar[str] = "network.EndpointIPAMConfig"
+    i_pv4_address: str = field(default="", metadata={"wire": "IPv4Address"})
+    i_pv6_address: str = field(default="", metadata={"wire": "IPv6Address"})
+    link_local_i_ps: list[str] | None = field(default=None, metadata={"wire": "LinkLocalIPs"})
+
+
+@dataclass
+class EndpointSettings:
+    GO: ClassVar[str] = "network.EndpointSettings"
+    ipam_config: EndpointIPAMConfig | None = field(default=None, metadata={"wire": "IPAMConfig"})
+    links: list[str] | None = None
+    aliases: list[str] | None = None
+    mac_address: str = ""
+    driver_opts: dict[str, str] | None = None
+    gw_priority: GoInt = 0
+    network_id: str = field(default="", metadata={"wire": "NetworkID"})
+    endpoint_id: str = field(default="", metadata={"wire": "EndpointID"})
+    gateway: str = ""
+    ip_address: str = field(default="", metadata={"wire": "IPAddress"})
+    ip_prefix_len: GoInt = field(default=0, metadata={"wire": "IPPrefixLen"})
+    ipv6_gateway: str = field(default="", metadata={"wire": "IPv6Gateway"})
+    global_ipv6_address: str = field(default="", metadata={"wire": "GlobalIPv6Address"})
+    global_ipv6_prefix_len: GoInt = field(default=0, metadata={"wire": "GlobalIPv6PrefixLen"})
+    dns_names: list[str] | None = field(default=None, metadata={"wire": "DNSNames"})
+
+
+@dataclass
+class NetworkingConfig:
+    GO: ClassVar[str] = "network.NetworkingConfig"
+    endpoints_config: dict[str, EndpointSettings | None] | None = None
+
+
+# ---------------------------------------------------------------------------
+# the container
 
 
 @dataclass
 class ContainerConfig:
     """Docker's container `Config` (what the container runs)."""
+
+    GO: ClassVar[str] = "container.Config"
 
     hostname: str = ""
     domainname: str = ""
@@ -18,17 +189,19 @@ class ContainerConfig:
     attach_stdin: bool = False
     attach_stdout: bool = False
     attach_stderr: bool = False
-    exposed_ports: dict[str, Any] | None = None
+    exposed_ports: dict[str, Any] | None = field(default=None, metadata={"shape": PortSet})
     tty: bool = False
     open_stdin: bool = False
     stdin_once: bool = False
     env: list[str] | None = None
     # Docker's strslice: a plain string is a one-element list
     cmd: list[str] | None = field(default=None, metadata={"strslice": True})
-    healthcheck: dict[str, Any] | None = None
+    healthcheck: dict[str, Any] | None = field(
+        default=None, metadata={"shape": HealthConfig | None}
+    )
     args_escaped: bool | None = None
     image: str = ""
-    volumes: dict[str, Any] | None = None
+    volumes: dict[str, Any] | None = field(default=None, metadata={"shape": VolumeSet})
     working_dir: str = ""
     entrypoint: list[str] | None = field(default=None, metadata={"strslice": True})
     network_disabled: bool | None = None
@@ -36,18 +209,20 @@ class ContainerConfig:
     on_build: list[str] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
-    stop_timeout: int | None = None
+    stop_timeout: GoInt | None = None
     shell: list[str] | None = field(default=None, metadata={"strslice": True})
 
 
 @dataclass
 class RestartPolicy:
-    name: str = "no"
-    maximum_retry_count: int = 0
+    GO: ClassVar[str] = "container.RestartPolicy"
+    name: Annotated[str, Go("container.RestartPolicyMode")] = "no"
+    maximum_retry_count: GoInt = 0
 
 
 @dataclass
 class LogConfig:
+    GO: ClassVar[str] = "container.LogConfig"
     type: str = "json-file"
     config: dict[str, str] = field(default_factory=dict)
 
@@ -56,37 +231,43 @@ class LogConfig:
 class HostConfig:
     """Docker's `HostConfig` (how the host runs it)."""
 
+    GO: ClassVar[str] = "container.HostConfig"
+
     binds: list[str] | None = None
     container_id_file: str = field(default="", metadata={"wire": "ContainerIDFile"})
     log_config: LogConfig = field(default_factory=LogConfig)
-    network_mode: str = "default"
-    port_bindings: dict[str, Any] | None = None
+    network_mode: Annotated[str, Go("container.NetworkMode")] = "default"
+    port_bindings: dict[str, Any] | None = field(default=None, metadata={"shape": PortMap})
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     auto_remove: bool = False
     volume_driver: str = ""
     volumes_from: list[str] | None = None
-    cap_add: list[str] | None = None
-    cap_drop: list[str] | None = None
-    cgroupns_mode: str = ""  # "" until create fills the daemon default
+    cap_add: list[str] | None = field(default=None, metadata={"strslice": True})
+    cap_drop: list[str] | None = field(default=None, metadata={"strslice": True})
+    cgroupns_mode: Annotated[str, Go("container.CgroupnsMode")] = (
+        ""  # "" until create fills the daemon default
+    )
     dns: list[str] | None = None
     dns_options: list[str] | None = None
     dns_search: list[str] | None = None
     extra_hosts: list[str] | None = None
     group_add: list[str] | None = None
-    ipc_mode: str = ""
-    cgroup: str = ""
+    ipc_mode: Annotated[str, Go("container.IpcMode")] = ""
+    cgroup: Annotated[str, Go("container.CgroupSpec")] = ""
     links: list[str] | None = None
-    oom_score_adj: int = 0
-    pid_mode: str = ""
+    oom_score_adj: GoInt = 0
+    pid_mode: Annotated[str, Go("container.PidMode")] = ""
     privileged: bool = False
     publish_all_ports: bool = False
     readonly_rootfs: bool = False
     security_opt: list[str] | None = None
-    uts_mode: str = field(default="", metadata={"wire": "UTSMode"})
-    userns_mode: str = ""
+    uts_mode: Annotated[str, Go("container.UTSMode")] = field(
+        default="", metadata={"wire": "UTSMode"}
+    )
+    userns_mode: Annotated[str, Go("container.UsernsMode")] = ""
     shm_size: int = 64 * 1024 * 1024
     runtime: str = "runc"
-    isolation: str = ""
+    isolation: Annotated[str, Go("container.Isolation")] = ""
     cpu_shares: int = 0
     memory: int = 0
     nano_cpus: int = 0
@@ -95,24 +276,68 @@ class HostConfig:
     cpu_quota: int = 0
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
-    devices: list[dict[str, Any]] | None = None
+    devices: list[dict[str, Any]] | None = field(
+        default=None, metadata={"shape": list[DeviceMapping]}
+    )
     memory_reservation: int = 0
     memory_swap: int = 0
     memory_swappiness: int | None = None
     oom_kill_disable: bool | None = None
     pids_limit: int | None = None
-    ulimits: list[dict[str, Any]] | None = None
+    ulimits: list[dict[str, Any]] | None = field(
+        default=None, metadata={"shape": list[Ulimit | None]}
+    )
     init: bool | None = None
     sysctls: dict[str, str] | None = None
     tmpfs: dict[str, str] | None = None
-    mounts: list[dict[str, Any]] | None = None
+    mounts: list[dict[str, Any]] | None = field(default=None, metadata={"shape": list[Mount]})
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
-    console_size: list[int] | None = None  # [height, width]
+    console_size: Annotated[list[GoUint], Go("[2]uint")] | None = None  # [height, width]
 
 
-wire.nested("HostConfig", "log_config", LogConfig)
-wire.nested("HostConfig", "restart_policy", RestartPolicy)
+@dataclass
+class HostConfigRest:
+    """HostConfig fields dockerd decodes that berth does not keep: checked for their type
+    (a 400 like dockerd's), then ignored."""
+
+    GO: ClassVar[str] = "container.HostConfig"
+    annotations: dict[str, str] | None = None
+    storage_opt: dict[str, str] | None = None
+    blkio_weight: GoUint16 = 0
+    blkio_weight_device: list[WeightDevice | None] | None = None
+    blkio_device_read_bps: list[ThrottleDevice | None] | None = None
+    blkio_device_write_bps: list[ThrottleDevice | None] | None = None
+    blkio_device_read_i_ops: list[ThrottleDevice | None] | None = field(
+        default=None, metadata={"wire": "BlkioDeviceReadIOps"}
+    )
+    blkio_device_write_i_ops: list[ThrottleDevice | None] | None = field(
+        default=None, metadata={"wire": "BlkioDeviceWriteIOps"}
+    )
+    cpu_realtime_period: int = 0
+    cpu_realtime_runtime: int = 0
+    device_cgroup_rules: list[str] | None = None
+    device_requests: list[DeviceRequest] | None = None
+    kernel_memory: int = 0
+    kernel_memory_tcp: int = field(default=0, metadata={"wire": "KernelMemoryTCP"})
+    cpu_count: int = 0
+    cpu_percent: int = 0
+    io_maximum_i_ops: GoUint64 = field(default=0, metadata={"wire": "IOMaximumIOps"})
+    io_maximum_bandwidth: GoUint64 = field(default=0, metadata={"wire": "IOMaximumBandwidth"})
+
+
+@dataclass
+class CreateRequest:
+    """The body of POST /containers/create (and /commit): dockerd's container.CreateRequest,
+    the Config embedded, HostConfig and NetworkingConfig beside it. NetworkingConfig stays
+    JSON (checked, keys in Docker's spelling) for the network service."""
+
+    GO: ClassVar[str] = "container.CreateRequest"
+    config: ContainerConfig = field(default_factory=ContainerConfig, metadata={"embed": True})
+    host_config: HostConfig | None = None
+    networking_config: dict[str, Any] | None = field(
+        default=None, metadata={"shape": NetworkingConfig | None}
+    )
 
 
 @dataclass

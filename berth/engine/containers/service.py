@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from berth.engine import faults
 from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers import create as create_rules
 from berth.engine.containers import files, hostopts, names, security, users
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.logs import LogOptions, read_log_stream, read_logs
-from berth.engine.containers.model import Container, State
+from berth.engine.containers.model import Container, CreateRequest, HostConfig, State
 from berth.engine.containers.restart import RestartManager, starts_with_daemon
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import (
@@ -87,6 +88,8 @@ class ContainerService:
         self.overlay_dir = data_root / "overlay"
         self.exec_root = exec_root
         self._live: dict[str, _Live] = {}
+        # containers whose removal has begun (no start may begin for them)
+        self._removing: set[str] = set()
         self._watch: dict[str, _Watch] = {}
         # the engine replaces this with its own bus, shared with the other services
         self.events = EventBus()
@@ -127,7 +130,10 @@ class ContainerService:
     # ---- create --------------------------------------------------------
     def create(self, name: str | None, body: Any) -> tuple[Container, list[str]]:
         """Create a container from a create request; return it and dockerd's warnings."""
-        cfg, hc = create_rules.parse_request(body)
+        # decoded once: the edge hands over a CreateRequest (a dict still works, for callers
+        # inside the engine)
+        req = body if isinstance(body, CreateRequest) else create_rules.decode_request(body)
+        cfg, hc = req.config, req.host_config or HostConfig()
         if not cfg.image:
             raise InvalidParameter("config cannot be empty in order to create a container")
         warnings = list(security.validate(hc))
@@ -144,8 +150,7 @@ class ContainerService:
             image_config=image.config,
         )
         if self.network is not None:
-            nc = body.get("NetworkingConfig") if isinstance(body, dict) else None
-            self.network.plan(c, nc if isinstance(nc, dict) else None)
+            self.network.plan(c, req.networking_config)
         planned = cmounts.parse_all(
             hc.binds,
             hc.mounts,
@@ -189,7 +194,7 @@ class ContainerService:
         async with w.lock:
             if c.state.running:
                 raise NotModified("container already started")
-            if c.state.status in ("removing", "dead"):
+            if c.state.status in ("removing", "dead") or c.id in self._removing:
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             # a start by the user begins the restart policy afresh, as in dockerd
             self.restarts.reset(c.id)
@@ -344,9 +349,17 @@ class ContainerService:
                 raise SystemError_(msg) from exc
             raise InvalidParameter(msg) from exc
         c.state = State(status="running", pid=pid, started_at=rfc3339nano(), health=c.state.health)
-        self.health.start(c)
-        self.store.save(c)
+        # From here the process exists: its monitor is armed before anything else can fail,
+        # so that whatever happens it is stopped, waited for and cleaned up like any other.
         live.monitor = asyncio.create_task(self._monitor(c, live))
+        try:
+            faults.point("start:after-process")
+            self.health.start(c)
+            self.store.save(c)
+        except Exception as exc:
+            log.exception("container %s: start failed after its process began", c.id)
+            await self._signal(live, _signal.SIGKILL)  # the monitor records the exit
+            raise SystemError_(f"failed to start container {c.id}: {exc}") from exc
         self.events.container(c, "start")
 
     async def _spawn_shim(self, c: Container) -> Path:
@@ -400,18 +413,27 @@ class ContainerService:
         c.state = State(status="created", exit_code=128, error=message)
         self.store.save(c)
         if c.host_config.auto_remove:
-            with contextlib.suppress(NotFound):
-                await self.remove(c.id, force=True)
+            await self._auto_remove(c, locked=True)
 
     async def _monitor(self, c: Container, live: _Live) -> None:
         try:
             status = await live.shim.wait()
         except Exception:  # the shim died: its exit file (if any) has the truth
             log.warning("lost the shim of container %s", c.id, exc_info=True)
-            status = read_exit_file(self.bundle(c.id)) or ExitStatus(
-                255, False, rfc3339nano(), "shim exited unexpectedly"
-            )
+            status = read_exit_file(self.bundle(c.id)) or await self._kill_orphan(c)
         await self._after_exit(c, status)
+
+    async def _kill_orphan(self, c: Container) -> ExitStatus:
+        """The shim died and the container may run on without it: nobody could stop it
+        any more, and its network and mounts are about to go. Its cgroup is killed first,
+        so that nothing of it outlives the record (dockerd reports such a kill as 137)."""
+        path = self.cgroup_path(c)
+        emptied = await asyncio.to_thread(rt_cgroups.kill_all, path)
+        if not emptied:
+            log.error("container %s: processes left in its cgroup after its shim died", c.id)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(rt_cgroups.remove, path)
+        return ExitStatus(137, False, rfc3339nano(), "shim exited unexpectedly")
 
     async def _after_exit(self, c: Container, st: ExitStatus, failed: bool = False) -> None:
         # The container counts as live until its waiters are woken below: a wait that
@@ -478,11 +500,24 @@ class ContainerService:
             c.state.status = "exited"
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
-        if c.host_config.auto_remove and self.store.maybe(c.id) is not None:
-            try:
+        if c.host_config.auto_remove:
+            await self._auto_remove(c, locked=failed)
+
+    async def _auto_remove(self, c: Container, *, locked: bool) -> None:
+        """--rm after an exit or a failed start. LOCKED: the caller (a start) holds the
+        container's lock already, which the removal would otherwise wait for forever."""
+        if self.store.maybe(c.id) is None or c.id in self._removing:
+            return  # gone, or a removal under way finishes the job
+        if not locked:
+            with contextlib.suppress(NotFound, Conflict):
                 await self.remove(c.id, force=True)
-            except NotFound:
-                pass
+            return
+        self._removing.add(c.id)
+        try:
+            with contextlib.suppress(NotFound):
+                await self._remove_locked(c, True, False)
+        finally:
+            self._removing.discard(c.id)
 
     # ---- stop / kill ---------------------------------------------------
     async def stop(self, ref: str, timeout: int | None, sig: str | None) -> None:
@@ -686,7 +721,7 @@ class ContainerService:
     # ---- remove / rename -----------------------------------------------
     async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
-        if c.state.status == "removing":
+        if c.state.status == "removing" or c.id in self._removing:
             raise Conflict(f"removal of container {c.id} is already in progress")
         if c.state.status == "restarting" and c.id not in self._live:
             if not force:
@@ -695,6 +730,20 @@ class ContainerService:
                     "container before removing or force remove"
                 )
             await self._halt_restarting(c)
+        # Marked before anything is awaited: a start from now on is refused (dockerd's
+        # 409), and one under way holds the container's lock until its process exists,
+        # so that the removal below sees it live and kills it, instead of deleting what
+        # the start is still building (mounts, netns, veth, lease, shim left behind).
+        self._removing.add(c.id)
+        try:
+            async with self._w(c.id).lock:
+                await self._remove_locked(c, force, volumes)
+        finally:
+            self._removing.discard(c.id)
+
+    async def _remove_locked(self, c: Container, force: bool, volumes: bool) -> None:
+        if self.store.maybe(c.id) is None:  # auto-removed while the lock was awaited
+            return
         live = self._live.get(c.id)
         if live is not None:
             if not force:
@@ -842,7 +891,12 @@ class ContainerService:
             return
         w = self._w(cid)
         async with w.lock:
-            if c.state.status != "restarting" or self._shutting_down or cid in self._live:
+            if (
+                c.state.status != "restarting"
+                or self._shutting_down
+                or cid in self._live
+                or cid in self._removing
+            ):
                 return
             try:
                 await self._start_locked(c, w)
@@ -868,6 +922,17 @@ class ContainerService:
         for live in list(self._live.values()):
             if live.monitor is not None:
                 live.monitor.cancel()
+
+    async def kill_all(self) -> None:
+        """SIGKILL every container still running (a shutdown out of time): no stop
+        timeout, no restart; their exits are recorded as the monitors see them."""
+        self._shutting_down = True
+        for live in list(self._live.values()):
+            with contextlib.suppress(Exception):
+                await self._signal(live, _signal.SIGKILL)
+        waits = [asyncio.shield(live.exited) for live in self._live.values()]
+        if waits:
+            await asyncio.wait(waits, timeout=5)
 
 
 def _console_size(size: list[int] | None) -> tuple[int, int] | None:

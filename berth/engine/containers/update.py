@@ -4,11 +4,71 @@ resources to write into the live cgroup."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from berth.engine.containers.model import Container, HostConfig, RestartPolicy
+from berth.engine import wire
+from berth.engine.containers.model import (
+    Container,
+    DeviceMapping,
+    DeviceRequest,
+    HostConfig,
+    RestartPolicy,
+    ThrottleDevice,
+    Ulimit,
+    WeightDevice,
+)
 from berth.engine.errors import Conflict, InvalidParameter
+from berth.engine.wire import GoUint16, GoUint64
+
+
+@dataclass
+class UpdateConfig:
+    """The body of POST /containers/{id}/update: dockerd's container.UpdateConfig (the
+    Resources, embedded, and a RestartPolicy). Checked for types, then read as JSON."""
+
+    GO: ClassVar[str] = "container.UpdateConfig"
+    cpu_shares: int = 0
+    memory: int = 0
+    nano_cpus: int = 0
+    cgroup_parent: str = ""
+    blkio_weight: GoUint16 = 0
+    blkio_weight_device: list[WeightDevice | None] | None = None
+    blkio_device_read_bps: list[ThrottleDevice | None] | None = None
+    blkio_device_write_bps: list[ThrottleDevice | None] | None = None
+    blkio_device_read_i_ops: list[ThrottleDevice | None] | None = dataclasses.field(
+        default=None, metadata={"wire": "BlkioDeviceReadIOps"}
+    )
+    blkio_device_write_i_ops: list[ThrottleDevice | None] | None = dataclasses.field(
+        default=None, metadata={"wire": "BlkioDeviceWriteIOps"}
+    )
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpu_realtime_period: int = 0
+    cpu_realtime_runtime: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    devices: list[DeviceMapping] | None = None
+    device_cgroup_rules: list[str] | None = None
+    device_requests: list[DeviceRequest] | None = None
+    kernel_memory: int = 0
+    kernel_memory_tcp: int = dataclasses.field(default=0, metadata={"wire": "KernelMemoryTCP"})
+    memory_reservation: int = 0
+    memory_swap: int = 0
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool | None = None
+    pids_limit: int | None = None
+    ulimits: list[Ulimit | None] | None = None
+    cpu_count: int = 0
+    cpu_percent: int = 0
+    io_maximum_i_ops: GoUint64 = dataclasses.field(default=0, metadata={"wire": "IOMaximumIOps"})
+    io_maximum_bandwidth: GoUint64 = dataclasses.field(
+        default=0, metadata={"wire": "IOMaximumBandwidth"}
+    )
+    restart_policy: RestartPolicy | None = None
+
 
 _MIN_MEMORY = 6 * 1024 * 1024
 _INT_FIELDS = {
@@ -46,10 +106,7 @@ def _cpuset_ok(spec: str, limit: int) -> bool:
 def apply(c: Container, body: Any) -> tuple[HostConfig, dict[str, Any], list[str]]:
     """(new HostConfig, OCI linux.resources for the live cgroup, warnings) for an update
     body; raises dockerd's errors. The container itself is not touched."""
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid update body: expected a JSON object")
+    body = wire.check(UpdateConfig, body)
     new = {field: _int(body, key) for key, field in _INT_FIELDS.items()}
     cpus = body.get("CpusetCpus") or ""
     mems = body.get("CpusetMems") or ""

@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import os
 import secrets
-import time
 from typing import Any
 
 from berth.engine import wire
@@ -58,7 +57,6 @@ class NetworkService:
         # container id -> its embedded DNS server's transport
         self._dns: dict[str, Any] = {}
         # host ends of the veths this daemon made (shutdown waits for them to go)
-        self._veths: set[str] = set()
         self.containers: Any = None  # the ContainerService (set by the engine)
         self._lock = asyncio.Lock()
         self._ensure_builtin()
@@ -274,7 +272,7 @@ class NetworkService:
             subnet=subnet,
             gateway=gateway,
             ip_range=ip_range,
-            internal=wire.field(body, "Internal", bool, "NetworkCreateRequest", False),
+            internal=wire.field(body, "Internal", bool, "CreateRequest", False),
             labels=dict(body.get("Labels") or {}),
             options=dict(body.get("Options") or {}),
             bridge=bname,
@@ -434,7 +432,6 @@ class NetworkService:
             self.leases.release(n.id, ip)
             bridge.release_address(n.bridge, ip)
             raise
-        self._veths.add(bridge.host_veth_name(c.id, ifname))
         names = [c.config.hostname] if n.user_defined else []
         ep.update(
             EndpointID=secrets.token_hex(32),
@@ -664,25 +661,16 @@ class NetworkService:
         for cid in list(self._published):
             for b in self._published.pop(cid):
                 self.ports.unpublish(b)
-        # the default bridge goes with the last daemon using it (shared by daemons); the
-        # veths of this daemon's stopped containers vanish with their netns: wait for them
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(
-            os.path.exists(f"/sys/class/net/{v}") for v in self._veths
-        ):
-            await asyncio.sleep(0.05)
-        # (only the daemon that made it: one that adopted it leaves it, as dockerd leaves
-        # a --bridge of the admin's). Each daemon's rules for it carry its own tag and go
-        # with it (its containers stopped; the next start adds them again): daemons come
-        # and go on a shared bridge without piling up rules or taking each other's.
+        # The default bridge stays, as dockerd keeps docker0: another daemon on this host
+        # may share it, and one that saw "no ports" a moment before the other attached a
+        # container would pull the master from under that container's veth. Each daemon's
+        # rules for it carry its own tag and go with it (its containers stopped; the next
+        # start adds them again): daemons come and go on a shared bridge without piling up
+        # rules or taking each other's.
         for n in self.store.all():
             if n.driver == "bridge" and not n.user_defined:
                 with contextlib.suppress(Exception):
-                    ports = await asyncio.to_thread(bridge.bridge_ports, n.bridge)
-                    if n.made_link and ports == 0:
-                        await asyncio.to_thread(self._undo_host, n)
-                    else:
-                        await asyncio.to_thread(nat.remove_bridge, n.bridge, n.id)
+                    await asyncio.to_thread(nat.remove_bridge, n.bridge, n.id)
 
 
 def _label_match(labels: dict[str, str], spec: str) -> bool:

@@ -23,8 +23,8 @@ def test_privileged_must_be_a_json_boolean(daemon: Daemon, value: object) -> Non
         {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Privileged": value}},
     )
     assert st == 400, body
-    assert body["message"].startswith("json: cannot unmarshal ")
-    assert "Go struct field HostConfig.Privileged of type bool" in body["message"]
+    assert body["message"].startswith("invalid JSON: json: cannot unmarshal ")
+    assert "Go struct field HostConfig.HostConfig.Privileged of type bool" in body["message"]
     assert _names(daemon) == before  # nothing stored
 
 
@@ -66,6 +66,6 @@ def test_exec_privileged_must_be_a_boolean(daemon: Daemon) -> None:
             "POST", "/containers/typed-exec/exec", {"Cmd": ["true"], "Privileged": "false"}
         )
         assert st == 400, body
-        assert "Go struct field ExecConfig.Privileged of type bool" in body["message"]
+        assert "Go struct field ExecOptions.Privileged of type bool" in body["message"]
     finally:
         daemon.api.call("DELETE", "/containers/typed-exec?force=1")
