@@ -271,7 +271,12 @@ def nothing_left_behind() -> Iterator[None]:
     if not IS_ROOT:
         yield
         return
+    # berthd keeps its default bridge when it stops (as dockerd keeps docker0): the suite
+    # takes away the one its daemons made
+    had_bridge = os.path.exists("/sys/class/net/berth0")
     yield
+    if not had_bridge:
+        subprocess.run(["ip", "link", "del", "berth0"], capture_output=True)
     time.sleep(0.2)
     leaked_cg = _session_cgroups()
     _remove_session_parents()

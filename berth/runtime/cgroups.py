@@ -18,10 +18,12 @@ too: a second guard behind the v1 devices controller.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import posixpath
+import signal
 import time
 from dataclasses import dataclass
 
@@ -420,6 +422,37 @@ def pids(path: str, *, root: str = ROOT) -> list[int]:
         return [int(x) for x in _read(os.path.join(dirs[0], "cgroup.procs")).split()]
     except FileNotFoundError:
         return []
+
+
+def kill_all(path: str, *, root: str = ROOT, timeout: float = 5.0) -> bool:
+    """SIGKILL every process in the container's cgroup (the container outlived its shim):
+    frozen first, so that nothing forks past the kill. True once the cgroup is empty."""
+    if not clean_path(path):
+        return False  # never the hierarchy's root
+    frozen = False
+    try:
+        freeze(path, root=root, timeout=1.0)
+        frozen = True
+    except OSError:
+        pass  # no freezer: kill in rounds until nothing is left
+    deadline = time.monotonic() + timeout
+    try:
+        while (procs := pids(path, root=root)) and time.monotonic() < deadline:
+            for pid in procs:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if frozen:
+                with contextlib.suppress(OSError):
+                    thaw(path, root=root, timeout=1.0)  # a frozen task dies on thaw
+                frozen = False
+            time.sleep(0.01)
+    finally:
+        if frozen:
+            with contextlib.suppress(OSError):
+                thaw(path, root=root, timeout=1.0)
+    return not pids(path, root=root)
 
 
 def remove(path: str, *, root: str = ROOT, timeout: float = 2.0) -> None:

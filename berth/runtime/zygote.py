@@ -18,20 +18,29 @@ Wire format on the socketpair (SOCK_SEQPACKET: one JSON object per message)::
     zygote -> daemon   {"seq": 7, "pid": 1234}  or  {"seq": 7, "error": "message"}
 
 The zygote exits on EOF of the socketpair (daemon gone) and has PR_SET_PDEATHSIG(SIGKILL) too.
+
+If the zygote dies while berthd runs (an OOM kill, an admin's kill), `Supervised` notices
+through a pidfd, reaps it and starts another from a fresh interpreter (forking berthd itself,
+threads and all, would be unsafe and would share its large heap with every shim); a request
+that found the zygote gone is sent again to the new one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # asyncio is the daemon's; the zygote and its shims never import it
     import asyncio
+
+log = logging.getLogger("berth.zygote")
 
 READY_TIMEOUT = 10.0
 _MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1 << 20)
@@ -49,12 +58,17 @@ class ShimRequest:
     stdin_once: bool
 
 
+class ZygoteGone(RuntimeError):
+    """The zygote could not be reached: the request was not delivered (safe to resend)."""
+
+
 class Zygote:
     """Handle on the zygote process, held by the daemon."""
 
-    def __init__(self, sock: socket.socket, pid: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int, proc: Any = None) -> None:
         self._sock = sock
         self.pid = pid
+        self._proc = proc  # the Popen of a zygote started by spawn(), kept for its lifetime
         self._seq = 0
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -78,6 +92,26 @@ class Zygote:
         parent.setblocking(False)
         return cls(parent, pid)
 
+    @classmethod
+    def spawn(cls) -> Zygote:
+        """Start a zygote in a fresh interpreter (a replacement, once the daemon runs: a
+        fork of the daemon would carry its threads and heap). Call from the event loop's
+        thread: PR_SET_PDEATHSIG follows the thread that made the child."""
+        import subprocess
+
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "berth.runtime.zygote", str(child.fileno()),
+                 str(os.getpid())],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            child.close()
+        parent.setblocking(False)
+        return cls(parent, proc.pid, proc)
+
     def _get_lock(self) -> asyncio.Lock:
         import asyncio
 
@@ -100,6 +134,9 @@ class Zygote:
             msg = dict(asdict(req), seq=seq)
             try:
                 await loop.sock_sendall(self._sock, json.dumps(msg).encode())
+            except OSError as e:
+                raise ZygoteGone(f"zygote is gone: {e}") from e
+            try:
                 while True:
                     reply = await self._read_reply(loop)
                     # a reply to a request whose caller was cancelled: not ours, skip it
@@ -134,6 +171,8 @@ class Zygote:
                 pid, _ = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
                 return
+            if pid and self._proc is not None:
+                self._proc.returncode = 0  # reaped here: Popen must not wait for it again
             if pid:
                 return
             if time.monotonic() > deadline:
@@ -144,6 +183,78 @@ class Zygote:
                 os.waitpid(self.pid, 0)
                 return
             time.sleep(0.005)
+
+
+class Supervised:
+    """The daemon's zygote, replaced when it dies. Same spawn_shim/close as a Zygote."""
+
+    def __init__(self, first: Zygote) -> None:
+        self.current = first
+        self.down = False  # between a death and a working replacement (docker info warns)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pidfd = -1
+
+    @property
+    def pid(self) -> int:
+        return self.current.pid
+
+    def watch(self) -> None:
+        """Start watching (from the running event loop)."""
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        self._arm()
+
+    def _arm(self) -> None:
+        assert self._loop is not None
+        try:
+            self._pidfd = os.pidfd_open(self.current.pid)
+        except ProcessLookupError:
+            self._loop.call_soon(self._died)
+            return
+        self._loop.add_reader(self._pidfd, self._died)
+
+    def _disarm(self) -> None:
+        if self._pidfd >= 0:
+            if self._loop is not None:
+                self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def _died(self) -> None:
+        self._disarm()
+        dead = self.current
+        dead.close()  # reaps it
+        log.warning("the shim zygote (pid %d) died: starting another", dead.pid)
+        self.down = True
+        self._replace()
+
+    def _replace(self) -> None:
+        assert self._loop is not None
+        try:
+            self.current = Zygote.spawn()
+        except OSError as exc:
+            log.error("cannot start a shim zygote: %s (trying again in 1 s)", exc)
+            self._loop.call_later(1.0, self._replace)
+            return
+        self.down = False
+        self._arm()
+
+    async def spawn_shim(self, req: ShimRequest) -> int:
+        try:
+            return await self.current.spawn_shim(req)
+        except ZygoteGone:
+            if self._loop is None:
+                raise
+        # it died before the pidfd told us: replace it now and send the request again
+        self._disarm()
+        self.current.close()
+        self._replace()
+        return await self.current.spawn_shim(req)
+
+    def close(self) -> None:
+        self._disarm()
+        self.current.close()
 
 
 # ---- the zygote process ----------------------------------------------------------------------
@@ -295,3 +406,7 @@ def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
         stdin_once=req.stdin_once,
         ready_fd=3,
     )
+
+
+if __name__ == "__main__":  # a replacement zygote: Zygote.spawn()
+    _zygote_main(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))

@@ -292,6 +292,14 @@ class ImageService:
             await self._cleanup(work)
 
     # ---- registry ------------------------------------------------------
+    def reconfigure(self, registry: Any) -> None:
+        """New registry options (berthd's SIGHUP): pulls and pushes started from now on use
+        them; the ones under way finish with what they had."""
+        self.registry_options = registry
+        self.max_concurrent_downloads = registry.max_concurrent_downloads
+        self.max_concurrent_uploads = registry.max_concurrent_uploads
+        self._registries = None
+
     def registries(self) -> Any:
         """The shared registry state (token cache, schemes, insecure registries)."""
         if self._registries is None:

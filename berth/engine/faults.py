@@ -1,0 +1,27 @@
+"""Fault points for the tests: the faults a test cannot cause for real (a daemon killed
+between two given lines, a step that fails after another succeeded), caused at a named
+place instead of mocked.
+
+`BERTH_TEST_FAULT=NAME` makes `point(NAME)` raise, `BERTH_TEST_FAULT=NAME:crash` makes it
+end berthd on the spot (`os._exit`, no cleanup: what a SIGKILL leaves). Unset, a point
+costs one dictionary lookup."""
+
+from __future__ import annotations
+
+import os
+
+_SPEC = os.environ.get("BERTH_TEST_FAULT", "")
+_CRASH = _SPEC.endswith(":crash")
+_NAME = _SPEC.removesuffix(":crash")
+
+
+class InjectedFault(RuntimeError):
+    """The failure a test asked for."""
+
+
+def point(name: str) -> None:
+    if not _NAME or name != _NAME:
+        return
+    if _CRASH:
+        os._exit(86)
+    raise InjectedFault(f"injected fault at {name}")

@@ -1,0 +1,81 @@
+"""The shim zygote is supervised: killed, it is reaped and replaced, and the next
+`docker run` works (before, every start failed with "zygote is gone" until a restart)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, docker_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
+
+
+@pytest.fixture
+def own(busybox_tar: Path) -> Iterator[Daemon]:
+    root = Path(tempfile.mkdtemp(prefix="bt-zyg-", dir="/tmp"))
+    d = Daemon(root)
+    _LIVE_DAEMONS.append(d)
+    try:
+        d.start()
+        d.load_image(busybox_tar)
+        yield d
+        d.remove_all_containers()
+    finally:
+        _LIVE_DAEMONS.remove(d)
+        d.stop()
+        cleanup_root(root)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> state of each child of PID."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out[int(d)] = fields[0]
+    return out
+
+
+def _zygote(d: Daemon) -> int:
+    assert d.proc is not None
+    deadline = time.monotonic() + 15
+    while True:
+        live = [p for p, st in _children(d.proc.pid).items() if st != "Z"]
+        if len(live) == 1 or time.monotonic() > deadline:
+            assert len(live) == 1, _children(d.proc.pid)
+            return live[0]
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("when", ["idle", "noticed"])
+def test_a_killed_zygote_is_replaced(own: Daemon, when: str) -> None:
+    docker = docker_for(own)
+    for round in range(2):
+        first = _zygote(own)
+        os.kill(first, signal.SIGKILL)
+        if when == "noticed":
+            # the pidfd told berthd: a new zygote, and the dead one reaped (no zombie)
+            deadline = time.monotonic() + 15
+            while (first in _children(own.proc.pid) or _zygote(own) == first) and (  # type: ignore[union-attr]
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            assert first not in _children(own.proc.pid)  # type: ignore[union-attr]
+        r = docker("run", "--rm", "busybox", "echo", f"ok{round}")
+        assert r.returncode == 0 and r.stdout == f"ok{round}\n".encode(), r.stderr
+        assert _zygote(own) != first
+    assert "died: starting another" in own.log.read_text()
+    info = own.api.call("GET", "/info")[1]
+    assert not any("zygote" in w for w in info["Warnings"] or [])
