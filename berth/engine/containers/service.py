@@ -16,7 +16,7 @@ from typing import Any
 from berth.engine import faults
 from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers import create as create_rules
-from berth.engine.containers import files, hostopts, names, security, users
+from berth.engine.containers import files, hostopts, names, recovery, security, users
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.logs import LogOptions, read_log_stream, read_logs
@@ -90,6 +90,8 @@ class ContainerService:
         self._live: dict[str, _Live] = {}
         # containers whose removal has begun (no start may begin for them)
         self._removing: set[str] = set()
+        # ids found on disk at start that the store does not know (network: their netns)
+        self.orphans: set[str] = set()
         self._watch: dict[str, _Watch] = {}
         # the engine replaces this with its own bus, shared with the other services
         self.events = EventBus()
@@ -177,6 +179,7 @@ class ContainerService:
             c.hostname_path, c.hosts_path, c.resolv_conf_path = files.write_all(
                 cdir, cfg.hostname, cfg.domainname, hc.extra_hosts, resolv
             )
+            faults.point("create:before-store")
             self.store.add(c)
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
@@ -320,6 +323,7 @@ class ContainerService:
             err = SystemError_(f"failed to create task for container: {exc}")
             await self._start_failed(c, w, err.message)
             raise err from exc
+        faults.point("start:after-spawn")
         shim = ShimClient(bundle)
         # Attach whoever asked before the start, so that no output is missed.
         pending, w.pending_attach = w.pending_attach, []
@@ -764,6 +768,7 @@ class ContainerService:
             rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
             hostopts.release_shm(self.containers_dir / c.id)
             shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            faults.point("remove:midway")
             await asyncio.to_thread(shutil.rmtree, self.overlay_dir / c.id, True)
             shutil.rmtree(self.containers_dir / c.id, ignore_errors=True)
             self.store.delete(c)
@@ -851,6 +856,14 @@ class ContainerService:
         exit of those that ended while the daemon was away, drop stale mounts, and
         start the containers whose restart policy says so."""
         to_start: list[Container] = []
+        to_remove: list[Container] = []
+        self.orphans = await recovery.sweep_orphans(
+            {c.id for c in self.store.all()},
+            self.exec_root,
+            self.overlay_dir,
+            self.containers_dir,
+            self.cgroup_parent,
+        )
         for c in self.store.all():
             if c.state.status == "restarting" and not ShimClient(self.bundle(c.id)).alive():
                 # its restart delay ran out while the daemon was away
@@ -858,6 +871,13 @@ class ContainerService:
                 self.store.save(c)
                 to_start.append(c)
             if not c.state.running:
+                # berthd died while starting it: a shim may be there, even a process
+                if await recovery.end_stray_shim(self.bundle(c.id), self.cgroup_path(c)):
+                    log.warning("container %s: ended the shim of an unfinished start", c.id)
+                    await asyncio.to_thread(shutil.rmtree, self.bundle(c.id), True)
+                if c.host_config.auto_remove:
+                    to_remove.append(c)  # as dockerd's restore: --rm that is not running
+                    continue
                 rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
                 hostopts.release_shm(self.containers_dir / c.id)
                 ran_before = parse_rfc3339(c.state.started_at) > 0
@@ -878,6 +898,10 @@ class ContainerService:
                 255, False, rfc3339nano(), "container was running when the daemon stopped"
             )
             await self._after_exit(c, st)
+        for c in to_remove:
+            with contextlib.suppress(EngineError):
+                await self.remove(c.id, force=True)
+            self.orphans.add(c.id)  # its netns, if a crash left one, goes with the network's
         for c in to_start:
             try:
                 await self.start(c.id)

@@ -649,7 +649,10 @@ class NetworkService:
             elif c.networks and any(ep.get("IPAddress") for ep in c.networks.values()):
                 await self._teardown(c)
                 self.containers.store.save(c)
+        # and those of ids berth found on disk without a record (a crash mid-create or
+        # mid-remove): only these, since other daemons' netns share the directory
         mine = {bridge.netns_name(c.id) for c in self.containers.all()}
+        mine |= {bridge.netns_name(cid) for cid in getattr(self.containers, "orphans", ())}
         for ns in bridge.leftover_netns():
             if ns in mine and ns not in live:
                 await asyncio.to_thread(bridge.delete_netns, ns[len(bridge.NETNS_PREFIX) :])

@@ -1,0 +1,86 @@
+"""What berthd finds at start besides its database: shims, bundles, root filesystems and
+cgroups that a crash left behind (berthd can be killed between any two lines).
+
+The store says what berth meant; the exec root, the overlay directory and the cgroup tree
+say what exists. For a container the store knows but does not think running, a shim that
+still answers is ended: an idle one (spawned, never started) is shut down, a running one
+(the crash fell between the process's start and the state write) is killed, so that its
+netns can go and its address be handed out again without being in use twice. For an id
+the store does not know at all, everything of it that berth makes is taken away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+from berth.engine.containers import hostopts
+from berth.runtime import cgroups as rt_cgroups
+from berth.runtime import rootfs as rt_rootfs
+from berth.runtime.shim_client import ShimClient, ShimError
+
+log = logging.getLogger("berth.containers")
+
+_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+async def end_stray_shim(bundle: Path, cgroup_path: str) -> bool:
+    """End the shim in BUNDLE, if one answers, and the container it holds. True if there
+    was one."""
+    if not (bundle / "shim.sock").exists():
+        return False
+    shim = ShimClient(bundle)
+    if not await asyncio.to_thread(shim.alive, 0.5):
+        return False
+    try:
+        state = await shim.state()
+        if state.get("status") == "created":
+            await shim.shutdown()
+            return True
+        if state.get("status") == "running":
+            await shim.signal(signal.SIGKILL)
+            await asyncio.wait_for(shim.wait(), 10)
+        return True
+    except (ShimError, OSError, TimeoutError) as exc:
+        log.warning("ending the stray shim in %s: %s", bundle, exc)
+    # whatever the shim could not do, the cgroup does
+    await asyncio.to_thread(rt_cgroups.kill_all, cgroup_path)
+    return True
+
+
+async def sweep_orphans(
+    known: set[str], exec_root: Path, overlay_dir: Path, containers_dir: Path, cgroup_parent: str
+) -> set[str]:
+    """Take away what belongs to container ids the store does not know; return those ids
+    (the caller removes their netns, which other daemons' containers may share the
+    directory of)."""
+    found: set[str] = set()
+    for root in (exec_root, overlay_dir, containers_dir):
+        with contextlib.suppress(OSError):
+            found |= {n for n in os.listdir(root) if _ID.match(n) and n not in known}
+    for cid in sorted(found):
+        cgroup = f"/{cgroup_parent.strip('/')}/{cid}"
+        log.warning("container %s: not in the store, removing what is left of it", cid)
+        if await end_stray_shim(exec_root / cid, cgroup):
+            log.warning("container %s: ended its shim", cid)
+        await asyncio.to_thread(
+            _remove_leftovers, cid, cgroup, exec_root, overlay_dir, containers_dir
+        )
+    return found
+
+
+def _remove_leftovers(
+    cid: str, cgroup: str, exec_root: Path, overlay_dir: Path, containers_dir: Path
+) -> None:
+    rt_cgroups.kill_all(cgroup, timeout=2)
+    with contextlib.suppress(OSError):
+        rt_cgroups.remove(cgroup)
+    rt_rootfs.unmount(str(overlay_dir / cid / "merged"))
+    hostopts.release_shm(containers_dir / cid)
+    for d in (exec_root / cid, overlay_dir / cid, containers_dir / cid):
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,183 @@
+"""berthd killed at a named point (`BERTH_TEST_FAULT=NAME:crash`: os._exit there, what a
+SIGKILL leaves), then started again: nothing of an unknown id is left (process, cgroup,
+mount, netns, veth, bundle), every listed container can be inspected and removed, and
+addresses are handed out once."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    _LIVE_DAEMONS,
+    IS_ROOT,
+    Daemon,
+    cleanup_root,
+    docker_for,
+    leftover_mounts,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
+
+
+class CrashingDaemon(Daemon):
+    fault = ""
+
+    def argv(self) -> list[str]:
+        pre = ["env", f"BERTH_TEST_FAULT={self.fault}:crash"] if self.fault else []
+        return [*pre, *super().argv()]
+
+
+@pytest.fixture
+def crashing(busybox_tar: Path) -> Iterator[CrashingDaemon]:
+    root = Path(tempfile.mkdtemp(prefix="bt-crash-", dir="/tmp"))
+    d = CrashingDaemon(root)
+    _LIVE_DAEMONS.append(d)
+    try:
+        yield d
+    finally:
+        _LIVE_DAEMONS.remove(d)
+        d.fault = ""
+        if d.proc is None or d.proc.poll() is not None:
+            d.proc = None
+            try:
+                d.start()
+            except RuntimeError:
+                pass
+        if d.proc is not None:
+            d.remove_all_containers()
+        d.stop()
+        cleanup_root(root)
+
+
+def _processes_in(cgroup_dir: str) -> list[int]:
+    pids = []
+    for dirpath, _dirs, files in os.walk(cgroup_dir):
+        if "cgroup.procs" in files:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                pids += [int(x) for x in f.read().split()]
+    return pids
+
+
+def _ids_on_disk(d: Daemon) -> set[str]:
+    out: set[str] = set()
+    for sub in (d.exec_root, d.data_root / "overlay", d.data_root / "containers"):
+        if sub.is_dir():
+            out |= {n for n in os.listdir(sub) if len(n) == 64}
+    return out
+
+
+def _shims(d: Daemon) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.readlink(f"/proc/{p}/cwd").startswith(str(d.exec_root) + "/"):
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def _crash_at(d: CrashingDaemon, fault: str, *docker_args: str) -> None:
+    d.fault = fault
+    d.start()
+    r = docker_for(d)(*docker_args, timeout=60)
+    assert d.proc is not None
+    d.proc.wait(timeout=30)  # it died at the point, mid-request
+    assert d.proc.returncode == 86, (r, d.log.read_text()[-2000:])
+    d.proc = None
+    d.fault = ""
+
+
+@pytest.mark.parametrize(
+    ("fault", "args"),
+    [
+        ("create:before-store", ("create", "--name", "bt-c1", "busybox", "true")),
+        ("start:after-spawn", ("run", "-d", "--name", "bt-c1", "busybox", "sleep", "600")),
+        ("start:after-process", ("run", "-d", "--name", "bt-c1", "busybox", "sleep", "600")),
+        (
+            "start:after-process",
+            ("run", "-d", "--rm", "--name", "bt-c1", "busybox", "sleep", "600"),
+        ),
+        ("remove:midway", ("run", "--name", "bt-c1", "busybox", "true")),
+    ],
+)
+def test_restart_after_a_crash_leaves_nothing_unknown(
+    crashing: CrashingDaemon, busybox_tar: Path, fault: str, args: tuple[str, ...]
+) -> None:
+    d = crashing
+    if fault == "remove:midway":
+        # the crash comes in the removal of an exited container
+        d.start()
+        d.load_image(busybox_tar)
+        assert docker_for(d)(*args).returncode == 0
+        d.stop()
+        d.proc = None
+        _crash_at(d, fault, "rm", "bt-c1")
+    else:
+        d.start()
+        d.load_image(busybox_tar)
+        d.stop()
+        d.proc = None
+        _crash_at(d, fault, *args)
+    seen = _ids_on_disk(d)  # what the crash left, before berthd looks at it
+    assert seen, "the crash point left nothing to recover: the test would prove nothing"
+    d.start()
+    docker = docker_for(d)
+    status, listed = d.api.call("GET", "/containers/json?all=1")
+    assert status == 200
+    known = {c["Id"] for c in listed}
+    seen |= known
+    # everything listed can be looked at and removed
+    for cid in known:
+        assert d.api.call("GET", f"/containers/{cid}/json")[0] == 200
+    # nothing on disk but what the store knows
+    assert _ids_on_disk(d) <= known
+    # no container process berth cannot see: only the listed running ones have one
+    running = [c for c in listed if c["State"] == "running"]
+    assert len(_shims(d)) == len(running), (listed, _shims(d))
+    # two new containers get two addresses, none of them one in use by another
+    ips = []
+    for i in range(2):
+        r = docker("run", "-d", "--name", f"bt-n{i}", "busybox", "sleep", "600")
+        assert r.returncode == 0, r.stderr
+        ips.append(docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", f"bt-n{i}").stdout)
+    for c in running:
+        ips.append(docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", c["Id"]).stdout)
+    assert len(set(ips)) == len(ips), ips
+    for name in ("bt-n0", "bt-n1"):
+        seen.add(docker("inspect", "-f", "{{.Id}}", name).stdout.decode().strip())
+    for cid in [*known, "bt-n0", "bt-n1"]:
+        assert docker("rm", "-f", cid).returncode == 0
+    deadline = time.monotonic() + 10
+    while (_shims(d) or _net_leftovers(seen)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _shims(d) == []
+    assert _net_leftovers(seen) == []
+    assert _ids_on_disk(d) == set()
+    assert [m for m in leftover_mounts(d.root) if "/overlay/" in m or "/shm" in m] == []
+    cg = "/sys/fs/cgroup/pids/berth"
+    if os.path.isdir(cg):
+        mine = [p for p in _processes_in(cg) if _in_root(p, d)]
+        assert mine == []
+
+
+def _net_leftovers(ids: set[str]) -> list[str]:
+    """The netns and host veths of these containers that still exist."""
+    out = [f"netns berth-{c[:12]}" for c in ids if os.path.exists(f"/run/netns/berth-{c[:12]}")]
+    links = os.listdir("/sys/class/net")
+    out += [n for n in links for c in ids if n.startswith(f"veth{c[:7]}")]
+    return out
+
+
+def _in_root(pid: int, d: Daemon) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd").startswith(str(d.root))
+    except OSError:
+        return False
