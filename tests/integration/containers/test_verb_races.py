@@ -36,18 +36,30 @@ def _shims(exec_root: Path) -> list[int]:
     return out
 
 
-def _race(daemon: Daemon, cid: str, delay: float) -> dict[str, tuple[int, object]]:
-    """`start`, and `rm -f` DELAY seconds later, at once; their answers."""
+_VERBS = {
+    "start": ("POST", "/containers/{}/start"),
+    "rm -f": ("DELETE", "/containers/{}?force=1"),
+    "stop": ("POST", "/containers/{}/stop?t=1"),
+    "kill": ("POST", "/containers/{}/kill"),
+    "restart": ("POST", "/containers/{}/restart?t=1"),
+}
+
+
+def _race(
+    daemon: Daemon, cid: str, first: str, second: str, delay: float
+) -> dict[str, tuple[int, object]]:
+    """FIRST, and SECOND DELAY seconds later, at once; their answers."""
     got: dict[str, tuple[int, object]] = {}
 
-    def start() -> None:
-        got["start"] = daemon.api.call("POST", f"/containers/{cid}/start")
+    def call(verb: str, wait: float) -> None:
+        time.sleep(wait)
+        method, path = _VERBS[verb]
+        got[verb] = daemon.api.call(method, path.format(cid))
 
-    def remove() -> None:
-        time.sleep(delay)
-        got["rm"] = daemon.api.call("DELETE", f"/containers/{cid}?force=1")
-
-    threads = [threading.Thread(target=start), threading.Thread(target=remove)]
+    threads = [
+        threading.Thread(target=call, args=(first, 0.0)),
+        threading.Thread(target=call, args=(second, delay)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -55,7 +67,11 @@ def _race(daemon: Daemon, cid: str, delay: float) -> dict[str, tuple[int, object
     return got
 
 
-def test_start_racing_rm_f_leaks_nothing(daemon: Daemon) -> None:
+@pytest.mark.parametrize(
+    ("first", "second", "running"),
+    [("start", "rm -f", False), ("stop", "rm -f", True), ("kill", "restart", True)],
+)
+def test_racing_verbs_leak_nothing(daemon: Daemon, first: str, second: str, running: bool) -> None:
     rng = random.Random(7)
     veths_before = _veths()
     answers: list[tuple[str, int, object]] = []
@@ -67,11 +83,14 @@ def test_start_racing_rm_f_leaks_nothing(daemon: Daemon) -> None:
         )
         assert st == 201, body
         cid = body["Id"]
-        got = _race(daemon, cid, rng.uniform(0, 0.05))
+        if running:
+            assert daemon.api.call("POST", f"/containers/{cid}/start")[0] == 204
+        got = _race(daemon, cid, first, second, rng.uniform(0, 0.05))
         for verb, (status, body) in got.items():
             answers.append((verb, status, body))
-        # a start that lost the race leaves the container to a second removal
-        daemon.api.call("DELETE", f"/containers/{cid}?force=1")
+        # whatever the race left, a removal takes away
+        status, body = daemon.api.call("DELETE", f"/containers/{cid}?force=1")
+        assert status in (204, 404), body
     bad = [a for a in answers if a[1] not in _OK]
     assert not bad, bad[:5]
     status, left = daemon.api.call(
