@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from berth.api.errors import status_for
+from berth.api.errors import host_fault, status_for
 from berth.api.http.parser import FramingError, MessageReader
 from berth.api.http.request import Request
 from berth.api.http.response import AnyResponse, HijackResponse, Response, StreamResponse
@@ -242,6 +242,8 @@ class HTTPServer:
         try:
             resp = await self._dispatch(req, policy)
         except Exception as exc:  # noqa: BLE001 - turned into the error response
+            if not isinstance(exc, EngineError) and (fault := host_fault(exc)) is not None:
+                exc = fault
             if not isinstance(exc, EngineError):
                 log.exception("handler failed: %s %s", method, target)
             elif status_for(exc) >= 500:
