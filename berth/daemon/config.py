@@ -54,6 +54,8 @@ class DaemonConfig:
     # seconds the containers get to stop when berthd stops (dockerd's --shutdown-timeout;
     # a container's own longer stop timeout wins); -1: wait for them however long
     shutdown_timeout: int = 15
+    # containers keep running while berthd is stopped or dead (dockerd's --live-restore)
+    live_restore: bool = False
     # host (as in hosts) -> "full" | "read-only" | a policy file's path (see policies());
     # "--policy HOST=POLICY" flags arrive as a list and are turned into this mapping
     policies: dict[str, str] = field(default_factory=dict)
@@ -83,6 +85,7 @@ _FILE_KEYS = {
     "seccomp-profile": "seccomp_profile",
     "policies": "policies",
     "shutdown-timeout": "shutdown_timeout",
+    "live-restore": "live_restore",
 }
 
 # what SIGHUP applies to a running berthd (those of dockerd's live-reloadable options that
@@ -96,6 +99,7 @@ RELOADABLE = (
     "insecure_registries",
     "registry_mirrors",
     "shutdown_timeout",
+    "live_restore",
 )
 
 
@@ -176,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time the containers get to stop when berthd stops (default 15)",
     )
+    p.add_argument(
+        "--live-restore",
+        action="store_true",
+        default=None,
+        help="keep the containers running while berthd is down",
+    )
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -213,6 +223,8 @@ def load(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
             setattr(cfg, attr, val)
     if cfg.log_level not in _LEVELS:
         raise ConfigError(f"unable to parse logging level: {cfg.log_level}")
+    if not isinstance(cfg.live_restore, bool):
+        raise ConfigError(f"invalid live-restore {cfg.live_restore!r}: expected true or false")
     if not isinstance(cfg.shutdown_timeout, int) or isinstance(cfg.shutdown_timeout, bool):
         raise ConfigError(f"invalid shutdown-timeout {cfg.shutdown_timeout!r}: expected seconds")
     if not cfg.hosts:

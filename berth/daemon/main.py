@@ -71,6 +71,7 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
             cfg.bridge,
             seccomp_profile(cfg),
             listeners=served,
+            live_restore=bool(cfg.live_restore),
         ),
         zygote,
     )

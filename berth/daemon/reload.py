@@ -49,7 +49,10 @@ def reload(cfg: DaemonConfig, argv: list[str] | None, engine: Any) -> list[str]:
     if live:
         apply_logging(cfg)
         engine.reload(
-            debug=bool(cfg.debug), labels=tuple(cfg.labels), registry=registry_options(cfg)
+            debug=bool(cfg.debug),
+            labels=tuple(cfg.labels),
+            registry=registry_options(cfg),
+            live_restore=bool(cfg.live_restore),
         )
     else:
         log.info("reload: nothing to apply")

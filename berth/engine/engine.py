@@ -70,6 +70,8 @@ class EngineConfig:
     seccomp_profile: str = ""
     # what berthd listens on, with each listener's access policy (docker info)
     listeners: tuple[Listener, ...] = ()
+    # dockerd's --live-restore: a stop of berthd leaves the containers running
+    live_restore: bool = False
 
 
 # dockerd's modes (/var/lib/docker 0710 and overlay2 0710: nobody else may traverse into
@@ -162,8 +164,9 @@ class Engine:
         await self.network.reconcile()
 
     async def shutdown(self) -> None:
-        await self.containers.shutdown()
-        await self.network.shutdown()
+        keep = self.cfg.live_restore
+        await self.containers.shutdown(keep_running=keep)
+        await self.network.shutdown(keep_rules=keep)
         self.db.close()
 
     def _runtime_warnings(self) -> list[str]:
@@ -194,9 +197,12 @@ class Engine:
         await self.containers.kill_all()
         self.db.close()
 
-    def reload(self, *, debug: bool, labels: tuple[str, ...], registry: Any) -> None:
+    def reload(
+        self, *, debug: bool, labels: tuple[str, ...], registry: Any, live_restore: bool
+    ) -> None:
         """berthd's SIGHUP: the options that apply without a restart."""
         self.cfg.debug = debug
+        self.cfg.live_restore = live_restore
         self.cfg.labels = labels
         self.images.reconfigure(registry)
 
@@ -285,7 +291,7 @@ class Engine:
             "Runtimes": {"berth": {"path": "berth-builtin"}},
             "DefaultRuntime": "berth",
             "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
-            "LiveRestoreEnabled": False,
+            "LiveRestoreEnabled": self.cfg.live_restore,
             "Isolation": "",
             "InitBinary": "",
             "SecurityOptions": [*security.info_options(self.cfg.seccomp_profile), "name=cgroupns"],

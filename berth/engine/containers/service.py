@@ -930,12 +930,18 @@ class ContainerService:
                     c.state.status = "exited"
                     self.store.save(c)
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, keep_running: bool = False) -> None:
         """Stop every running container (their own stop signal and timeout); neither
-        these stops nor pending restarts count as the user's."""
+        these stops nor pending restarts count as the user's. KEEP_RUNNING (live-restore):
+        leave them to their shims, for the next berthd to adopt."""
         self._shutting_down = True
         await self.restarts.close()
         await self.health.close()
+        if keep_running:
+            for live in list(self._live.values()):
+                if live.monitor is not None:
+                    live.monitor.cancel()
+            return
         for c in self.store.all():
             if c.state.status == "restarting" and c.id not in self._live:
                 c.state.status = "exited"

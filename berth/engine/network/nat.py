@@ -132,3 +132,74 @@ def remove_bridge(bridge: str, owner: str | None = None, legacy: bool = False) -
             words = shlex.split(line)  # the nft backend prints a comment in quotes
             if words[:2] == ["-A", chain] and _ours(chain, words[2:], bridge, owner, legacy):
                 _ipt("-t", table, "-D", chain, *words[2:])
+
+
+# ---- published ports: kernel DNAT ---------------------------------------------------------
+# Traffic from other hosts (and from other containers) to a published port is rewritten by
+# the kernel to the container's address, as dockerd does it: the client's own address
+# reaches the container, nothing passes through berthd's event loop, and the port keeps
+# working while berthd is away (live-restore). Traffic to a loopback address cannot be
+# DNATed without route_localnet; the userland proxy (portmap.py) serves it, as
+# docker-proxy does.
+NAT_CHAIN = "BERTH"
+
+
+def _port_tag(cid: str) -> list[str]:
+    return ["-m", "comment", "--comment", f"{TAG}c:{cid[:12]}"]
+
+
+def _nat_chains() -> None:
+    _ipt("-t", "nat", "-N", NAT_CHAIN)
+    _ensure("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", NAT_CHAIN])
+    _ensure(
+        "nat",
+        "OUTPUT",
+        ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", NAT_CHAIN],
+    )
+
+
+def _port_rules(
+    bridge: str, proto: str, host_ip: str, host_port: int, ctr_ip: str, ctr_port: int
+) -> list[tuple[str, str, list[str]]]:
+    dest = ["-d", host_ip] if host_ip and host_ip != "0.0.0.0" else []
+    return [
+        ("nat", NAT_CHAIN, [*dest, "!", "-i", bridge, "-p", proto, "--dport", str(host_port),
+                            "-j", "DNAT", "--to-destination", f"{ctr_ip}:{ctr_port}"]),
+        ("filter", CHAIN, ["-d", ctr_ip, "!", "-i", bridge, "-o", bridge, "-p", proto,
+                           "--dport", str(ctr_port), "-j", "ACCEPT"]),
+        # hairpin: a container reaching its own published port through the host
+        ("nat", "POSTROUTING", ["-s", ctr_ip, "-d", ctr_ip, "-p", proto, "--dport",
+                                str(ctr_port), "-j", "MASQUERADE"]),
+    ]  # fmt: skip
+
+
+def add_port(
+    cid: str, bridge: str, proto: str, host_ip: str, host_port: int, ctr_ip: str, ctr_port: int
+) -> None:
+    """The DNAT of one published port of container CID (idempotent: a restarted berthd
+    that finds the rules of a live-restored container adds nothing)."""
+    if shutil.which("iptables") is None:
+        return
+    _chains()
+    _nat_chains()
+    tag = _port_tag(cid)
+    for table, chain, rule in _port_rules(bridge, proto, host_ip, host_port, ctr_ip, ctr_port):
+        j = rule.index("-j")
+        _ensure(table, chain, [*rule[:j], *tag, *rule[j:]])
+
+
+def remove_ports(cid: str) -> None:
+    """Every DNAT rule of container CID, found by its tag."""
+    exe = shutil.which("iptables")
+    if exe is None:
+        return
+    want = f"{TAG}c:{cid[:12]}"
+    for table, chain in (("nat", NAT_CHAIN), ("filter", CHAIN), ("nat", "POSTROUTING")):
+        p = subprocess.run(
+            [exe, "-w", "-t", table, "-S", chain], capture_output=True, text=True, timeout=30
+        )
+        for line in p.stdout.splitlines():
+            words = shlex.split(line)
+            if words[:2] == ["-A", chain] and "--comment" in words:
+                if words[words.index("--comment") + 1] == want:
+                    _ipt("-t", table, "-D", chain, *words[2:])

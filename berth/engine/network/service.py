@@ -445,8 +445,10 @@ class NetworkService:
         )
 
     async def _publish(self, c: Any) -> None:
-        ep = next(iter(c.networks.values()))
+        net_name, ep = next(iter(c.networks.items()))
         ctr_ip = ep["IPAddress"]
+        n = self.store.find(net_name)
+        dnat_bridge = n.bridge if n is not None and n.driver == "bridge" else ""
         bindings = dict(c.host_config.port_bindings or {})
         if c.host_config.publish_all_ports:
             for key in c.config.exposed_ports or {}:
@@ -472,6 +474,11 @@ class NetworkService:
                         f"({ep['EndpointID']}): {exc.message}"
                     ) from exc
                 pubs.append(b)
+                if dnat_bridge:
+                    await asyncio.to_thread(
+                        nat.add_port, c.id, dnat_bridge, proto, b.host_ip, b.host_port,
+                        ctr_ip, int(port),
+                    )  # fmt: skip
                 out.append({"HostIp": b.host_ip, "HostPort": str(b.host_port)})
             c.ports[f"{port}/{proto}"] = out
 
@@ -538,8 +545,11 @@ class NetworkService:
         t = self._dns.pop(c.id, None)
         if t is not None:
             t.close()
-        for b in self._published.pop(c.id, []):
+        published = self._published.pop(c.id, [])
+        for b in published:
             self.ports.unpublish(b)
+        if published or any((c.ports or {}).values()):  # this berthd's, or a former one's
+            await asyncio.to_thread(nat.remove_ports, c.id)
         for name, ep in (c.networks or {}).items():
             n = self.store.find(name)
             if ep.get("IPAddress") and n is not None:
@@ -653,17 +663,24 @@ class NetworkService:
         # mid-remove): only these, since other daemons' netns share the directory
         mine = {bridge.netns_name(c.id) for c in self.containers.all()}
         mine |= {bridge.netns_name(cid) for cid in getattr(self.containers, "orphans", ())}
+        for cid in getattr(self.containers, "orphans", ()):
+            await asyncio.to_thread(nat.remove_ports, cid)
         for ns in bridge.leftover_netns():
             if ns in mine and ns not in live:
                 await asyncio.to_thread(bridge.delete_netns, ns[len(bridge.NETNS_PREFIX) :])
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, keep_rules: bool = False) -> None:
+        """What berthd serves goes with it (DNS, the loopback port proxy). KEEP_RULES
+        (live-restore): the kernel's part stays, so that running containers keep their
+        networks and published ports while berthd is away."""
         for t in self._dns.values():
             t.close()
         self._dns.clear()
         for cid in list(self._published):
             for b in self._published.pop(cid):
                 self.ports.unpublish(b)
+        if keep_rules:
+            return
         # The default bridge stays, as dockerd keeps docker0: another daemon on this host
         # may share it, and one that saw "no ports" a moment before the other attached a
         # container would pull the master from under that container's veth. Each daemon's
