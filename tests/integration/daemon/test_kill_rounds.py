@@ -1,0 +1,148 @@
+"""berthd SIGKILLed at random moments under a mixed workload (containers run and removed
+in parallel, volumes and networks made and removed, images tagged and untagged), then
+started again, round after round: every object it lists can be inspected and removed,
+and once all is removed nothing of any container is left. (20 rounds: bench/soak.)"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, leftover_mounts
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
+
+ROUNDS = int(os.environ.get("BERTH_KILL_ROUNDS", "5"))
+
+
+@pytest.fixture
+def own(busybox_tar: Path) -> Iterator[Daemon]:
+    root = Path(tempfile.mkdtemp(prefix="bt-kill-", dir="/tmp"))
+    d = Daemon(root)
+    _LIVE_DAEMONS.append(d)
+    try:
+        d.start()
+        d.load_image(busybox_tar)
+        yield d
+    finally:
+        _LIVE_DAEMONS.remove(d)
+        if d.proc is None or d.proc.poll() is not None:
+            d.proc = None
+            d.start()
+        d.remove_all_containers()
+        d.stop()
+        cleanup_root(root)
+
+
+def _work(d: Daemon, stop: threading.Event, seed: int) -> None:
+    """Random operations until STOP (or until berthd is gone: errors are expected)."""
+    rng = random.Random(seed)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        name = f"bt-k{seed}-{n}"
+        try:
+            op = rng.choice(["run", "run", "rm", "volume", "network", "tag"])
+            if op == "run":
+                st, body = d.api.call(
+                    "POST", f"/containers/create?name={name}",
+                    {"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"AutoRemove": rng.random() < 0.3}},
+                )  # fmt: skip
+                if st == 201:
+                    d.api.call("POST", f"/containers/{body['Id']}/start")
+            elif op == "rm":
+                st, items = d.api.call("GET", "/containers/json?all=1")
+                if st == 200 and items:
+                    d.api.call("DELETE", f"/containers/{rng.choice(items)['Id']}?force=1")
+            elif op == "volume":
+                d.api.call("POST", "/volumes/create", {"Name": name})
+                d.api.call("DELETE", f"/volumes/{name}")
+            elif op == "network":
+                d.api.call("POST", "/networks/create", {"Name": name})
+                d.api.call("DELETE", f"/networks/{name}")
+            else:
+                d.api.call("POST", f"/images/busybox/tag?repo=bt-tag&tag={name}")
+                d.api.call("DELETE", f"/images/bt-tag:{name}")
+        except (OSError, ValueError):
+            time.sleep(0.02)  # berthd is down: the round's end is near
+
+
+def _ids_on_disk(d: Daemon) -> set[str]:
+    out: set[str] = set()
+    for sub in (d.exec_root, d.data_root / "overlay", d.data_root / "containers"):
+        if sub.is_dir():
+            out |= {n for n in os.listdir(sub) if len(n) == 64}
+    return out
+
+
+def _shims(d: Daemon) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.readlink(f"/proc/{p}/cwd").startswith(str(d.exec_root) + "/"):
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon) -> None:
+    rng = random.Random(11)
+    seen: set[str] = set()
+    for rnd in range(ROUNDS):
+        stop = threading.Event()
+        workers = [threading.Thread(target=_work, args=(own, stop, rnd * 10 + i)) for i in range(3)]
+        for w in workers:
+            w.start()
+        time.sleep(rng.uniform(0.5, 2.0))
+        own.kill()  # SIGKILL, mid-whatever
+        stop.set()
+        for w in workers:
+            w.join(60)
+        seen |= _ids_on_disk(own)
+        own.start(timeout=60)
+        status, listed = own.api.call("GET", "/containers/json?all=1")
+        assert status == 200
+        for c in listed:
+            st, body = own.api.call("GET", f"/containers/{c['Id']}/json")
+            assert st == 200, body
+        assert _ids_on_disk(own) <= {c["Id"] for c in listed}, f"round {rnd}"
+        running = [c for c in listed if c["State"] == "running"]
+        assert len(_shims(own)) == len(running), f"round {rnd}: {listed}"
+        for kind in ("networks", "volumes", "images/json"):
+            assert own.api.call("GET", f"/{kind}")[0] == 200
+        ips = [
+            own.api.call("GET", f"/containers/{c['Id']}/json")[1]["NetworkSettings"]["IPAddress"]
+            for c in running
+        ]
+        assert len(set(ips)) == len(ips), f"round {rnd}: one address twice: {ips}"
+    assert seen, "the workload made no container: the rounds proved nothing"
+    # everything can be removed, and then nothing is left
+    status, listed = own.api.call("GET", "/containers/json?all=1")
+    for c in listed:
+        seen.add(c["Id"])
+        assert own.api.call("DELETE", f"/containers/{c['Id']}?force=1")[0] in (204, 404)
+    for n in own.api.call("GET", "/networks")[1]:
+        if n["Name"].startswith("bt-k"):
+            assert own.api.call("DELETE", f"/networks/{n['Id']}")[0] == 204
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (_shims(own) or _net_left(seen)):
+        time.sleep(0.1)
+    assert _shims(own) == []
+    assert _net_left(seen) == []
+    assert _ids_on_disk(own) == set()
+    assert [m for m in leftover_mounts(own.root) if "/overlay/" in m] == []
+
+
+def _net_left(ids: set[str]) -> list[str]:
+    out = [f"netns {c[:12]}" for c in ids if os.path.exists(f"/run/netns/berth-{c[:12]}")]
+    links = os.listdir("/sys/class/net")
+    return out + [n for n in links for c in ids if n.startswith(f"veth{c[:7]}")]
