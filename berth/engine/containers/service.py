@@ -398,14 +398,22 @@ class ContainerService:
                 )
             )
         except BaseException:
-            if self.network is not None:
-                await self.network.detach(c)
-            rt_rootfs.unmount(merged)
-            hostopts.release_shm(self.containers_dir / c.id)
-            cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
-            shutil.rmtree(bundle, ignore_errors=True)
+            await self._release_run(c)
             raise
         return bundle
+
+    async def _release_run(self, c: Container, *, network: bool = True) -> None:
+        """Everything one run of C holds on the host, released through this one call, in
+        one order; each step finds nothing to do if it was done already (a second call,
+        a start that failed half-way, a berthd restarted after a crash). The caller has
+        made sure no process of the run is left (a lost shim's cgroup is killed first).
+        The network goes first: its netns, and only then its address."""
+        if network and self.network is not None:
+            await self.network.detach(c)
+        rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+        hostopts.release_shm(self.containers_dir / c.id)
+        cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
+        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
 
     async def _start_failed(self, c: Container, w: _Watch, message: str) -> None:
         """The container never ran: tell attached clients, keep the error, and honour
@@ -472,12 +480,7 @@ class ContainerService:
             health=c.state.health,
         )
         try:
-            rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
-            hostopts.release_shm(self.containers_dir / c.id)
-            cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
-            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
-            if self.network is not None:
-                await self.network.detach(c)
+            await self._release_run(c)
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
         except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
@@ -765,9 +768,8 @@ class ContainerService:
         prev = c.state.status
         c.state.status = "removing"
         try:
-            rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
-            hostopts.release_shm(self.containers_dir / c.id)
-            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            # not running: its network went at its exit (or with the crash recovery)
+            await self._release_run(c, network=False)
             faults.point("remove:midway")
             await asyncio.to_thread(shutil.rmtree, self.overlay_dir / c.id, True)
             shutil.rmtree(self.containers_dir / c.id, ignore_errors=True)
@@ -874,12 +876,11 @@ class ContainerService:
                 # berthd died while starting it: a shim may be there, even a process
                 if await recovery.end_stray_shim(self.bundle(c.id), self.cgroup_path(c)):
                     log.warning("container %s: ended the shim of an unfinished start", c.id)
-                    await asyncio.to_thread(shutil.rmtree, self.bundle(c.id), True)
                 if c.host_config.auto_remove:
                     to_remove.append(c)  # as dockerd's restore: --rm that is not running
                     continue
-                rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
-                hostopts.release_shm(self.containers_dir / c.id)
+                # its netns (if a crash left one) goes with the network's reconciliation
+                await self._release_run(c, network=False)
                 ran_before = parse_rfc3339(c.state.started_at) > 0
                 policy = c.host_config.restart_policy
                 if ran_before and starts_with_daemon(policy, c.manually_stopped):

@@ -550,6 +550,9 @@ class NetworkService:
             self.ports.unpublish(b)
         if published or any((c.ports or {}).values()):  # this berthd's, or a former one's
             await asyncio.to_thread(nat.remove_ports, c.id)
+        # the netns goes first: an address is handed out again only once nothing of the
+        # old endpoint can answer for it
+        await asyncio.to_thread(_drop_netns, c.id, ifs or ["eth0"])
         for name, ep in (c.networks or {}).items():
             n = self.store.find(name)
             if ep.get("IPAddress") and n is not None:
@@ -561,7 +564,6 @@ class NetworkService:
             ep["DNSNames"] = None
             ep.pop("Ifname", None)
         c.ports = {}
-        await asyncio.to_thread(_drop_netns, c.id, ifs or ["eth0"])
 
     async def connect(self, c: Any, ref: str, cfg: dict[str, Any]) -> None:
         n = self.get(ref)
