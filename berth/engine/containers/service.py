@@ -402,7 +402,9 @@ class ContainerService:
             raise
         return bundle
 
-    async def _release_run(self, c: Container, *, network: bool = True) -> None:
+    async def _release_run(
+        self, c: Container, *, network: bool = True, bundle: bool = True
+    ) -> None:
         """Everything one run of C holds on the host, released through this one call, in
         one order; each step finds nothing to do if it was done already (a second call,
         a start that failed half-way, a berthd restarted after a crash). The caller has
@@ -413,7 +415,8 @@ class ContainerService:
         rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
         hostopts.release_shm(self.containers_dir / c.id)
         cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
-        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+        if bundle:
+            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
 
     async def _start_failed(self, c: Container, w: _Watch, message: str) -> None:
         """The container never ran: tell attached clients, keep the error, and honour
@@ -480,9 +483,13 @@ class ContainerService:
             health=c.state.health,
         )
         try:
-            await self._release_run(c)
+            await self._release_run(c, bundle=False)
+            faults.point("exit:before-save")
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
+            # the exit is on record now: the shim's exit.json may go with its bundle (if
+            # the save failed, the next berthd reads the exit from there)
+            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
             log.exception("cleaning up after container %s exited", c.id)
         finally:

@@ -52,3 +52,41 @@ def test_a_start_failing_after_the_process_began_wedges_nothing(faulty: Daemon) 
     assert st["Status"] == "exited" and st["ExitCode"] == 137, st
     assert docker("rm", "-f", "bt-atom", timeout=30).returncode == 0
     assert faulty.stop(timeout=30) == 0  # no hang on SIGTERM
+
+
+class SaveFailsDaemon(Daemon):
+    def argv(self) -> list[str]:
+        return ["env", "BERTH_TEST_FAULT=exit:before-save", *super().argv()]
+
+
+def test_an_exit_the_store_missed_is_read_back_from_the_shims_record(
+    busybox_tar: Path,
+) -> None:
+    """The store could not record an exit (a full disk; here a fault point): the shim's
+    exit.json stays until it has, and the next berthd reads the real exit code from it
+    (before: the bundle went first, and the exit became 255)."""
+    root = Path(tempfile.mkdtemp(prefix="bt-exit-", dir="/tmp"))
+    d: Daemon = SaveFailsDaemon(root)
+    _LIVE_DAEMONS.append(d)
+    try:
+        d.start()
+        d.load_image(busybox_tar)
+        r = docker_for(d)("run", "-d", "--name", "bt-exit3", "busybox", "sh", "-c", "exit 3")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 15
+        while "cleaning up after container" not in d.log.read_text():
+            assert time.monotonic() < deadline, d.log.read_text()[-2000:]
+            time.sleep(0.05)
+        d.kill()  # nothing else gets a chance to write the state
+        _LIVE_DAEMONS.remove(d)
+        d = Daemon(root)
+        _LIVE_DAEMONS.append(d)
+        d.start()
+        st = d.api.call("GET", "/containers/bt-exit3/json")[1]["State"]
+        assert (st["Status"], st["ExitCode"]) == ("exited", 3), st
+    finally:
+        _LIVE_DAEMONS.remove(d)
+        if d.proc is not None:
+            d.remove_all_containers()
+        d.stop()
+        cleanup_root(root)
