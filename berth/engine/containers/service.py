@@ -433,8 +433,8 @@ class ContainerService:
     async def _monitor(self, c: Container, live: _Live) -> None:
         try:
             status = await live.shim.wait()
-        except Exception:  # the shim died: its exit file (if any) has the truth
-            log.warning("lost the shim of container %s", c.id, exc_info=True)
+        except Exception as exc:  # the shim died: its exit file (if any) has the truth
+            log.warning("lost the shim of container %s: %s", c.id, exc)
             status = read_exit_file(self.bundle(c.id)) or await self._kill_orphan(c)
         await self._after_exit(c, status)
 

@@ -3,10 +3,12 @@ world (the contract in docs: both executors behave the same on one bundle)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,8 +41,19 @@ def crun_root() -> Iterator[str]:
     controllers = Path("/sys/fs/cgroup/unified/cgroup.controllers")
     if controllers.exists() and controllers.read_text().strip() and not os.path.ismount(HUGETLB):
         os.makedirs(HUGETLB, exist_ok=True)
-        subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB], check=False)
+        # the controller moves only once no cgroup2 group uses it: the cgroups of
+        # containers an earlier test just ended may still be going away
+        deadline = time.monotonic() + 15
+        while not os.path.ismount(HUGETLB) and time.monotonic() < deadline:
+            subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB],
+                           check=False, capture_output=True)  # fmt: skip
+            if not os.path.ismount(HUGETLB):
+                time.sleep(0.2)
         mounted = os.path.ismount(HUGETLB)
+        if not mounted:
+            with contextlib.suppress(OSError):
+                os.rmdir(HUGETLB)
+            pytest.fail("cannot bind hugetlb to a v1 hierarchy (cgroup2 keeps using it)")
     # the executor snapshots the host's cgroup mounts and layout (an earlier test in this
     # process may have taken the snapshot): it must see the new hierarchy
     cgroups._host_mounts.cache_clear()
