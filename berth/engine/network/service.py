@@ -12,7 +12,7 @@ import os
 import secrets
 from typing import Any
 
-from berth.engine import wire
+from berth.engine import faults, wire
 from berth.engine.clock import rfc3339nano
 from berth.engine.db import Database
 from berth.engine.errors import (
@@ -582,6 +582,7 @@ class NetworkService:
                     used = {ep.get("Ifname") for ep in c.networks.values()}
                     ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in used)
                     await self._join(c, n, ifname, default_route=False)
+                    faults.point("network:connect")
                 except BaseException:
                     c.networks.pop(n.name, None)
                     raise

@@ -51,6 +51,9 @@ def crashing(busybox_tar: Path) -> Iterator[CrashingDaemon]:
                 pass
         if d.proc is not None:
             d.remove_all_containers()
+            for n in d.api.call("GET", "/networks")[1] or []:
+                if n["Name"].startswith("bt-"):
+                    d.api.call("DELETE", f"/networks/{n['Id']}")
         d.stop()
         cleanup_root(root)
 
@@ -84,10 +87,16 @@ def _shims(d: Daemon) -> list[int]:
     return out
 
 
-def _crash_at(d: CrashingDaemon, fault: str, *docker_args: str) -> None:
+def _crash_at(d: CrashingDaemon, fault: str, setup: list[tuple[str, ...]], *args: str) -> None:
+    """Start berthd with FAULT armed, run SETUP (which does not reach the fault point),
+    then ARGS, during which berthd dies at the point."""
     d.fault = fault
     d.start()
-    r = docker_for(d)(*docker_args, timeout=60)
+    docker = docker_for(d)
+    for step in setup:
+        r = docker(*step)
+        assert r.returncode == 0, (step, r.stderr)
+    r = docker(*args, timeout=60)
     assert d.proc is not None
     d.proc.wait(timeout=30)  # it died at the point, mid-request
     assert d.proc.returncode == 86, (r, d.log.read_text()[-2000:])
@@ -95,37 +104,35 @@ def _crash_at(d: CrashingDaemon, fault: str, *docker_args: str) -> None:
     d.fault = ""
 
 
+_SLEEPER = ("run", "-d", "--name", "bt-c1", "busybox", "sleep", "600")
+
+
 @pytest.mark.parametrize(
-    ("fault", "args"),
+    ("fault", "setup", "args"),
     [
-        ("create:before-store", ("create", "--name", "bt-c1", "busybox", "true")),
-        ("start:after-spawn", ("run", "-d", "--name", "bt-c1", "busybox", "sleep", "600")),
-        ("start:after-process", ("run", "-d", "--name", "bt-c1", "busybox", "sleep", "600")),
-        (
-            "start:after-process",
-            ("run", "-d", "--rm", "--name", "bt-c1", "busybox", "sleep", "600"),
-        ),
-        ("remove:midway", ("run", "--name", "bt-c1", "busybox", "true")),
+        ("create:before-store", [], ("create", "--name", "bt-c1", "busybox", "true")),
+        ("start:after-spawn", [], _SLEEPER),
+        ("start:after-process", [], _SLEEPER),
+        ("start:after-process", [], ("run", "-d", "--rm", "--name", "bt-c1", "busybox",
+                                     "sleep", "600")),
+        ("remove:midway", [("run", "--name", "bt-c1", "busybox", "true")], ("rm", "bt-c1")),
+        ("network:connect", [("network", "create", "bt-cn"), _SLEEPER],
+         ("network", "connect", "bt-cn", "bt-c1")),
     ],
-)
+)  # fmt: skip
 def test_restart_after_a_crash_leaves_nothing_unknown(
-    crashing: CrashingDaemon, busybox_tar: Path, fault: str, args: tuple[str, ...]
+    crashing: CrashingDaemon,
+    busybox_tar: Path,
+    fault: str,
+    setup: list[tuple[str, ...]],
+    args: tuple[str, ...],
 ) -> None:
     d = crashing
-    if fault == "remove:midway":
-        # the crash comes in the removal of an exited container
-        d.start()
-        d.load_image(busybox_tar)
-        assert docker_for(d)(*args).returncode == 0
-        d.stop()
-        d.proc = None
-        _crash_at(d, fault, "rm", "bt-c1")
-    else:
-        d.start()
-        d.load_image(busybox_tar)
-        d.stop()
-        d.proc = None
-        _crash_at(d, fault, *args)
+    d.start()
+    d.load_image(busybox_tar)
+    d.stop()
+    d.proc = None
+    _crash_at(d, fault, setup, *args)
     seen = _ids_on_disk(d)  # what the crash left, before berthd looks at it
     assert seen, "the crash point left nothing to recover: the test would prove nothing"
     d.start()
@@ -142,6 +149,10 @@ def test_restart_after_a_crash_leaves_nothing_unknown(
     # no container process berth cannot see: only the listed running ones have one
     running = [c for c in listed if c["State"] == "running"]
     assert len(_shims(d)) == len(running), (listed, _shims(d))
+    if fault == "network:connect":
+        # the connect the crash cut short can be made again (its stale veth is replaced)
+        r = docker("network", "connect", "bt-cn", "bt-c1")
+        assert r.returncode == 0, r.stderr
     # two new containers get two addresses, none of them one in use by another
     ips = []
     for i in range(2):
