@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import Daemon, cleanup_root  # noqa: E402
+from tests.conftest import Daemon, cleanup_root, takes_back_default_bridge  # noqa: E402
 
 DOCKER = "/usr/local/bin/docker"
 
@@ -90,4 +90,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with takes_back_default_bridge():
+        raise SystemExit(main())

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.apiclient import UnixHTTPConnection  # noqa: E402
-from tests.conftest import Daemon, cleanup_root  # noqa: E402
+from tests.conftest import Daemon, cleanup_root, takes_back_default_bridge  # noqa: E402
 
 
 def main() -> int:
@@ -77,4 +77,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with takes_back_default_bridge():
+        sys.exit(main())

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.apiclient import UnixHTTPConnection  # noqa: E402
-from tests.conftest import Daemon, cleanup_root  # noqa: E402
+from tests.conftest import Daemon, cleanup_root, takes_back_default_bridge  # noqa: E402
 from tests.integration.registry.fixtures import Registry  # noqa: E402
 
 MB = 1 << 20
@@ -280,4 +280,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with takes_back_default_bridge():
+        raise SystemExit(main())

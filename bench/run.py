@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import Daemon, cleanup_root  # noqa: E402
+from tests.conftest import Daemon, cleanup_root, takes_back_default_bridge  # noqa: E402
 
 
 def timed(argv: list[str], env: dict[str, str], runs: int, warmup: int = 2) -> list[float]:
@@ -209,4 +209,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with takes_back_default_bridge():
+        sys.exit(main())

@@ -265,18 +265,26 @@ def _processes_under(prefix: str) -> list[int]:
     return out
 
 
+@contextlib.contextmanager
+def takes_back_default_bridge() -> Iterator[None]:
+    """berthd keeps its default bridge when it stops (as dockerd keeps docker0): the suite
+    and the benchmarks take away the one their daemons made."""
+    had_bridge = os.path.exists("/sys/class/net/berth0")
+    try:
+        yield
+    finally:
+        if not had_bridge:
+            subprocess.run(["ip", "link", "del", "berth0"], capture_output=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
     """After the whole suite: no container cgroup, no bt- mount, no shim still running."""
     if not IS_ROOT:
         yield
         return
-    # berthd keeps its default bridge when it stops (as dockerd keeps docker0): the suite
-    # takes away the one its daemons made
-    had_bridge = os.path.exists("/sys/class/net/berth0")
-    yield
-    if not had_bridge:
-        subprocess.run(["ip", "link", "del", "berth0"], capture_output=True)
+    with takes_back_default_bridge():
+        yield
     time.sleep(0.2)
     leaked_cg = _session_cgroups()
     _remove_session_parents()
