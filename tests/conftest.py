@@ -4,6 +4,7 @@ busybox test image the project builds itself."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,21 +175,55 @@ def busybox_tar() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _make_daemon(busybox_tar: Path, extra: list[str] | None = None) -> Iterator[Daemon]:
+@contextlib.contextmanager
+def own_daemon(
+    busybox_tar: Path | None,
+    extra: list[str] | None = None,
+    *,
+    make: Callable[[Path], Daemon] | None = None,
+    daemon_json: dict[str, Any] | None = None,
+    start: bool = True,
+    check_mounts: bool = True,
+) -> Iterator[Daemon]:
+    """A berthd of its own, with busybox loaded, taken away with all it ran whatever the
+    test did. MAKE builds it (a Daemon subclass: a fault armed, another netns); START
+    False leaves starting it to the test. A daemon the test left dead (killed, crashed)
+    is started once more at the end, so that it removes its containers; with
+    CHECK_MOUNTS a test that passed must leave no mount behind."""
     root = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    d = Daemon(root, extra)
+    d = make(root) if make is not None else Daemon(root, extra)
+    if daemon_json is not None:
+        (root / "daemon.json").write_text(json.dumps(daemon_json) + "\n")
     _LIVE_DAEMONS.append(d)
+    passed = False
     try:
-        d.start()
-        d.load_image(busybox_tar)
+        if start:
+            d.start()
+            if busybox_tar is not None:
+                d.load_image(busybox_tar)
         yield d
-        d.remove_all_containers()
-        d.stop()
-        assert leftover_mounts(root) == [], "berthd left mounts behind"
+        passed = True
     finally:
         _LIVE_DAEMONS.remove(d)
-        d.kill()
-        cleanup_root(root)
+        try:
+            if d.proc is None or d.proc.poll() is not None:
+                d.proc = None
+                with contextlib.suppress(RuntimeError):
+                    d.start()
+            if d.proc is not None:
+                d.remove_all_containers()
+            d.stop()
+        finally:
+            d.kill()
+            left = leftover_mounts(root)
+            cleanup_root(root)
+    if passed and check_mounts:
+        assert left == [], "berthd left mounts behind"
+
+
+def _make_daemon(busybox_tar: Path, extra: list[str] | None = None) -> Iterator[Daemon]:
+    with own_daemon(busybox_tar, extra) as d:
+        yield d
 
 
 @pytest.fixture(scope="session")

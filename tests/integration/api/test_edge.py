@@ -9,14 +9,21 @@ import os
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, REPO, Daemon, cleanup_root, docker_for
+from tests.conftest import (
+    _LIVE_DAEMONS,
+    IS_ROOT,
+    REPO,
+    Daemon,
+    cleanup_root,
+    docker_for,
+    own_daemon,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -256,19 +263,8 @@ def test_chunked_json_body_still_works(daemon: Daemon) -> None:
 def short_timeout_daemon(busybox_tar: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     monkeypatch.setenv("BERTH_HTTP_IDLE_TIMEOUT", "1")
     monkeypatch.setenv("BERTH_HTTP_MAX_CONNECTIONS", "16")
-    root = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    d = Daemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar) as d:
         yield d
-        d.remove_all_containers()
-        d.stop()
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        d.kill()
-        cleanup_root(root)
 
 
 def _wait_closed(s: socket.socket, limit: float = 30) -> bytes:

@@ -4,14 +4,13 @@ container: it is killed and recorded, and stop/rm and berthd's own shutdown fini
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, docker_for, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -23,19 +22,8 @@ class FaultyDaemon(Daemon):
 
 @pytest.fixture
 def faulty(busybox_tar: Path) -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-atom-", dir="/tmp"))
-    d = FaultyDaemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar, make=FaultyDaemon) as d:
         yield d
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        if d.proc is not None:
-            d.remove_all_containers()
-        d.stop()
-        cleanup_root(root)
 
 
 def test_a_start_failing_after_the_process_began_wedges_nothing(faulty: Daemon) -> None:
@@ -55,8 +43,11 @@ def test_a_start_failing_after_the_process_began_wedges_nothing(faulty: Daemon) 
 
 
 class SaveFailsDaemon(Daemon):
+    armed = True
+
     def argv(self) -> list[str]:
-        return ["env", "BERTH_TEST_FAULT=exit:before-save", *super().argv()]
+        pre = ["env", "BERTH_TEST_FAULT=exit:before-save"] if self.armed else []
+        return [*pre, *super().argv()]
 
 
 def test_an_exit_the_store_missed_is_read_back_from_the_shims_record(
@@ -65,12 +56,8 @@ def test_an_exit_the_store_missed_is_read_back_from_the_shims_record(
     """The store could not record an exit (a full disk; here a fault point): the shim's
     exit.json stays until it has, and the next berthd reads the real exit code from it
     (before: the bundle went first, and the exit became 255)."""
-    root = Path(tempfile.mkdtemp(prefix="bt-exit-", dir="/tmp"))
-    d: Daemon = SaveFailsDaemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar, make=SaveFailsDaemon) as d:
+        assert isinstance(d, SaveFailsDaemon)
         r = docker_for(d)("run", "-d", "--name", "bt-exit3", "busybox", "sh", "-c", "exit 3")
         assert r.returncode == 0, r.stderr
         deadline = time.monotonic() + 15
@@ -78,15 +65,7 @@ def test_an_exit_the_store_missed_is_read_back_from_the_shims_record(
             assert time.monotonic() < deadline, d.log.read_text()[-2000:]
             time.sleep(0.05)
         d.kill()  # nothing else gets a chance to write the state
-        _LIVE_DAEMONS.remove(d)
-        d = Daemon(root)
-        _LIVE_DAEMONS.append(d)
+        d.armed = False
         d.start()
         st = d.api.call("GET", "/containers/bt-exit3/json")[1]["State"]
         assert (st["Status"], st["ExitCode"]) == ("exited", 3), st
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        if d.proc is not None:
-            d.remove_all_containers()
-        d.stop()
-        cleanup_root(root)

@@ -5,22 +5,15 @@ addresses are handed out once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    _LIVE_DAEMONS,
-    IS_ROOT,
-    Daemon,
-    cleanup_root,
-    docker_for,
-    leftover_mounts,
-)
+from tests.conftest import IS_ROOT, Daemon, docker_for, leftover_mounts, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -35,27 +28,21 @@ class CrashingDaemon(Daemon):
 
 @pytest.fixture
 def crashing(busybox_tar: Path) -> Iterator[CrashingDaemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-crash-", dir="/tmp"))
-    d = CrashingDaemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        yield d
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        d.fault = ""
-        if d.proc is None or d.proc.poll() is not None:
-            d.proc = None
-            try:
-                d.start()
-            except RuntimeError:
-                pass
-        if d.proc is not None:
-            d.remove_all_containers()
-            for n in d.api.call("GET", "/networks")[1] or []:
-                if n["Name"].startswith("bt-"):
-                    d.api.call("DELETE", f"/networks/{n['Id']}")
-        d.stop()
-        cleanup_root(root)
+    with own_daemon(None, make=CrashingDaemon, start=False) as d:
+        assert isinstance(d, CrashingDaemon)
+        try:
+            yield d
+        finally:
+            d.fault = ""  # what remains is cleaned up by a berthd that does not crash
+            if d.proc is None or d.proc.poll() is not None:
+                d.proc = None
+                with contextlib.suppress(RuntimeError):
+                    d.start()
+            if d.proc is not None:
+                d.remove_all_containers()
+                for n in d.api.call("GET", "/networks")[1] or []:
+                    if n["Name"].startswith("bt-"):
+                        d.api.call("DELETE", f"/networks/{n['Id']}")
 
 
 def _processes_in(cgroup_dir: str) -> list[int]:

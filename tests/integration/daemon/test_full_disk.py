@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, docker_for, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -21,24 +20,18 @@ _PYTHON_WORDS = ("Errno", "OSError", "OperationalError", "Traceback", "sqlite3")
 
 @pytest.fixture
 def small(busybox_tar: Path) -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-full-", dir="/tmp"))
-    d = Daemon(root)
-    d.data_root.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(d.data_root)], check=True
-    )
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
-        yield d
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        (d.data_root / "filler").unlink(missing_ok=True)
-        if d.proc is not None:
-            d.remove_all_containers()
-        d.stop()
-        cleanup_root(root)
+    # the tmpfs under the data root is the test's own mount: cleanup_root takes it away
+    with own_daemon(busybox_tar, start=False, check_mounts=False) as d:
+        d.data_root.mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(d.data_root)], check=True
+        )
+        try:
+            d.start()
+            d.load_image(busybox_tar)
+            yield d
+        finally:
+            (d.data_root / "filler").unlink(missing_ok=True)
 
 
 def _fill(path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, leftover_mounts
+from tests.conftest import IS_ROOT, Daemon, leftover_mounts, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -24,21 +23,8 @@ ROUNDS = int(os.environ.get("BERTH_KILL_ROUNDS", "5"))
 
 @pytest.fixture
 def own(busybox_tar: Path) -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-kill-", dir="/tmp"))
-    d = Daemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar) as d:
         yield d
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        if d.proc is None or d.proc.poll() is not None:
-            d.proc = None
-            d.start()
-        d.remove_all_containers()
-        d.stop()
-        cleanup_root(root)
 
 
 def _work(d: Daemon, stop: threading.Event, seed: int) -> None:

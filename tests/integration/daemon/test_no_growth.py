@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, docker_for, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -23,18 +22,8 @@ SERIAL, PARALLEL = 60, 30
 
 @pytest.fixture
 def own(busybox_tar: Path) -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-grow-", dir="/tmp"))
-    d = Daemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar) as d:
         yield d
-        d.remove_all_containers()
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        d.stop()
-        cleanup_root(root)
 
 
 def _snapshot(d: Daemon) -> dict[str, int]:

@@ -21,13 +21,12 @@ import yaml
 from berth.api.app import build_router
 from tests.apiclient import Api
 from tests.conftest import (
-    _LIVE_DAEMONS,
     IS_ROOT,
     REPO,
     Daemon,
     cleanup_root,
     docker_for,
-    leftover_mounts,
+    own_daemon,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
@@ -118,21 +117,8 @@ def berthd(
     busybox_tar: Path, extra: list[str], daemon_json: dict[str, Any] | None = None
 ) -> Iterator[Daemon]:
     """A berthd of its own (as tests.conftest's fixtures make one), with a daemon.json."""
-    root = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
-    d = Daemon(root, extra)
-    (root / "daemon.json").write_text(json.dumps(daemon_json or {}) + "\n")
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    with own_daemon(busybox_tar, extra, daemon_json=daemon_json or {}) as d:
         yield d
-        d.remove_all_containers()
-        d.stop()
-        assert leftover_mounts(root) == [], "berthd left mounts behind"
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        d.kill()
-        cleanup_root(root)
 
 
 @pytest.fixture(scope="module")

@@ -6,31 +6,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, docker_for, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
 
 @pytest.fixture
 def own() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="bt-hup-", dir="/tmp"))
-    d = Daemon(root)
-    _LIVE_DAEMONS.append(d)
-    try:
+    with own_daemon(None, start=False) as d:
         yield d
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        if d.proc is not None:
-            d.remove_all_containers()
-        d.stop()
-        cleanup_root(root)
 
 
 def _wait_log(d: Daemon, text: str, timeout: float = 10) -> str:

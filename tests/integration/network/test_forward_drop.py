@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, Docker, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, Docker, docker_for, own_daemon
 from tests.integration.network.conftest import (
     HOST_IP,
     HOST_NS,
@@ -36,19 +35,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def fwd(hosts: None, busybox_tar: Path) -> Iterator[tuple[Daemon, Docker]]:
-    root = Path(tempfile.mkdtemp(prefix="bt-fw-", dir="/tmp"))
-    d = NetnsDaemon(root, HOST_NS)
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
+    # berthd's mounts are in the mount namespace `ip netns exec` gave it: none to check here
+    with own_daemon(busybox_tar, make=lambda root: NetnsDaemon(root, HOST_NS),
+                    check_mounts=False) as d:  # fmt: skip
         yield d, docker_for(d)
-        d.remove_all_containers()
-        d.stop()
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        d.kill()
-        cleanup_root(root)
 
 
 def _ok(r: subprocess.CompletedProcess[bytes]) -> str:

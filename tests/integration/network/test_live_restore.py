@@ -10,14 +10,13 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _LIVE_DAEMONS, IS_ROOT, Daemon, Docker, cleanup_root, docker_for
+from tests.conftest import IS_ROOT, Daemon, Docker, docker_for, own_daemon
 from tests.integration.network.conftest import HOST_IP, HOST_NS, OUT_NS, NetnsDaemon
 
 pytestmark = [
@@ -31,24 +30,21 @@ PORT = 18090
 
 @pytest.fixture
 def lr(hosts: None, busybox_tar: Path) -> Iterator[tuple[Daemon, Docker]]:
-    root = Path(tempfile.mkdtemp(prefix="bt-lr-", dir="/tmp"))
-    d = NetnsDaemon(root, HOST_NS)
-    d.extra_args = ["--live-restore"]
-    _LIVE_DAEMONS.append(d)
-    try:
-        d.start()
-        d.load_image(busybox_tar)
-        yield d, docker_for(d)
-    finally:
-        _LIVE_DAEMONS.remove(d)
-        if d.proc is None or d.proc.poll() is not None:
-            d.proc = None
-            d.start()
-        d.remove_all_containers()
-        docker_for(d)("network", "rm", "bt-lr-net")
-        d.extra_args = []
-        d.stop()
-        cleanup_root(root)
+    def make(root: Path) -> Daemon:
+        d = NetnsDaemon(root, HOST_NS)
+        d.extra_args = ["--live-restore"]
+        return d
+
+    with own_daemon(busybox_tar, make=make, check_mounts=False) as d:
+        try:
+            yield d, docker_for(d)
+        finally:
+            if d.proc is None or d.proc.poll() is not None:
+                d.proc = None
+                d.start()
+            d.remove_all_containers()
+            docker_for(d)("network", "rm", "bt-lr-net")
+            d.extra_args = []  # the fixture's stop then stops what is left
 
 
 def _from_outside(path: str = "/") -> str:
