@@ -142,6 +142,7 @@ def remove_bridge(bridge: str, owner: str | None = None, legacy: bool = False) -
 # DNATed without route_localnet; the userland proxy (portmap.py) serves it, as
 # docker-proxy does.
 NAT_CHAIN = "BERTH"
+_port_chains_ready = False
 
 
 def _port_tag(cid: str) -> list[str]:
@@ -178,10 +179,13 @@ def add_port(
 ) -> None:
     """The DNAT of one published port of container CID (idempotent: a restarted berthd
     that finds the rules of a live-restored container adds nothing)."""
+    global _port_chains_ready
     if shutil.which("iptables") is None:
         return
-    _chains()
-    _nat_chains()
+    if not _port_chains_ready:  # once per berthd: each check is an iptables process
+        _chains()
+        _nat_chains()
+        _port_chains_ready = True
     tag = _port_tag(cid)
     for table, chain, rule in _port_rules(bridge, proto, host_ip, host_port, ctr_ip, ctr_port):
         j = rule.index("-j")
