@@ -4,7 +4,18 @@ place instead of mocked.
 
 `BERTH_TEST_FAULT=NAME` makes `point(NAME)` raise, `BERTH_TEST_FAULT=NAME:crash` makes it
 end berthd on the spot (`os._exit`, no cleanup: what a SIGKILL leaves). Unset, a point
-costs one dictionary lookup."""
+costs one dictionary lookup.
+
+The points (the tests arming them: `grep -r BERTH_TEST_FAULT tests`, and the crash
+table of tests/integration/daemon/test_crash_points.py):
+  create:before-store   a container prepared, not yet in the store
+  start:after-spawn     the shim spawned, nothing attached to it yet
+  start:after-process   the process runs, its running state not yet saved
+  exit:before-save      the process exited and was cleaned up, its exit not yet saved
+  remove:midway         a removal with the run released, files and record still there
+  network:connect       a connect with the container joined, the endpoint not yet saved
+  pull:commit           a pulled image's layers and config placed in the image store,
+                        its rows and tags not yet written"""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from berth.engine import faults
 from berth.engine.db import Database
 from berth.engine.images.model import Image, ImageConfig, now_rfc3339
 from berth.engine.images.reference import familiar
@@ -172,11 +173,15 @@ class ImageStore:
         return [r["id"] for r in self.db.query("SELECT id FROM images WHERE parent=?", (image_id,))]
 
     # ---- writes --------------------------------------------------------
-    def commit(self, images: list[NewImage], layers: list[PreparedLayer]) -> list[tuple[str, str]]:
+    def commit(
+        self, images: list[NewImage], layers: list[PreparedLayer], *, fault: str = ""
+    ) -> list[tuple[str, str]]:
         """Place `layers` and add `images` with their tags, all or nothing.
 
         A tag already on another image moves. Returns (tag, previous image id) for each
-        moved tag."""
+        moved tag. `fault` names the test fault point between placing the files and
+        writing the rows (`pull:commit`): the one moment a crash leaves files no row
+        refers to."""
         placed: list[Path] = []
         moved: list[tuple[str, str]] = []
         with self.lock:
@@ -199,6 +204,8 @@ class ImageStore:
                     if not cfg.exists():
                         _atomic_write(cfg, img.config_bytes, self.tmp)
                         placed.append(cfg)
+                if fault:
+                    faults.point(fault)
                 with self.db.tx() as c:
                     for pl in new_layers:
                         c.execute(

@@ -1,12 +1,15 @@
 """berthd killed at a named point (`BERTH_TEST_FAULT=NAME:crash`: os._exit there, what a
 SIGKILL leaves), then started again: nothing of an unknown id is left (process, cgroup,
 mount, netns, veth, bundle), every listed container can be inspected and removed, and
-addresses are handed out once."""
+addresses are handed out once. A pull killed inside its commit leaves no layer, blob or
+temp file behind, and the same pull then succeeds."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IS_ROOT, Daemon, docker_for, leftover_mounts, own_daemon
+from tests.integration.registry.fixtures import Registry, layer_tar, put_oci_image, registry
+
+__all__ = ["registry"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -179,3 +185,84 @@ def _in_root(pid: int, d: Daemon) -> bool:
         return os.readlink(f"/proc/{pid}/cwd").startswith(str(d.root))
     except OSError:
         return False
+
+
+def _image_files(d: Daemon) -> dict[str, set[str]]:
+    """What the image store holds on disk: extracted layers, blobs, and its work area."""
+    root = d.data_root / "image"
+    return {
+        "layers": set(os.listdir(root / "layers")),
+        "blobs": set(os.listdir(root / "blobs" / "sha256")),
+        "tmp": set(os.listdir(root / "tmp")),
+    }
+
+
+def _busybox_layer(busybox_tar: Path) -> bytes:
+    """The busybox image's one layer tar (so the pulled image runs, and shares a layer with
+    the image already there)."""
+    with tarfile.open(busybox_tar) as tf:
+        manifest = tf.extractfile("manifest.json")
+        assert manifest is not None
+        member = tf.extractfile(json.load(manifest)[0]["Layers"][0])
+        assert member is not None
+        return member.read()
+
+
+def test_restart_after_a_crash_in_the_pull_commit(
+    crashing: CrashingDaemon, busybox_tar: Path, registry: Registry
+) -> None:
+    d = crashing
+    d.start()
+    d.load_image(busybox_tar)
+    before = _image_files(d)
+    d.stop()
+    d.proc = None
+    repo = "crash/pull-commit"
+    _, config, diff_ids = put_oci_image(
+        registry,
+        repo,
+        "v1",
+        [
+            (_busybox_layer(busybox_tar), True),  # one the store has: "Already exists"
+            (layer_tar({"bt-pulled": b"whole\n"}), True),
+            (layer_tar({"etc/bt-second": b"2\n"}), False),
+        ],
+    )
+    name = f"{registry.host}/{repo}:v1"
+    new_layers = {diff_ids[1].removeprefix("sha256:"), diff_ids[2].removeprefix("sha256:")}
+    assert diff_ids[0].removeprefix("sha256:") in before["layers"]
+
+    _crash_at(d, "pull:commit", [], "pull", name)
+    # It died mid-commit: the new layers and the config are in place, with no row.
+    left = _image_files(d)
+    assert new_layers <= left["layers"], left
+    assert config.removeprefix("sha256:") in left["blobs"], left
+    assert left["tmp"], "the pull's work dir is what a crash leaves in tmp/"
+
+    d.start()
+    docker = docker_for(d)
+    # Swept at start: exactly what was there before the pull, and only whole images listed.
+    assert _image_files(d) == before
+    listed = d.api.call("GET", "/images/json?all=1")[1]
+    assert [i["RepoTags"] for i in listed] == [["busybox:latest"]], listed
+    r = docker("image", "inspect", name)
+    assert r.returncode != 0 and b"No such image" in r.stderr, r
+
+    # The same pull succeeds again, and gives a whole image.
+    r = docker("pull", name, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert new_layers <= _image_files(d)["layers"]
+    r = docker("run", "--rm", name, "cat", "/bt-pulled", "/etc/bt-second")
+    assert (r.returncode, r.stdout) == (0, b"whole\n2\n"), r.stderr
+    assert docker("image", "inspect", "-f", "{{.Id}}", name).stdout.decode().strip() == config
+
+    # rmi takes it away, and with it every file of its own (the shared layer stays).
+    r = docker("rmi", name)
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while _image_files(d) != before and time.monotonic() < deadline:
+        time.sleep(0.1)  # the layer trees are deleted in the background (tmp/rm-*)
+    assert _image_files(d) == before
+    listed = d.api.call("GET", "/images/json?all=1")[1]
+    assert [i["RepoTags"] for i in listed] == [["busybox:latest"]], listed
+    assert leftover_mounts(d.root) == []

@@ -277,7 +277,10 @@ async def _pull_one(
             yield status("Pull complete", ident)
 
         await asyncio.to_thread(
-            store.commit, [NewImage(image_id, cfg_bytes, diff_ids, tags)], prepared
+            store.commit,
+            [NewImage(image_id, cfg_bytes, diff_ids, tags)],
+            prepared,
+            fault="pull:commit",
         )
         for desc, diff_id in zip(doc.layers, diff_ids, strict=True):
             origins.add(
