@@ -17,10 +17,14 @@ is logged once."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +48,30 @@ def _ipt(*args: str) -> bool:
     return p.returncode == 0
 
 
+# Check-then-add is two iptables calls: two berthds starting at once (they share the
+# host's tables) could both find a rule missing and both add it. A lock shared by every
+# berthd on the host makes the pair one step; xtables' own lock covers one call only.
+_LOCK_PATH = "/run/berth-iptables.lock"
+
+
+@contextlib.contextmanager
+def _host_lock() -> Iterator[None]:
+    try:
+        fd = os.open(_LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield  # no /run to lock in: as before, at worst a rule twice
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _ensure(table: str, chain: str, rule: list[str], insert: bool = False) -> None:
-    if not _ipt("-t", table, "-C", chain, *rule):
-        _ipt("-t", table, "-I" if insert else "-A", chain, *rule)
+    with _host_lock():
+        if not _ipt("-t", table, "-C", chain, *rule):
+            _ipt("-t", table, "-I" if insert else "-A", chain, *rule)
 
 
 def _chains() -> None:
