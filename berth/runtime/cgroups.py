@@ -424,6 +424,26 @@ def pids(path: str, *, root: str = ROOT) -> list[int]:
         return []
 
 
+def children(path: str, *, root: str = ROOT) -> set[str]:
+    """The names of the cgroups directly under PATH, in any hierarchy berth manages
+    (a crash can leave a container's cgroup in some hierarchies only)."""
+    names: set[str] = set()
+    for d in layout(root).dirs(path):
+        with contextlib.suppress(OSError):
+            names |= {e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False)}
+    return names
+
+
+def age(path: str, *, root: str = ROOT) -> float:
+    """Seconds since the container's cgroup was made (from its first hierarchy); 0 if
+    it is not there."""
+    dirs = layout(root).dirs(path)
+    try:
+        return max(0.0, time.time() - os.stat(dirs[0]).st_ctime) if dirs else 0.0
+    except OSError:
+        return 0.0
+
+
 def kill_all(path: str, *, root: str = ROOT, timeout: float = 5.0) -> bool:
     """SIGKILL every process in the container's cgroup (the container outlived its shim):
     frozen first, so that nothing forks past the kill. True once the cgroup is empty."""

@@ -89,7 +89,7 @@ async def remove(req: Request, eng: Any) -> Response:
 
 
 async def rename(req: Request, eng: Any) -> Response:
-    eng.containers.rename(req.match_info["name"], req.q("name") or "")
+    await eng.containers.rename(req.match_info["name"], req.q("name") or "")
     return empty(204)
 
 

@@ -27,6 +27,8 @@ from berth.runtime.shim_client import ShimClient, ShimError
 log = logging.getLogger("berth.containers")
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
+# an empty cgroup younger than this may be a start under way (seconds)
+_YOUNG = 30.0
 
 
 async def end_stray_shim(bundle: Path, cgroup_path: str) -> bool:
@@ -71,7 +73,60 @@ async def sweep_orphans(
         await asyncio.to_thread(
             _remove_leftovers, cid, cgroup, exec_root, overlay_dir, containers_dir
         )
+    found |= await asyncio.to_thread(_sweep_cgroups, known | found, cgroup_parent)
     return found
+
+
+def _sweep_cgroups(known: set[str], cgroup_parent: str) -> set[str]:
+    """Container cgroups under berth's parent whose id nothing on disk knows (the exec
+    root, the data root and the store were lost, or were never written): their processes
+    run on with no one to stop them. The parent may be shared with another berthd on this
+    host, so a cgroup whose processes still have a live shim is that shim's (a shim of
+    ours has a bundle in our exec root, found above); only an empty cgroup or one whose
+    shim is gone is taken."""
+    parent = "/" + cgroup_parent.strip("/")
+    taken: set[str] = set()
+    for cid in sorted(rt_cgroups.children(parent)):
+        if not _ID.match(cid) or cid in known:
+            continue
+        path = f"{parent}/{cid}"
+        procs = rt_cgroups.pids(path)
+        if procs and any(_shim_of(pid) for pid in procs):
+            continue  # another daemon's container, in its shim's care
+        if not procs and rt_cgroups.age(path) < _YOUNG:
+            continue  # maybe another daemon's start, between making it and joining it
+        if procs:
+            log.warning("container %s: unknown, its shim gone: killing its processes", cid)
+            rt_cgroups.kill_all(path, timeout=2)
+        try:
+            rt_cgroups.remove(path, timeout=1)
+        except OSError as exc:
+            log.warning("container %s: its cgroup stays: %s", cid, exc)
+            continue
+        taken.add(cid)
+    return taken
+
+
+def _shim_of(pid: int, depth: int = 3) -> str:
+    """The bundle of the shim that PID runs under (a shim's working directory is its
+    bundle, with its socket), or "" if none of its nearest ancestors is one."""
+    for _ in range(depth):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                # the command name may hold spaces and parentheses: the fields after it
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return ""
+        if ppid <= 1:
+            return ""
+        try:
+            cwd = os.readlink(f"/proc/{ppid}/cwd")
+        except OSError:
+            return ""
+        if os.path.exists(os.path.join(cwd, "shim.sock")):
+            return cwd
+        pid = ppid
+    return ""
 
 
 def _remove_leftovers(

@@ -21,6 +21,7 @@ from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.logs import LogOptions, read_log_stream, read_logs
 from berth.engine.containers.model import Container, CreateRequest, HostConfig, State
+from berth.engine.containers.resources import RunResources
 from berth.engine.containers.restart import RestartManager, starts_with_daemon
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import (
@@ -83,10 +84,11 @@ class ContainerService:
         self.store = store
         self.cgroup_parent = cgroup_parent.strip("/") or "berth"
         self.images = images
-        self.zygote = zygote
         self.containers_dir = data_root / "containers"
         self.overlay_dir = data_root / "overlay"
         self.exec_root = exec_root
+        # the one owner of what runs hold on the host (mounts, network, bundle, cgroup)
+        self.run = RunResources(images, zygote, self.overlay_dir, self.containers_dir, exec_root)
         self._live: dict[str, _Live] = {}
         # containers whose removal has begun (no start may begin for them)
         self._removing: set[str] = set()
@@ -98,14 +100,33 @@ class ContainerService:
         self.restarts = RestartManager()
         self.health = HealthMonitor(self)
         self._shutting_down = False
-        # the engine's VolumeService (set by the engine): volumes and their mounts
-        self.volumes: Any = None
-        # the engine's NetworkService (set by the engine): endpoints, ports, names
-        self.network: Any = None
         # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
         self.seccomp_profile = ""
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
+
+    # The engine's other services, set once they exist; the run's owner uses them too.
+    @property
+    def zygote(self) -> Any:
+        return self.run.zygote
+
+    @property
+    def volumes(self) -> Any:
+        """The engine's VolumeService: volumes and their mounts."""
+        return self.run.volumes
+
+    @volumes.setter
+    def volumes(self, svc: Any) -> None:
+        self.run.volumes = svc
+
+    @property
+    def network(self) -> Any:
+        """The engine's NetworkService: endpoints, ports, names."""
+        return self.run.network
+
+    @network.setter
+    def network(self, svc: Any) -> None:
+        self.run.network = svc
 
     # ---- lookups -------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -125,6 +146,20 @@ class ContainerService:
         if w is None:
             w = self._watch[cid] = _Watch()
         return w
+
+    @contextlib.asynccontextmanager
+    async def _held(self, c: Container) -> AsyncIterator[_Watch]:
+        """C's lock, for a verb: every verb runs under it, one at a time. NotFound if C
+        was removed while the lock was awaited."""
+        if self.store.maybe(c.id) is None:
+            raise NotFound(f"No such container: {c.id}")
+        w = self._w(c.id)
+        async with w.lock:
+            if self.store.maybe(c.id) is None:
+                if self._watch.get(c.id) is w:
+                    del self._watch[c.id]  # nothing per container outlives it
+                raise NotFound(f"No such container: {c.id}")
+            yield w
 
     def bundle(self, cid: str) -> Path:
         return self.exec_root / cid
@@ -193,8 +228,7 @@ class ContainerService:
     # ---- start ---------------------------------------------------------
     async def start(self, ref: str) -> None:
         c = self.get(ref)
-        w = self._w(c.id)
-        async with w.lock:
+        async with self._held(c) as w:
             if c.state.running:
                 raise NotModified("container already started")
             if c.state.status in ("removing", "dead") or c.id in self._removing:
@@ -273,7 +307,7 @@ class ContainerService:
             readonly_rootfs=hc.readonly_rootfs,
             privileged=hc.privileged,
             mounts=mounts,
-            cgroup_path=f"/{hc.cgroup_parent.strip('/') or self.cgroup_parent}/{c.id}",
+            cgroup_path=self.cgroup_path(c),
             memory=hc.memory or None,
             memory_swap=hc.memory_swap or None,
             cpu_shares=hc.cpu_shares or None,
@@ -315,7 +349,9 @@ class ContainerService:
         from berth.runtime.shim_client import RuntimeStartError
 
         try:
-            bundle = await self._spawn_shim(c)
+            bundle = await self.run.acquire(
+                c, self.cgroup_path(c), lambda rootfs: self._runtime_spec(c, rootfs)
+            )
         except EngineError as exc:
             await self._start_failed(c, w, exc.message)
             raise
@@ -360,63 +396,18 @@ class ContainerService:
             faults.point("start:after-process")
             self.health.start(c)
             self.store.save(c)
+            self.run.mark_running(c.id)
         except Exception as exc:
             log.exception("container %s: start failed after its process began", c.id)
             await self._signal(live, _signal.SIGKILL)  # the monitor records the exit
             raise SystemError_(f"failed to start container {c.id}: {exc}") from exc
         self.events.container(c, "start")
 
-    async def _spawn_shim(self, c: Container) -> Path:
-        """Mount the root filesystem, write the bundle and fork the shim; undo it all
-        if any step fails."""
-        from berth.runtime.zygote import ShimRequest
-
-        image = self.images.get(c.image_id)
-        odir = self.overlay_dir / c.id
-        merged = str(odir / "merged")
-        rt_rootfs.mount_overlay(
-            self.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
-        )
-        bundle = self.bundle(c.id)
-        try:
-            hostopts.prepare_shm(c, self.containers_dir / c.id)
-            if self.network is not None:
-                await self.network.attach(c)
-            spec = self._runtime_spec(c, merged)
-            bundle.mkdir(parents=True, exist_ok=True)
-            for stale in ("exit.json", "shim.sock"):
-                (bundle / stale).unlink(missing_ok=True)
-            rt_spec.write_bundle(bundle, spec)
-            await self.zygote.spawn_shim(
-                ShimRequest(
-                    id=c.id,
-                    bundle=str(bundle),
-                    log_path=hostopts.log_file(c, self.containers_dir / c.id) or None,
-                    tty=c.config.tty,
-                    open_stdin=c.config.open_stdin,
-                    stdin_once=c.config.stdin_once,
-                )
-            )
-        except BaseException:
-            await self._release_run(c)
-            raise
-        return bundle
-
     async def _release_run(
         self, c: Container, *, network: bool = True, bundle: bool = True
     ) -> None:
-        """Everything one run of C holds on the host, released through this one call, in
-        one order; each step finds nothing to do if it was done already (a second call,
-        a start that failed half-way, a berthd restarted after a crash). The caller has
-        made sure no process of the run is left (a lost shim's cgroup is killed first).
-        The network goes first: its netns, and only then its address."""
-        if network and self.network is not None:
-            await self.network.detach(c)
-        rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
-        hostopts.release_shm(self.containers_dir / c.id)
-        cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
-        if bundle:
-            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+        """Everything one run of C holds on the host, released through its one owner."""
+        await self.run.release(c, network=network, bundle=bundle)
 
     async def _start_failed(self, c: Container, w: _Watch, message: str) -> None:
         """The container never ran: tell attached clients, keep the error, and honour
@@ -428,7 +419,7 @@ class ContainerService:
         c.state = State(status="created", exit_code=128, error=message)
         self.store.save(c)
         if c.host_config.auto_remove:
-            await self._auto_remove(c, locked=True)
+            await self._auto_remove(c)
 
     async def _monitor(self, c: Container, live: _Live) -> None:
         try:
@@ -436,7 +427,10 @@ class ContainerService:
         except Exception as exc:  # the shim died: its exit file (if any) has the truth
             log.warning("lost the shim of container %s: %s", c.id, exc)
             status = read_exit_file(self.bundle(c.id)) or await self._kill_orphan(c)
-        await self._after_exit(c, status)
+        # Exit handling is a verb like the others: it waits for a start, stop or update
+        # under way (which never wait for it while holding the lock).
+        async with self._w(c.id).lock:
+            await self._after_exit(c, status)
 
     async def _kill_orphan(self, c: Container) -> ExitStatus:
         """The shim died and the container may run on without it: nobody could stop it
@@ -451,6 +445,7 @@ class ContainerService:
         return ExitStatus(137, False, rfc3339nano(), "shim exited unexpectedly")
 
     async def _after_exit(self, c: Container, st: ExitStatus, failed: bool = False) -> None:
+        """Record an exit and give back what the run held; the caller holds the lock."""
         # The container counts as live until its waiters are woken below: a wait that
         # arrives during the cleanup's awaits must not answer before the "die".
         live = self._live.get(c.id)
@@ -489,7 +484,7 @@ class ContainerService:
                 self.store.save(c)
             # the exit is on record now: the shim's exit.json may go with its bundle (if
             # the save failed, the next berthd reads the exit from there)
-            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            await self.run.release(c, network=False)
         except Exception:  # noqa: BLE001 - waiters must hear of the exit regardless
             log.exception("cleaning up after container %s exited", c.id)
         finally:
@@ -515,49 +510,52 @@ class ContainerService:
             if self.store.maybe(c.id) is not None:
                 self.store.save(c)
         if c.host_config.auto_remove:
-            await self._auto_remove(c, locked=failed)
+            await self._auto_remove(c)
 
-    async def _auto_remove(self, c: Container, *, locked: bool) -> None:
-        """--rm after an exit or a failed start. LOCKED: the caller (a start) holds the
-        container's lock already, which the removal would otherwise wait for forever."""
+    async def _auto_remove(self, c: Container) -> None:
+        """--rm after an exit or a failed start, under the lock its caller holds."""
         if self.store.maybe(c.id) is None or c.id in self._removing:
             return  # gone, or a removal under way finishes the job
-        if not locked:
-            with contextlib.suppress(NotFound, Conflict):
-                await self.remove(c.id, force=True)
-            return
         self._removing.add(c.id)
         try:
             with contextlib.suppress(NotFound):
-                await self._remove_locked(c, True, False)
+                await self._remove_locked(c, False)
         finally:
             self._removing.discard(c.id)
 
     # ---- stop / kill ---------------------------------------------------
     async def stop(self, ref: str, timeout: int | None, sig: str | None) -> None:
         c = self.get(ref)
-        if await self._halt_restarting(c):
-            self.events.container(c, "stop")
-            return
-        live = self._live.get(c.id)
-        if live is None or not c.state.running:
-            raise NotModified("container already stopped")
         signum = create_rules.parse_signal(sig or c.config.stop_signal or "SIGTERM")
         if timeout is None:
             timeout = c.config.stop_timeout
         if timeout is None:
             timeout = 10
-        self._stopped_by_user(c, exit_on_next=True)
-        await self._signal(live, signum)
-        self._kill_event(c, signum)
-        await self._resume_if_paused(c)  # a frozen process cannot act on the signal
+        # The signals are sent under the lock; the exit is awaited outside it, since
+        # recording the exit takes the lock.
+        async with self._held(c):
+            if self._halt_restarting_locked(c):
+                live = None  # it was waiting out a restart delay: nothing runs
+            else:
+                live = self._live.get(c.id)
+                if live is None or not c.state.running:
+                    raise NotModified("container already stopped")
+                self._stopped_by_user(c, exit_on_next=True)
+                await self._signal(live, signum)
+                self._kill_event(c, signum)
+                await self._resume_if_paused(c)  # a frozen process cannot act on the signal
+        if live is None:
+            self.events.container(c, "stop")
+            return
         try:
             await asyncio.wait_for(
                 asyncio.shield(live.exited), None if timeout < 0 else float(timeout)
             )
         except TimeoutError:
-            await self._signal(live, _signal.SIGKILL)
-            self._kill_event(c, _signal.SIGKILL)
+            async with self._w(c.id).lock:
+                if self._live.get(c.id) is live:
+                    await self._signal(live, _signal.SIGKILL)
+                    self._kill_event(c, _signal.SIGKILL)
             await asyncio.shield(live.exited)
         self.events.container(c, "stop")
 
@@ -574,16 +572,17 @@ class ContainerService:
             self.store.save(c)
 
     async def _halt_restarting(self, c: Container) -> bool:
-        """stop, kill or rm -f of a container waiting out its restart delay: the restart
-        is called off. True if the container is now stopped; False if it runs (or did
-        not wait for a restart), for the caller to act on."""
+        async with self._held(c):
+            return self._halt_restarting_locked(c)
+
+    def _halt_restarting_locked(self, c: Container) -> bool:
+        """stop, kill or restart of a container waiting out its restart delay: the
+        restart is called off. True if the container is now stopped; False if it runs (or
+        did not wait for a restart), for the caller to act on. Under the lock, no restart
+        is half-way, and an exit being recorded has been."""
         if c.state.status != "restarting" or c.id in self._live:
             return False
         self._stopped_by_user(c, exit_on_next=True)
-        async with self._w(c.id).lock:
-            pass  # a restart already under way finishes first
-        if c.id in self._live or c.state.status != "restarting":
-            return False
         c.state.status = "exited"
         self.store.save(c)
         waiters, self._w(c.id).next_exit = self._w(c.id).next_exit, []
@@ -601,26 +600,27 @@ class ContainerService:
     async def kill(self, ref: str, sig: str | None) -> None:
         c = self.get(ref)
         signum = create_rules.parse_signal(sig or "SIGKILL")
-        if await self._halt_restarting(c):
-            return
-        live = self._live.get(c.id)
-        if live is None or not c.state.running:
-            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
-        # dockerd's ExitOnNext: no restart after SIGKILL or the stop signal (any signal
-        # when the container names none)
-        cfg_sig = c.config.stop_signal
-        self._stopped_by_user(
-            c,
-            exit_on_next=signum == _signal.SIGKILL
-            or not cfg_sig
-            or create_rules.parse_signal(cfg_sig) == signum,
-        )
-        await self._signal(live, signum)
-        self._kill_event(c, signum)
-        # dockerd resumes a paused container for SIGKILL and its stop signal only
-        stop_sig = create_rules.parse_signal(c.config.stop_signal or "SIGTERM")
-        if signum in (_signal.SIGKILL, stop_sig):
-            await self._resume_if_paused(c)
+        async with self._held(c):
+            if self._halt_restarting_locked(c):
+                return
+            live = self._live.get(c.id)
+            if live is None or not c.state.running:
+                raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+            # dockerd's ExitOnNext: no restart after SIGKILL or the stop signal (any signal
+            # when the container names none)
+            cfg_sig = c.config.stop_signal
+            self._stopped_by_user(
+                c,
+                exit_on_next=signum == _signal.SIGKILL
+                or not cfg_sig
+                or create_rules.parse_signal(cfg_sig) == signum,
+            )
+            await self._signal(live, signum)
+            self._kill_event(c, signum)
+            # dockerd resumes a paused container for SIGKILL and its stop signal only
+            stop_sig = create_rules.parse_signal(c.config.stop_signal or "SIGTERM")
+            if signum in (_signal.SIGKILL, stop_sig):
+                await self._resume_if_paused(c)
         if signum == _signal.SIGKILL:
             await asyncio.shield(live.exited)
 
@@ -631,7 +631,7 @@ class ContainerService:
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
-        async with self._w(c.id).lock:
+        async with self._held(c):
             if c.id not in self._live or not c.state.running:
                 raise Conflict(f"Container {c.id} is not running")
             if c.state.status == "paused":
@@ -652,7 +652,7 @@ class ContainerService:
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
-        async with self._w(c.id).lock:
+        async with self._held(c):
             if c.id not in self._live or c.state.status != "paused":
                 raise Conflict(f"Container {c.id} is not paused")
             await self._resume_if_paused(c)
@@ -677,7 +677,7 @@ class ContainerService:
         from berth.engine.containers import update as update_rules
 
         c = self.get(ref)
-        async with self._w(c.id).lock:
+        async with self._held(c):
             hc, resources, warnings = update_rules.apply(c, body)
             if c.id in self._live and c.state.running and resources:
                 try:
@@ -737,41 +737,55 @@ class ContainerService:
         c = self.get(ref)
         if c.state.status == "removing" or c.id in self._removing:
             raise Conflict(f"removal of container {c.id} is already in progress")
-        if c.state.status == "restarting" and c.id not in self._live:
-            if not force:
-                raise Conflict(
-                    f'cannot remove container "/{c.name}": container is restarting: stop the '
-                    "container before removing or force remove"
-                )
-            await self._halt_restarting(c)
-        # Marked before anything is awaited: a start from now on is refused (dockerd's
-        # 409), and one under way holds the container's lock until its process exists,
-        # so that the removal below sees it live and kills it, instead of deleting what
-        # the start is still building (mounts, netns, veth, lease, shim left behind).
-        self._removing.add(c.id)
+        if not force:
+            self._refuse_removal_of_live(c)
+        # A forced removal is marked before anything is awaited: a start from now on is
+        # refused (dockerd's 409), and one under way holds the container's lock until its
+        # process exists, so that the removal below sees it live and kills it, instead of
+        # deleting what the start is still building (mounts, netns, veth, lease, shim
+        # left behind). One that is not forced is marked once the lock shows that it
+        # will go on: a refused removal must not cancel a restart meanwhile.
+        if force:
+            self._removing.add(c.id)
         try:
-            async with self._w(c.id).lock:
-                await self._remove_locked(c, force, volumes)
+            w = self._w(c.id)
+            async with w.lock:
+                if not force:
+                    self._refuse_removal_of_live(c)
+                    self._removing.add(c.id)
+                live = self._live.get(c.id)
+                if live is not None:
+                    self.restarts.cancel(c.id)
+                    await self._signal(live, _signal.SIGKILL)
+                    self._kill_event(c, _signal.SIGKILL)
+                    await self._resume_if_paused(c)
+            if live is not None:
+                await asyncio.shield(live.exited)  # its exit is recorded under the lock
+            async with w.lock:
+                await self._remove_locked(c, volumes)
         finally:
             self._removing.discard(c.id)
 
-    async def _remove_locked(self, c: Container, force: bool, volumes: bool) -> None:
+    def _refuse_removal_of_live(self, c: Container) -> None:
+        """dockerd's 409s for a removal without force."""
+        if c.state.status == "restarting" and c.id not in self._live:
+            raise Conflict(
+                f'cannot remove container "/{c.name}": container is restarting: stop the '
+                "container before removing or force remove"
+            )
+        if c.id in self._live:
+            raise Conflict(
+                f'cannot remove container "/{c.name}": container is running: stop the '
+                "container before removing or force remove"
+            )
+
+    async def _remove_locked(self, c: Container, volumes: bool) -> None:
+        """Delete a container that does not run; the caller holds its lock and has marked
+        it as being removed (so that nothing can start it meanwhile)."""
         if self.store.maybe(c.id) is None:  # auto-removed while the lock was awaited
             return
-        live = self._live.get(c.id)
-        if live is not None:
-            if not force:
-                raise Conflict(
-                    f'cannot remove container "/{c.name}": container is running: stop the '
-                    "container before removing or force remove"
-                )
-            self.restarts.cancel(c.id)
-            await self._signal(live, _signal.SIGKILL)
-            self._kill_event(c, _signal.SIGKILL)
-            await self._resume_if_paused(c)
-            await asyncio.shield(live.exited)
-            if self.store.maybe(c.id) is None:  # auto-removed meanwhile
-                return
+        if c.id in self._live:  # cannot happen while it is marked; never delete a live one
+            raise Conflict(f"container {c.id} is running: its removal cannot go on")
         prev = c.state.status
         c.state.status = "removing"
         try:
@@ -799,13 +813,14 @@ class ContainerService:
                 if not req.streams.done():
                     req.streams.set_exception(NotFound(f"No such container: {c.id}"))
 
-    def rename(self, ref: str, new_name: str) -> None:
+    async def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
         new = names.validate(new_name)
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
-        old = c.name
-        self.store.rename(c, new)
+        async with self._held(c):
+            old = c.name
+            self.store.rename(c, new)
         self.events.container(c, "rename", {"oldName": "/" + old})
 
     # ---- attach / resize / logs ----------------------------------------
@@ -880,14 +895,22 @@ class ContainerService:
                 self.store.save(c)
                 to_start.append(c)
             if not c.state.running:
-                # berthd died while starting it: a shim may be there, even a process
-                if await recovery.end_stray_shim(self.bundle(c.id), self.cgroup_path(c)):
-                    log.warning("container %s: ended the shim of an unfinished start", c.id)
+                # Only a container with a run on record (or a bundle) can hold anything:
+                # the many others cost a stat or two.
+                if self.run.holds_anything(c.id):
+                    # berthd died while starting it or recording its exit: a shim may be
+                    # there, even a process
+                    rec = self.run.record(c.id)
+                    cgroup = rec.cgroup if rec is not None and rec.cgroup else None
+                    if await recovery.end_stray_shim(
+                        self.bundle(c.id), cgroup or self.cgroup_path(c)
+                    ):
+                        log.warning("container %s: ended the shim of an unfinished start", c.id)
+                    # its netns (if a crash left one) goes with the network's reconciliation
+                    await self._release_run(c, network=False)
                 if c.host_config.auto_remove:
                     to_remove.append(c)  # as dockerd's restore: --rm that is not running
                     continue
-                # its netns (if a crash left one) goes with the network's reconciliation
-                await self._release_run(c, network=False)
                 ran_before = parse_rfc3339(c.state.started_at) > 0
                 policy = c.host_config.restart_policy
                 if ran_before and starts_with_daemon(policy, c.manually_stopped):
@@ -905,7 +928,8 @@ class ContainerService:
             st = read_exit_file(self.bundle(c.id)) or ExitStatus(
                 255, False, rfc3339nano(), "container was running when the daemon stopped"
             )
-            await self._after_exit(c, st)
+            async with self._w(c.id).lock:
+                await self._after_exit(c, st)
         for c in to_remove:
             with contextlib.suppress(EngineError):
                 await self.remove(c.id, force=True)
@@ -924,7 +948,8 @@ class ContainerService:
         w = self._w(cid)
         async with w.lock:
             if (
-                c.state.status != "restarting"
+                self.store.maybe(cid) is None
+                or c.state.status != "restarting"
                 or self._shutting_down
                 or cid in self._live
                 or cid in self._removing

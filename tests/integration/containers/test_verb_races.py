@@ -1,4 +1,5 @@
-"""Verbs racing on one container: `start` against `rm -f` sent 0-50 ms later, many times.
+"""Verbs racing on one container: `start` against `rm -f` sent 0-50 ms later (and other
+pairs), many times.
 Every answer is one a client expects (2xx, 404, 409), and nothing is left behind: no
 container, mount, netns, veth, address lease or shim. Longer runs: bench/."""
 
@@ -20,8 +21,10 @@ ROUNDS = 40
 _OK = {200, 201, 204, 304, 404, 409}
 
 
-def _veths() -> set[str]:
-    return {n for n in os.listdir("/sys/class/net") if n.startswith("veth")}
+def _veths(cids: list[str]) -> set[str]:
+    """The host ends of these containers' veths (berth names them veth<id7>...)."""
+    prefixes = tuple(f"veth{cid[:7]}" for cid in cids)
+    return {n for n in os.listdir("/sys/class/net") if prefixes and n.startswith(prefixes)}
 
 
 def _shims(exec_root: Path) -> list[int]:
@@ -42,7 +45,11 @@ _VERBS = {
     "stop": ("POST", "/containers/{}/stop?t=1"),
     "kill": ("POST", "/containers/{}/kill"),
     "restart": ("POST", "/containers/{}/restart?t=1"),
+    "rename": ("POST", "/containers/{}/rename?name=bt-race-renamed-{}"),
+    "pause": ("POST", "/containers/{}/pause"),
+    "update": ("POST", "/containers/{}/update"),
 }
+_BODIES = {"update": {"Memory": 64 * 1024 * 1024, "MemorySwap": -1}}
 
 
 def _race(
@@ -54,7 +61,7 @@ def _race(
     def call(verb: str, wait: float) -> None:
         time.sleep(wait)
         method, path = _VERBS[verb]
-        got[verb] = daemon.api.call(method, path.format(cid))
+        got[verb] = daemon.api.call(method, path.format(cid, cid[:12]), _BODIES.get(verb))
 
     threads = [
         threading.Thread(target=call, args=(first, 0.0)),
@@ -69,11 +76,19 @@ def _race(
 
 @pytest.mark.parametrize(
     ("first", "second", "running"),
-    [("start", "rm -f", False), ("stop", "rm -f", True), ("kill", "restart", True)],
+    [
+        ("start", "rm -f", False),
+        ("stop", "rm -f", True),
+        ("kill", "restart", True),
+        ("restart", "rm -f", True),
+        ("rename", "rm -f", True),
+        ("pause", "kill", True),
+        ("update", "stop", True),
+    ],
 )
 def test_racing_verbs_leak_nothing(daemon: Daemon, first: str, second: str, running: bool) -> None:
     rng = random.Random(7)
-    veths_before = _veths()
+    cids: list[str] = []
     answers: list[tuple[str, int, object]] = []
     for i in range(ROUNDS):
         st, body = daemon.api.call(
@@ -83,6 +98,7 @@ def test_racing_verbs_leak_nothing(daemon: Daemon, first: str, second: str, runn
         )
         assert st == 201, body
         cid = body["Id"]
+        cids.append(cid)
         if running:
             assert daemon.api.call("POST", f"/containers/{cid}/start")[0] == 204
         got = _race(daemon, cid, first, second, rng.uniform(0, 0.05))
@@ -100,10 +116,10 @@ def test_racing_verbs_leak_nothing(daemon: Daemon, first: str, second: str, runn
     # what the removals left goes a moment later (a netns takes its veth with it)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
-        _veths() - veths_before or _shims(daemon.exec_root) or leftover_mounts(daemon.root)
+        _veths(cids) or _shims(daemon.exec_root) or leftover_mounts(daemon.root)
     ):
         time.sleep(0.1)
-    assert _veths() - veths_before == set()
+    assert _veths(cids) == set()
     assert _shims(daemon.exec_root) == []
     assert [m for m in leftover_mounts(daemon.root) if "bt-race" in m or "/overlay/" in m] == []
     containers = daemon.data_root / "containers"

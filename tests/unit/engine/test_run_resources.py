@@ -1,0 +1,120 @@
+"""The run's record (run.json): written before anything is taken, read back whatever a
+crash or a hostile hand left in it, and gone once the run is given back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth.engine.containers import resources
+from berth.engine.containers.model import Container, ContainerConfig, HostConfig
+from berth.engine.containers.resources import RunRecord, RunResources
+
+
+def _owner(tmp_path: Path) -> RunResources:
+    for d in ("overlay", "containers", "run"):
+        (tmp_path / d).mkdir()
+    return RunResources(None, None, tmp_path / "overlay", tmp_path / "containers", tmp_path / "run")
+
+
+def _container(cid: str = "a" * 64) -> Container:
+    return Container(
+        id=cid,
+        name="x",
+        created="2026-12-02T00:00:00Z",
+        image_id="sha256:" + "b" * 64,
+        path="true",
+        args=[],
+        config=ContainerConfig(),
+        host_config=HostConfig(),
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"running"',
+        b'{"phase": "stopped", "holds": [], "cgroup": ""}',
+        b'{"phase": "running", "holds": "rootfs", "cgroup": ""}',
+        b'{"phase": "running", "holds": [1], "cgroup": ""}',
+        b'{"phase": "running", "holds": [], "cgroup": 5}',
+        b'{"phase": "running", "holds": []}',
+    ],
+)
+def test_a_record_that_is_not_one_is_refused(raw: bytes) -> None:
+    assert RunRecord.decode(raw) is None
+
+
+def test_a_record_reads_back() -> None:
+    rec = RunRecord.decode(b'{"phase": "starting", "holds": ["rootfs"], "cgroup": "/berth/x"}')
+    assert rec == RunRecord("starting", ["rootfs"], "/berth/x")
+
+
+def test_an_unreadable_record_means_everything_may_be_held(tmp_path: Path) -> None:
+    run = _owner(tmp_path)
+    cdir = tmp_path / "containers" / ("a" * 64)
+    cdir.mkdir()
+    (cdir / resources.RECORD).write_text("garbage")
+    rec = run.record("a" * 64)
+    assert rec is not None and rec.phase == "starting"
+    assert set(rec.holds) >= {"network", "rootfs", "shm", "volumes", "bundle"}
+
+
+_ROOT = pytest.mark.skipif(
+    os.geteuid() != 0, reason="umount2 answers EPERM before ENOENT without root"
+)
+
+
+@_ROOT
+def test_the_record_goes_with_the_release(tmp_path: Path) -> None:
+    run = _owner(tmp_path)
+    c = _container()
+    (tmp_path / "containers" / c.id).mkdir()
+    assert not run.holds_anything(c.id)
+    run._write(c.id, run._plan(c, f"/berth-unit-test-absent/{c.id}"))
+    assert run.holds_anything(c.id)
+    assert run.record(c.id) == RunRecord(
+        "starting", ["rootfs", "cgroup", "bundle"], f"/berth-unit-test-absent/{c.id}"
+    )
+    run.mark_running(c.id)
+    assert (
+        json.loads((tmp_path / "containers" / c.id / resources.RECORD).read_text())["phase"]
+        == "running"
+    )
+    (tmp_path / "run" / c.id).mkdir()
+    (tmp_path / "run" / c.id / "exit.json").write_text("{}")
+    # the exit not yet saved: the bundle (with exit.json) and a record naming it stay
+    asyncio.run(run.release(c, network=False, bundle=False))
+    assert (tmp_path / "run" / c.id / "exit.json").exists()
+    kept = run.record(c.id)
+    assert kept is not None and kept.holds == ["bundle"]
+    asyncio.run(run.release(c, network=False))
+    assert not (tmp_path / "run" / c.id).exists()
+    assert not run.holds_anything(c.id)
+    asyncio.run(run.release(c, network=False))  # a second release finds nothing to do
+
+
+@_ROOT
+def test_a_failed_acquire_gives_back_what_it_took(tmp_path: Path) -> None:
+    class Images:
+        def get(self, ref: str) -> Any:
+            return object()
+
+        def layer_dirs(self, image: Any) -> list[str]:
+            raise OSError(28, "No space left on device")
+
+    run = _owner(tmp_path)
+    run.images = Images()
+    c = _container()
+    (tmp_path / "containers" / c.id).mkdir()
+    with pytest.raises(OSError):
+        asyncio.run(run.acquire(c, f"/berth-unit-test-absent/{c.id}", lambda rootfs: None))  # type: ignore[arg-type,return-value]
+    assert not run.holds_anything(c.id)
