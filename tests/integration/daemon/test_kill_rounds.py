@@ -1,5 +1,6 @@
 """berthd SIGKILLed at random moments under a mixed workload (containers run and removed
-in parallel, volumes and networks made and removed, images tagged and untagged), then
+in parallel, volumes and networks made and removed, images tagged and untagged, pulled
+from a local registry and removed), then
 started again, round after round: every object it lists can be inspected and removed,
 and once all is removed nothing of any container is left. (20 rounds: bench/soak.)"""
 
@@ -15,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IS_ROOT, Daemon, leftover_mounts, own_daemon
+from tests.integration.registry.fixtures import Registry, layer_tar, put_oci_image, registry
+
+__all__ = ["registry"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -27,15 +31,16 @@ def own(busybox_tar: Path) -> Iterator[Daemon]:
         yield d
 
 
-def _work(d: Daemon, stop: threading.Event, seed: int) -> None:
-    """Random operations until STOP (or until berthd is gone: errors are expected)."""
+def _work(d: Daemon, stop: threading.Event, seed: int, pullable: list[str]) -> None:
+    """Random operations until STOP (or until berthd is gone: errors are expected).
+    PULLABLE: image references in the local registry."""
     rng = random.Random(seed)
     n = 0
     while not stop.is_set():
         n += 1
         name = f"bt-k{seed}-{n}"
         try:
-            op = rng.choice(["run", "run", "rm", "volume", "network", "tag"])
+            op = rng.choice(["run", "run", "rm", "volume", "network", "tag", "pull"])
             if op == "run":
                 st, body = d.api.call(
                     "POST", f"/containers/create?name={name}",
@@ -53,9 +58,15 @@ def _work(d: Daemon, stop: threading.Event, seed: int) -> None:
             elif op == "network":
                 d.api.call("POST", "/networks/create", {"Name": name})
                 d.api.call("DELETE", f"/networks/{name}")
-            else:
+            elif op == "tag":
                 d.api.call("POST", f"/images/busybox/tag?repo=bt-tag&tag={name}")
                 d.api.call("DELETE", f"/images/bt-tag:{name}")
+            else:
+                ref = rng.choice(pullable)
+                repo, _, tag = ref.rpartition(":")
+                d.api.call("POST", f"/images/create?fromImage={repo}&tag={tag}")
+                if rng.random() < 0.5:
+                    d.api.call("DELETE", f"/images/{ref}")
         except (OSError, ValueError):
             time.sleep(0.02)  # berthd is down: the round's end is near
 
@@ -80,12 +91,20 @@ def _shims(d: Daemon) -> list[int]:
     return out
 
 
-def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon) -> None:
+def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon, registry: Registry) -> None:
     rng = random.Random(11)
+    pullable = []
+    for i in range(3):
+        layers = [(layer_tar({f"bt-kill-{i}-{j}": os.urandom(64 * 1024)}), True) for j in range(3)]
+        put_oci_image(registry, f"bt-kill/img{i}", "v1", layers)
+        pullable.append(f"{registry.host}/bt-kill/img{i}:v1")
     seen: set[str] = set()
     for rnd in range(ROUNDS):
         stop = threading.Event()
-        workers = [threading.Thread(target=_work, args=(own, stop, rnd * 10 + i)) for i in range(3)]
+        workers = [
+            threading.Thread(target=_work, args=(own, stop, rnd * 10 + i, pullable))
+            for i in range(3)
+        ]
         for w in workers:
             w.start()
         time.sleep(rng.uniform(0.5, 2.0))
@@ -103,8 +122,13 @@ def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon) -> None:
         assert _ids_on_disk(own) <= {c["Id"] for c in listed}, f"round {rnd}"
         running = [c for c in listed if c["State"] == "running"]
         assert len(_shims(own)) == len(running), f"round {rnd}: {listed}"
-        for kind in ("networks", "volumes", "images/json"):
+        for kind in ("networks", "volumes"):
             assert own.api.call("GET", f"/{kind}")[0] == 200
+        status, images = own.api.call("GET", "/images/json")
+        assert status == 200
+        for img in images:
+            st, body = own.api.call("GET", f"/images/{img['Id']}/json")
+            assert st == 200, f"round {rnd}: listed image {img['Id']} not inspectable: {body}"
         ips = [
             own.api.call("GET", f"/containers/{c['Id']}/json")[1]["NetworkSettings"]["IPAddress"]
             for c in running
@@ -119,6 +143,15 @@ def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon) -> None:
     for n in own.api.call("GET", "/networks")[1]:
         if n["Name"].startswith("bt-k"):
             assert own.api.call("DELETE", f"/networks/{n['Id']}")[0] == 204
+    for img in own.api.call("GET", "/images/json")[1]:
+        if any("bt-kill/" in t for t in img.get("RepoTags") or []):
+            st, body = own.api.call("DELETE", f"/images/{img['Id']}?force=1")
+            assert st == 200, body
+    # a pull is still whole after the rounds
+    repo, _, tag = pullable[0].rpartition(":")
+    st, _ = own.api.call("POST", f"/images/create?fromImage={repo}&tag={tag}")
+    assert st == 200
+    assert own.api.call("GET", f"/images/{pullable[0]}/json")[0] == 200
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and (_shims(own) or _net_left(seen)):
         time.sleep(0.1)
