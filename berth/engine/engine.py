@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -143,6 +144,7 @@ class Engine:
         self.volumes.events = self.events
         # health probes run through the exec machinery
         self.containers.health.execs = self.execs
+        self._builds: Any = None
         self.started = time.time()
         self._id = self._engine_id()
 
@@ -157,7 +159,23 @@ class Engine:
             p.write_text(eid + "\n")
             return eid
 
+    @property
+    def builds(self) -> Any:
+        """The build service, made at the first build: berthd's start does not pay for
+        the builder's imports."""
+        if self._builds is None:
+            from berth.engine.build.builder import BuildService
+
+            self._builds = BuildService(
+                self.images, self.containers, self.db, self.cfg.data_root / "build"
+            )
+        return self._builds
+
     async def start(self) -> None:
+        # a build berthd died in left its work directory, maybe with a root mounted
+        work = self.cfg.data_root / "build"
+        if work.is_dir() and any(work.iterdir()):
+            await asyncio.to_thread(self.builds.recover)
         await self.network.start()
         self.network.restore_leases()
         await self.containers.reconcile()

@@ -14,7 +14,6 @@ from berth.api.http.response import Response, StreamResponse, json_response
 from berth.api.http.router import Route, version_tuple
 from berth.api.views import containers as views
 from berth.engine import events as ev
-from berth.engine import prune
 from berth.engine.errors import InvalidParameter
 
 
@@ -68,6 +67,8 @@ async def system_df(req: Request, eng: Any) -> Response:
     types: list[str] | None = req.query.get("type")
     if req.api_version and version_tuple(req.api_version) < (1, 42):
         types = None
+    from berth.engine import prune  # on first use: berthd's start does not pay for it
+
     du = await prune.disk_usage(eng, types)
     now = time.time()
     containers = None
@@ -90,6 +91,8 @@ async def system_df(req: Request, eng: Any) -> Response:
 
 
 async def containers_prune(req: Request, eng: Any) -> Response:
+    from berth.engine import prune
+
     rep = await prune.prune_containers(eng, req.qjson("filters"))
     # dockerd sends null, not [], when nothing went
     return json_response(
@@ -98,6 +101,8 @@ async def containers_prune(req: Request, eng: Any) -> Response:
 
 
 async def images_prune(req: Request, eng: Any) -> Response:
+    from berth.engine import prune
+
     rep = await prune.prune_images(eng, req.qjson("filters"))
     return json_response({"ImagesDeleted": rep.deleted or None, "SpaceReclaimed": rep.reclaimed})
 
@@ -107,16 +112,10 @@ async def networks_prune(req: Request, eng: Any) -> Response:
     return json_response({"NetworksDeleted": None})
 
 
-async def build_prune(req: Request, eng: Any) -> Response:
-    # no builder, so no build cache: `docker system prune` still asks
-    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
-
-
 ROUTES = [
     Route("GET", "/events", events),
     Route("GET", "/system/df", system_df),
     Route("POST", "/containers/prune", containers_prune),
     Route("POST", "/images/prune", images_prune),
     Route("POST", "/networks/prune", networks_prune),
-    Route("POST", "/build/prune", build_prune),
 ]

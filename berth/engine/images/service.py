@@ -527,6 +527,38 @@ class ImageService:
             shutil.rmtree(work, ignore_errors=True)
         return self.get(image_id)
 
+    def add_step_image(
+        self,
+        layer_tar: Path | None,
+        make_config: Callable[[str | None], bytes],
+        *,
+        parent: Image | None,
+        existing_layer: str | None = None,
+    ) -> Image:
+        """One step of a build (blocking: run it in a thread): the parent's layers plus
+        LAYER_TAR (an uncompressed layer, or None for a step that only changes the
+        config) or EXISTING_LAYER (the diff_id of a layer the store has: a step taken from
+        a --cache-from image), and the config make_config(new diff_id or None) returns."""
+        work = self.store.mkdtemp("step-")
+        try:
+            layers: builtins.list[PreparedLayer] = []
+            diff_ids = list(parent.diff_ids) if parent is not None else []
+            if layer_tar is not None:
+                with open(layer_tar, "rb") as f:
+                    layers.append(self._prepare_layer(f, None, work, 0))
+                diff_ids.append(layers[0].diff_id)
+            elif existing_layer is not None:
+                diff_ids.append(existing_layer)
+            cfg = make_config(layers[0].diff_id if layers else existing_layer)
+            image_id = "sha256:" + hashlib.sha256(cfg).hexdigest()
+            self.store.commit(
+                [NewImage(image_id, cfg, diff_ids, [], parent=parent.id if parent else "")],
+                layers,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return self.get(image_id)
+
     # ---- tag / remove --------------------------------------------------
     def tag(self, ref: str, repo: str, tag: str | None) -> None:
         """Point repo[:tag] (":latest" implied) at the image `ref` names; moves the tag."""
