@@ -91,10 +91,18 @@ class BuildService:
         try:
             df, ctx = await self._prepare(opts, body, work)
             started = False
+            built = ""
             try:
                 async for msg in self._run(opts, df, ctx, work):
                     started = True
+                    if "aux" in msg:
+                        built = msg["aux"].get("ID", "")
+                    # -q: the image id alone, at the end (what the CLI prints)
+                    if opts.quiet and ("stream" in msg or "status" in msg):
+                        continue
                     yield msg
+                if opts.quiet and built:
+                    yield {"stream": built + "\n"}
             except BuildError as exc:
                 yield _error(exc.message, exc.code)
             except EngineError as exc:
@@ -115,16 +123,29 @@ class BuildService:
         ctxdir.mkdir(mode=0o700)
 
         def unpack_it() -> None:
-            with open(spool, "rb") as src:
-                unpack(src, ctxdir)
+            from berth.engine.images.compression import copy_uncompressed
+
+            plain = work / "context.plain.tar"
+            try:
+                with open(spool, "rb") as src, open(plain, "wb") as dst:
+                    _, size = copy_uncompressed(src, dst)
+                    # Go's tar reader takes an archive that ends right after its last
+                    # member's data (the docker CLI sends one with -f outside the
+                    # context): padded here as a tar writer would have
+                    dst.write(b"\0" * ((-size) % 512 + 1024))
+            except (OSError, EOFError, ValueError) as exc:
+                raise InvalidParameter(f"invalid build context: {exc}") from None
             spool.unlink()
+            with open(plain, "rb") as src:
+                unpack(src, ctxdir)
+            plain.unlink()
 
         await asyncio.to_thread(unpack_it)
         ctx = Context(ctxdir)
         raw = await asyncio.to_thread(ctx.read_dockerfile, opts.dockerfile)
         await asyncio.to_thread(ctx.drop_ignored_specials, opts.dockerfile)
         try:
-            df = dfp.parse(raw)
+            df = dfp.parse(raw, opts.dockerfile)
         except dfp.DockerfileError as exc:
             raise InvalidParameter(exc.message) from None
         if opts.target and not any(s.name == opts.target.lower() for s in df.stages):
@@ -145,8 +166,8 @@ class BuildService:
         for inst in df.meta_args:
             n += 1
             yield steps.say(f"Step {n}/{total} : {inst.original}\n")
-            name, default = dfp.parse_arg(inst)
-            meta[name] = steps.arg_value(name, default, meta)
+            for name, default in dfp.parse_args(inst):
+                meta[name] = steps.arg_value(name, default, meta)
         done: dict[str, StageState] = {}
         state: StageState | None = None
         for i, stage in enumerate(stages):
@@ -174,14 +195,10 @@ class BuildService:
         if opts.labels:
             image = await steps.with_labels(state, opts.labels)
         yield {"aux": {"ID": image.id}}
-        if opts.quiet:
-            yield {"stream": image.id + "\n"}
-        else:
-            yield {"stream": f"Successfully built {image.short_id}\n"}
+        yield {"stream": f"Successfully built {image.short_id}\n"}
         for t in opts.tags:
             self.images.tag(image.id, t, None)
-            if not opts.quiet:
-                yield {"stream": f"Successfully tagged {parse_normalized(t).familiar}\n"}
+            yield {"stream": f"Successfully tagged {parse_normalized(t).familiar}\n"}
 
     # ---- registry credentials for FROM -----------------------------------
     def auth_for(self, opts: BuildOptions, ref: str) -> str | None:

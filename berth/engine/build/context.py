@@ -34,11 +34,12 @@ def _bad(msg: str) -> InvalidParameter:
 
 
 def unpack(src: IO[bytes], dest: Path) -> int:
-    """Unpack the context tar SRC into the empty directory DEST; the number of members."""
+    """Unpack the context tar SRC (uncompressed) into the empty directory DEST; the number
+    of members."""
     try:
-        tf = tarfile.open(fileobj=src, mode="r|*")
+        tf = tarfile.open(fileobj=src, mode="r|")
     except tarfile.ReadError as exc:
-        if src.tell() == 0 or "empty file" in str(exc):
+        if "empty file" in str(exc):
             return 0  # an empty body: an empty context, refused later for its Dockerfile
         raise _bad(f"not a tar archive: {exc}") from None
     except tarfile.TarError as exc:
@@ -130,6 +131,7 @@ class Context:
         except InvalidParameter:
             return
         from berth import dockerignore
+
         try:
             matcher = dockerignore.Matcher(dockerignore.read(raw.decode(errors="replace")))
         except ValueError as exc:

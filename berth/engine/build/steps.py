@@ -37,8 +37,15 @@ if TYPE_CHECKING:
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
 
 
-def _nop(comment: str) -> list[str]:
-    return ["/bin/sh", "-c", f"#(nop) {comment}"]
+def _nop(state: StageState, comment: str) -> list[str]:
+    """The recorded command of a step that only changes the config (dockerd's
+    withCmdComment: the comment a word of its own, hence two spaces in the history)."""
+    return [*state.shell, "#(nop) ", comment]
+
+
+def _nop_str(state: StageState, comment: str) -> list[str]:
+    """That of COPY, ADD and WORKDIR (dockerd's withCmdCommentString: one word)."""
+    return [*state.shell, f"#(nop) {comment}"]
 
 
 class Steps:
@@ -226,7 +233,7 @@ class Steps:
 
     async def _metadata(self, state: StageState, comment: str) -> AsyncIterator[dict[str, Any]]:
         """A step that changes only the config."""
-        cc = self._container_config(state, _nop(comment))
+        cc = self._container_config(state, _nop(state, comment))
         hit = self._cached(state, cc)
         if hit is not None:
             yield self.say(" ---> Using cache\n")
@@ -457,13 +464,14 @@ class Steps:
     async def _i_arg(
         self, state: StageState, inst: dfp.Instruction
     ) -> AsyncIterator[dict[str, Any]]:
-        name, default = dfp.parse_arg(inst)
-        value = self.arg_value(name, default, {**state.meta, **state.args, **state.env_map()})
-        if value is None and default is None and name in state.meta:
-            value = state.meta[name]  # an ARG of the global scope declared again
-        state.args[name] = value
-        comment = "ARG " + name + (f"={default}" if default is not None else "")
-        async for m in self._metadata(state, comment):
+        words = []
+        for name, default in dfp.parse_args(inst):
+            value = self.arg_value(name, default, {**state.meta, **state.args, **state.env_map()})
+            if value is None and default is None and name in state.meta:
+                value = state.meta[name]  # an ARG of the global scope declared again
+            state.args[name] = value
+            words.append(name + (f"={default}" if default is not None else ""))
+        async for m in self._metadata(state, "ARG " + " ".join(words)):
             yield m
 
     async def _i_workdir(
@@ -476,7 +484,7 @@ class Steps:
             path = posixpath.join(state.config.working_dir or "/", path)
         state.config.working_dir = posixpath.normpath(path)
         comment = "WORKDIR " + state.config.working_dir
-        cc = self._container_config(state, _nop(comment))
+        cc = self._container_config(state, _nop_str(state, comment))
         hit = self._cached(state, cc)
         if hit is not None:
             yield self.say(" ---> Using cache\n")
@@ -558,7 +566,7 @@ class Steps:
                 sources += await asyncio.to_thread(ctx.sources, raw, name)
             checksum = await asyncio.to_thread(ctx.checksum, sources)
             comment = f"{name} {checksum} in {dest} "
-            cc = self._container_config(state, _nop(comment))
+            cc = self._container_config(state, _nop_str(state, comment))
             hit = self._cached(state, cc)
             if hit is not None:
                 yield self.say(" ---> Using cache\n")
@@ -657,7 +665,7 @@ class Steps:
         if inst.json_form:
             cmd = list(inst.args)
         elif inst.heredocs and inst.args and inst.args[0].strip().startswith("<<"):
-            cmd = [*state.shell, inst.heredocs[0].content]
+            cmd = [*state.shell, inst.heredocs[0].data()]
         else:
             cmd = [*state.shell, inst.args[0] if inst.args else ""]
         for k in state.args:

@@ -173,6 +173,20 @@ class ImageService:
                     "Comment": h.get("comment") or "",
                 }
             )
+        # An image whose parents are here (a build's steps) names each: the entry that
+        # is a parent's last is that parent's, as dockerd shows it.
+        cur: Image | None = img
+        for _ in range(len(out)):
+            if cur is None:
+                break
+            n = len(cur.raw_config.get("history") or cur.diff_ids)
+            if 0 < n <= len(out):
+                out[n - 1]["Id"] = cur.id
+                out[n - 1]["Tags"] = cur.repo_tags or None
+            try:
+                cur = self.get(cur.parent) if cur.parent else None
+            except NotFound:
+                cur = None
         out.reverse()
         if out:
             out[0]["Id"] = img.id

@@ -1,0 +1,1 @@
+"""docker build with the classic builder: Dockerfile parsing, expansion, steps."""
