@@ -78,13 +78,15 @@ def _bool(raw: str | None, default: bool) -> bool:
 def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOptions:
     """The query of POST /build (a name -> values mapping) and its X-Registry-Config."""
 
+    # Go's FormValue: the first value of a repeated parameter (docker-py sends
+    # `dockerfile` twice for a Dockerfile outside the context: its name, then its text)
     def q(name: str) -> str:
         v = query.get(name)
-        return v[-1] if v else ""
+        return v[0] if v else ""
 
     def has(name: str) -> str | None:
         v = query.get(name)
-        return v[-1] if v else None
+        return v[0] if v else None
 
     if q("remote"):
         raise InvalidParameter(
