@@ -103,6 +103,8 @@ def main() -> int:
     ap.add_argument("--containers", type=int, default=200)
     ap.add_argument("--running", type=int, default=50)
     ap.add_argument("--races", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=5, help="starts per ready measurement")
+    ap.add_argument("--ready-only", action="store_true", help="only the two ready measurements")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
     img = root / "busybox.tar"
@@ -112,19 +114,20 @@ def main() -> int:
     d = Daemon(root / "d")
     results: dict[str, object] = {}
     try:
-        results["ready_ms_0_containers"] = ready_ms(d)
+        results["ready_ms_0_containers"] = ready_ms(d, args.runs)
         d.start()
         d.load_image(img)
         for i in range(args.containers):
             st, _ = d.api.call("POST", f"/containers/create?name=bench-c{i}", {"Image": "busybox"})
             assert st == 201
         d.stop()
-        results[f"ready_ms_{args.containers}_containers"] = ready_ms(d)
-        d.start()
-        d.remove_all_containers()
-        d.stop()
-        results[f"recovery_ms_{args.running}_running"] = recovery_ms(d, args.running)
-        results[f"start_rm_races_{args.races}"] = races(d, args.races)
+        results[f"ready_ms_{args.containers}_containers"] = ready_ms(d, args.runs)
+        if not args.ready_only:
+            d.start()
+            d.remove_all_containers()
+            d.stop()
+            results[f"recovery_ms_{args.running}_running"] = recovery_ms(d, args.running)
+            results[f"start_rm_races_{args.races}"] = races(d, args.races)
     finally:
         d.kill()
         cleanup_root(root)

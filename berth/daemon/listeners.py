@@ -217,9 +217,9 @@ class Listeners:
         self.unix_paths: list[str] = []
 
     async def start(self, server: APIServer) -> None:
-        from berth.daemon import tlsserve
-
         tls = _tls_context(self.cfg)
+        if tls is not None:  # the TLS server's code only when TLS is configured
+            from berth.daemon import tlsserve
         for h in self.cfg.hosts:
             policy = self.policies.get(h)
             handler = server.handler(policy)

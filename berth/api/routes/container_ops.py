@@ -11,13 +11,11 @@ from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, empty, json_response
 from berth.api.http.router import Route
 from berth.engine import wire
-from berth.engine.containers import archive, diff
-from berth.engine.containers import commit as commit_ops
 from berth.engine.containers import create as create_rules
-from berth.engine.containers import stats as stats_ops
-from berth.engine.containers import top as top_ops
-from berth.engine.containers.update import UpdateConfig
 from berth.engine.errors import InvalidParameter
+
+# The code behind these routes (the tar walkers of archive above all) is imported by the
+# handler that first needs it: berthd's start, which builds every route, does not pay for it.
 
 
 def _path(req: Request) -> str:
@@ -30,11 +28,15 @@ def _path(req: Request) -> str:
 
 
 async def archive_head(req: Request, eng: Any) -> Response:
+    from berth.engine.containers import archive
+
     st = await archive.stat_path(eng.containers, req.match_info["name"], _path(req))
     return Response(200, b"", headers={archive.STAT_HEADER: archive.encode_stat(st)})
 
 
 async def archive_get(req: Request, eng: Any) -> StreamResponse:
+    from berth.engine.containers import archive
+
     st, body = await archive.get_archive(eng.containers, req.match_info["name"], _path(req))
     return StreamResponse(
         body,
@@ -44,6 +46,8 @@ async def archive_get(req: Request, eng: Any) -> StreamResponse:
 
 
 async def archive_put(req: Request, eng: Any) -> Response:
+    from berth.engine.containers import archive
+
     await archive.put_archive(
         eng.containers,
         req.match_info["name"],
@@ -56,6 +60,8 @@ async def archive_put(req: Request, eng: Any) -> Response:
 
 
 async def changes(req: Request, eng: Any) -> Response:
+    from berth.engine.containers import diff
+
     svc = eng.containers
     c = svc.get(req.match_info["name"])
     image = svc.images.get(c.image_id)
@@ -64,11 +70,15 @@ async def changes(req: Request, eng: Any) -> Response:
 
 
 async def export(req: Request, eng: Any) -> StreamResponse:
+    from berth.engine.containers import archive
+
     body = await archive.export(eng.containers, req.match_info["name"])
     return StreamResponse(body, content_type="application/x-tar")
 
 
 async def commit(req: Request, eng: Any) -> Response:
+    from berth.engine.containers import commit as commit_ops
+
     name = req.q("container") or ""
     if not name:
         raise InvalidParameter("container is required")  # dockerd: 404 for an empty name
@@ -92,12 +102,16 @@ def _commit_config(body: Any) -> dict[str, Any] | None:
 
 
 async def top(req: Request, eng: Any) -> Response:
+    from berth.engine.containers import top as top_ops
+
     return json_response(
         await top_ops.top(eng.containers, req.match_info["name"], req.q("ps_args"))
     )
 
 
 async def stats(req: Request, eng: Any) -> StreamResponse:
+    from berth.engine.containers import stats as stats_ops
+
     frames = stats_ops.stats(
         eng.containers,
         req.match_info["name"],
@@ -125,6 +139,8 @@ async def unpause(req: Request, eng: Any) -> Response:
 
 
 async def update(req: Request, eng: Any) -> Response:
+    from berth.engine.containers.update import UpdateConfig
+
     body = wire.check(UpdateConfig, await req.json())  # 400 before the container's lookup
     warnings = await eng.containers.update(req.match_info["name"], body)
     return json_response({"Warnings": warnings or []})

@@ -1,11 +1,18 @@
 """Netlink work (pyroute2, imported lazily): bridges, veth pairs, named netns.
-Every function is blocking; the service runs them in a worker thread."""
+Every function is blocking; the service runs them in a worker thread.
+
+Reading one link (find_link, and ensure_bridge when the bridge is already as wanted) is a
+plain rtnetlink request instead: berthd reads its default bridge on every start, and
+importing pyroute2 costs more than that whole check (~80 ms). Whatever changes a link
+still goes through pyroute2."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +79,7 @@ class Link:
     ifindex: int
     kind: str  # "bridge", "veth", ...; "" for a physical device
     addresses: tuple[tuple[str, int], ...]  # IPv4 (address, prefixlen)
+    up: bool = False  # administratively up (IFF_UP)
 
     @property
     def id(self) -> str:
@@ -83,16 +91,92 @@ def _kind(ipr: Any, index: int) -> str:
     return (links[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") or "") if links else ""
 
 
+# ---- rtnetlink reads without pyroute2 (linux/netlink.h, linux/rtnetlink.h) ----------
+_NLMSG = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+_IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
+_IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
+_RTA = struct.Struct("=HH")  # rtattr / nlattr: len, type
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_RTM_GETLINK, _RTM_GETADDR = 18, 22
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_IFLA_IFNAME, _IFLA_LINKINFO, _IFLA_INFO_KIND = 3, 18, 1
+_IFA_ADDRESS = 1
+_IFF_UP = 0x1
+_NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+
+
+def _align(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _attrs(data: bytes, off: int) -> dict[int, bytes]:
+    """The attributes from OFF to the end of DATA, by type (the first of each)."""
+    out: dict[int, bytes] = {}
+    while off + _RTA.size <= len(data):
+        ln, typ = _RTA.unpack_from(data, off)
+        if ln < _RTA.size:
+            break
+        out.setdefault(typ & _NLA_TYPE_MASK, data[off + _RTA.size : off + ln])
+        off += _align(ln)
+    return out
+
+
+def _rtnl(msg_type: int, flags: int, body: bytes) -> list[bytes]:
+    """The payloads of the kernel's answers to one rtnetlink request (all the parts of a
+    dump). A netlink error is raised as OSError."""
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+    ) as s:
+        s.bind((0, 0))
+        hdr = _NLMSG.pack(_NLMSG.size + len(body), msg_type, _NLM_F_REQUEST | flags, 1, 0)
+        s.send(hdr + body)
+        out: list[bytes] = []
+        while True:
+            data = s.recv(1 << 16)
+            off = 0
+            while off + _NLMSG.size <= len(data):
+                ln, typ, _, _, _ = _NLMSG.unpack_from(data, off)
+                if ln < _NLMSG.size:
+                    return out
+                payload = data[off + _NLMSG.size : off + ln]
+                if typ == _NLMSG_ERROR:
+                    (err,) = struct.unpack_from("=i", payload)
+                    if err:
+                        raise OSError(-err, os.strerror(-err))
+                    return out
+                if typ == _NLMSG_DONE:
+                    return out
+                out.append(payload)
+                off += _align(ln)
+            if not flags & _NLM_F_DUMP:  # a get is answered with one message
+                return out
+
+
 def find_link(name: str) -> Link | None:
-    with _ipr() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if not idx:
-            return None
-        addrs = tuple(
-            (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-            for a in ipr.get_addr(index=idx[0], family=2)
-        )
-        return Link(idx[0], _kind(ipr, idx[0]), addrs)
+    """The link NAME in this thread's netns, as pyroute2's link_lookup(ifname=) finds it
+    (any netlink error, e.g. ENODEV: none), with its IPv4 addresses in the kernel's
+    order (the primary first)."""
+    req = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    nm = name.encode() + b"\0"
+    req += _RTA.pack(_RTA.size + len(nm), _IFLA_IFNAME) + nm + b"\0" * (_align(len(nm)) - len(nm))
+    try:
+        msgs = _rtnl(_RTM_GETLINK, 0, req)
+    except OSError:
+        return None
+    if not msgs:
+        return None
+    _, _, index, ifflags, _ = _IFINFO.unpack_from(msgs[0])
+    info = _attrs(msgs[0], _IFINFO.size).get(_IFLA_LINKINFO)
+    kind = _attrs(info, 0).get(_IFLA_INFO_KIND, b"") if info is not None else b""
+    addrs = []
+    for m in _rtnl(_RTM_GETADDR, _NLM_F_DUMP, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
+        family, prefixlen, _, _, aindex = _IFADDR.unpack_from(m)
+        if family != socket.AF_INET or aindex != index:
+            continue
+        a = _attrs(m, _IFADDR.size).get(_IFA_ADDRESS)
+        if a is not None and len(a) == 4:
+            addrs.append((socket.inet_ntoa(a), prefixlen))
+    return Link(index, kind.rstrip(b"\0").decode(), tuple(addrs), bool(ifflags & _IFF_UP))
 
 
 def not_a_bridge(name: str) -> InvalidParameter:
@@ -111,6 +195,10 @@ class Setup:
 def ensure_bridge(name: str, gateway: str, prefixlen: int) -> Setup:
     """The bridge, up, with the gateway address (idempotent). An existing link of that name
     is adopted as it is (another daemon's, or the admin's) if it is a bridge, refused if not."""
+    have = find_link(name)
+    if have is not None and have.kind == "bridge" and have.addresses and have.up:
+        # what every start after the first finds: nothing to change, so no pyroute2
+        return Setup(have.id, False, "")
     with _ipr() as ipr:
         created = False
         idx = ipr.link_lookup(ifname=name)
