@@ -51,6 +51,7 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "unpause": ("container_ops", "unpause", 1),
     "update": ("container_ops", "update", 1),
     "restart": ("container_ops", "restart", 1),
+    "build": ("build", "build", 1),
 }
 
 _CONTAINER = {
@@ -93,6 +94,7 @@ _IMAGE = {
     "import": "import",
     "pull": "pull",
     "push": "push",
+    "build": "build",
 }
 _COMMANDS["container-inspect"] = ("inspect", "container_inspect", 1)
 _COMMANDS["image-inspect"] = ("inspect", "image_inspect", 1)
@@ -130,6 +132,7 @@ A container engine that speaks the Docker Engine API
 
 Common Commands:
   run         Create and run a new container from an image
+  build       Build an image from a Dockerfile
   exec        Execute a command in a running container
   ps          List containers
   images      List images

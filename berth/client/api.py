@@ -235,3 +235,42 @@ class Client:
         carries X-Registry-Auth when credentials are stored for the registry."""
         q = {"fromImage": image, "tag": tag, "platform": platform}
         return self.transport.request("POST", "/images/create", q, body=b"", headers=headers)
+
+    def build(
+        self,
+        context: Body,
+        query: Mapping[str, Any],
+        registry_config: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """POST /build (the classic builder) with the context tar as the body; returns
+        the JSON-lines stream. `query` holds the API's names (t, dockerfile, buildargs,
+        ...): a list value is repeated (t, extrahosts), a dict or a list under a JSON
+        name (buildargs, labels, ulimits, cachefrom) is sent as JSON, None is left out.
+        `registry_config` ({registry: authconfig}) travels as X-Registry-Config."""
+        from urllib.parse import urlencode
+
+        q: list[tuple[str, str]] = []
+        for key, val in query.items():
+            if val is None:
+                continue
+            if key in _BUILD_JSON:
+                q.append((key, json.dumps(val)))
+            elif isinstance(val, list):
+                q += [(key, str(v)) for v in val]
+            elif isinstance(val, bool):
+                q.append((key, "1" if val else "0"))
+            else:
+                q.append((key, str(val)))
+        headers = {"Content-Type": "application/x-tar"}
+        if registry_config:
+            import base64
+
+            raw = json.dumps(registry_config).encode()
+            headers["X-Registry-Config"] = base64.urlsafe_b64encode(raw).decode()
+        return self.transport.request(
+            "POST", "/build?" + urlencode(q), body=context, headers=headers
+        )
+
+
+# POST /build's query values that are JSON documents (the rest are plain or repeated)
+_BUILD_JSON = frozenset({"buildargs", "labels", "ulimits", "cachefrom"})

@@ -68,19 +68,45 @@ def _host_lock() -> Iterator[None]:
         os.close(fd)
 
 
-def _ensure(table: str, chain: str, rule: list[str], insert: bool = False) -> None:
+Snapshot = dict[str, set[tuple[str, ...]]]
+
+
+def _snapshot(*tables: str) -> Snapshot:
+    """`iptables -S` of TABLES, each line as its words: one process a table, where a check
+    of each rule is one process a rule (berthd checks its default bridge's at every
+    start). A rule missing here is still checked with -C before it is added."""
+    exe = shutil.which("iptables")
+    out: Snapshot = {}
+    for table in tables:
+        lines: set[tuple[str, ...]] = set()
+        if exe is not None:
+            p = subprocess.run([exe, "-w", "-t", table, "-S"], capture_output=True, timeout=30)
+            if p.returncode == 0:
+                for line in p.stdout.decode(errors="replace").splitlines():
+                    with contextlib.suppress(ValueError):
+                        lines.add(tuple(shlex.split(line)))
+        out[table] = lines
+    return out
+
+
+def _ensure(
+    table: str, chain: str, rule: list[str], insert: bool = False, have: Snapshot | None = None
+) -> None:
+    if have is not None and ("-A", chain, *rule) in have.get(table, set()):
+        return
     with _host_lock():
         if not _ipt("-t", table, "-C", chain, *rule):
             _ipt("-t", table, "-I" if insert else "-A", chain, *rule)
 
 
-def _chains() -> None:
+def _chains(have: Snapshot | None = None) -> None:
     for ch in (CHAIN, USER, STAGE1, STAGE2):
-        _ipt("-t", "filter", "-N", ch)  # fails when it exists: fine
-    _ensure("filter", USER, ["-j", "RETURN"])
+        if have is None or ("-N", ch) not in have.get("filter", set()):
+            _ipt("-t", "filter", "-N", ch)  # fails when it exists: fine
+    _ensure("filter", USER, ["-j", "RETURN"], have=have)
     # inserted in this order, the user chain ends up ahead of the isolation stage
-    _ensure("filter", "FORWARD", ["-j", STAGE1], insert=True)
-    _ensure("filter", "FORWARD", ["-j", USER], insert=True)
+    _ensure("filter", "FORWARD", ["-j", STAGE1], insert=True, have=have)
+    _ensure("filter", "FORWARD", ["-j", USER], insert=True, have=have)
 
 
 def _tag(owner: str) -> list[str]:
@@ -94,22 +120,25 @@ def add_bridge(bridge: str, subnet: str, internal: bool, owner: str) -> None:
     if shutil.which("iptables") is None:
         _ipt()
         return
-    _chains()
+    have = _snapshot("filter", "nat")
+    _chains(have)
     tag = _tag(owner)
-    _ensure("filter", STAGE1, ["-i", bridge, "!", "-o", bridge, *tag, "-j", STAGE2])
-    _ensure("filter", STAGE2, ["-o", bridge, *tag, "-j", "DROP"])
+    _ensure("filter", STAGE1, ["-i", bridge, "!", "-o", bridge, *tag, "-j", STAGE2], have=have)
+    _ensure("filter", STAGE2, ["-o", bridge, *tag, "-j", "DROP"], have=have)
     if internal:
-        _ensure(
-            "filter", STAGE1, ["-i", bridge, "!", "-o", bridge, *tag, "-j", "DROP"], insert=True
-        )
-        _ensure(
-            "filter", STAGE1, ["!", "-i", bridge, "-o", bridge, *tag, "-j", "DROP"], insert=True
-        )
+        for rule in (
+            ["-i", bridge, "!", "-o", bridge, *tag, "-j", "DROP"],
+            ["!", "-i", bridge, "-o", bridge, *tag, "-j", "DROP"],
+        ):
+            _ensure("filter", STAGE1, rule, insert=True, have=have)
     else:
-        _ensure("nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"])
+        _ensure(
+            "nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"],
+            have=have,
+        )  # fmt: skip
         for rule in _outward(bridge):
-            _ensure("filter", "FORWARD", [*rule[:-2], *tag, *rule[-2:]])
-    _ensure("filter", "FORWARD", ["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"])
+            _ensure("filter", "FORWARD", [*rule[:-2], *tag, *rule[-2:]], have=have)
+    _ensure("filter", "FORWARD", ["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"], have=have)
 
 
 def _outward(bridge: str) -> list[list[str]]:
