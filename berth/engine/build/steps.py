@@ -37,6 +37,15 @@ if TYPE_CHECKING:
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
 
 
+# the flags each instruction takes in the classic builder
+_CLASSIC_FLAGS = {
+    "copy": frozenset({"from", "chown", "chmod"}),
+    "add": frozenset({"chown", "chmod"}),
+    "healthcheck": frozenset({"interval", "timeout", "start-period", "start-interval", "retries"}),
+    "from": frozenset({"platform"}),
+}
+
+
 def _nop(state: StageState, comment: str) -> list[str]:
     """The recorded command of a step that only changes the config (dockerd's
     withCmdComment: the comment a word of its own, hence two spaces in the history)."""
@@ -309,6 +318,15 @@ class Steps:
         handler = getattr(self, "_i_" + inst.cmd, None)
         if handler is None:
             raise InvalidParameter(f"unknown instruction: {inst.cmd.upper()}")
+        allowed = _CLASSIC_FLAGS.get(inst.cmd, frozenset())
+        for name, _ in inst.flags:
+            if name not in allowed:
+                # the parser knows BuildKit's flags; the classic builder refuses them
+                raise InvalidParameter(
+                    f"the --{name} option requires BuildKit. Refer to "
+                    "https://docs.docker.com/go/buildkit/ to learn how to build images with "
+                    "BuildKit enabled"
+                )
         async for msg in handler(state, inst):
             yield msg
 

@@ -174,3 +174,17 @@ def test_cache_from_an_image_with_no_local_cache(
         dst["RootFS"]["Layers"]
         == daemon.api.call("GET", f"/images/{src_id}/json")[1]["RootFS"]["Layers"]
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RUN --mount=type=cache,target=/c true",
+        "COPY --link Dockerfile /x",
+        "RUN --network=none true",
+    ],
+)
+def test_buildkit_flags_are_refused(build_cli: Build, ctx: Ctx, line: str) -> None:
+    r = build_cli(str(ctx({"Dockerfile": f"FROM busybox\n{line}\n"})))
+    assert r.returncode == 1, _out(r)
+    assert "option requires BuildKit" in _out(r), _out(r)
