@@ -1,17 +1,43 @@
 """The metadata database: one SQLite file in WAL mode under the data root.
 
 Each store (containers, images, ...) declares its own tables with
-`CREATE TABLE IF NOT EXISTS` and calls `ensure_schema` when it starts."""
+`CREATE TABLE IF NOT EXISTS` and calls `ensure_schema` when it starts.
+
+The schema carries a version (`PRAGMA user_version`): a berth that finds an older one
+runs the migrations in between, each in one transaction with the version it reaches, so
+that a crash leaves the database at one version or the next; a newer one than it knows
+stops it rather than have it misread (and then rewrite) what a newer berth stored. Records
+are JSON documents decoded with `decode_record`, which keeps what the dataclass knows,
+takes defaults for what is missing and renamed fields under their new names."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
+
+from berth.engine.errors import SystemError_
+
+log = logging.getLogger("berth.db")
+
+# 1: the tables as berth 0.1 made them (a database without a version is one of these)
+SCHEMA_VERSION = 1
+# the step that brings the schema to each version from the one before
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: lambda conn: None}
+
+T = TypeVar("T")
+
+
+class SchemaTooNew(SystemError_):
+    """The database was written by a newer berth (berthd stops with the message)."""
+
 
 # the database file and the ones SQLite keeps beside it
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
@@ -36,12 +62,39 @@ class Database:
         # from worker threads for long imports).
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
+        self.lock = threading.RLock()
+        self.path = path
+        # before anything writes to it: a newer berth's database is left as it is
+        self._check_version()
         self.conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across an application crash in WAL mode; only a power
         # loss can drop the last transactions, never corrupt the file.
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.lock = threading.RLock()
+        self._migrate()
+
+    def _version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_version(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            self.conn.close()
+            raise SchemaTooNew(
+                f"the database {self.path} was written by a newer berth (schema version "
+                f"{version}; this berth knows up to {SCHEMA_VERSION}): refusing to start "
+                "rather than misread it"
+            )
+
+    def _migrate(self) -> None:
+        version = self._version()
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.tx() as c:
+                MIGRATIONS[target](c)
+                # PRAGMA takes no parameters; the value is an int of ours
+                c.execute(f"PRAGMA user_version = {int(target)}")
+            if version:
+                log.info("database %s: schema version %d -> %d", self.path, target - 1, target)
 
     def ensure_schema(self, ddl: str) -> None:
         with self.lock:
@@ -74,3 +127,34 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+_warned_fields: set[tuple[str, str]] = set()
+
+
+def decode_record(
+    cls: type[T],
+    data: dict[str, Any],
+    *,
+    renamed: dict[str, str] | None = None,
+    nested: dict[str, Callable[[Any], Any]] | None = None,
+) -> T:
+    """The dataclass CLS from a stored document: fields it does not know are left out
+    (logged once: a newer berth's, or one an older berth had), RENAMED old names are read
+    as their new ones, NESTED fields decoded by their own function, missing ones take the
+    dataclass's default."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        key = (renamed or {}).get(key, key)
+        if key not in known:
+            if (cls.__name__, key) not in _warned_fields:
+                _warned_fields.add((cls.__name__, key))
+                log.warning(
+                    "stored %s: field %r is not one this berth knows; left out", cls.__name__, key
+                )
+            continue
+        if nested and key in nested and value is not None:
+            value = nested[key](value)
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from berth.engine import wire
 from berth.engine.containers.model import Container
-from berth.engine.db import Database
+from berth.engine.db import Database, decode_record
 from berth.engine.errors import Conflict, InvalidParameter, NotFound
 
 _SCHEMA = """
@@ -25,7 +26,7 @@ class ContainerStore:
         self._by_id: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
         for row in db.query("SELECT data FROM containers"):
-            c = Container.from_storage(json.loads(row["data"]))
+            c = _decode(json.loads(row["data"]))
             self._by_id[c.id] = c
             self._by_name[c.name] = c.id
 
@@ -96,3 +97,36 @@ class ContainerStore:
 
     def maybe(self, cid: str) -> Container | None:
         return self._by_id.get(cid)
+
+
+def _decode(d: dict[str, Any]) -> Container:
+    """A stored container, read field by field (db.decode_record): a field a newer or an
+    older berth stored and this one does not know is left out, one it lacks takes its
+    default, instead of the whole container failing to load."""
+    from berth.engine.containers.model import (
+        ContainerConfig,
+        HostConfig,
+        LogConfig,
+        RestartPolicy,
+        State,
+    )
+
+    def host_config(raw: dict[str, Any]) -> HostConfig:
+        return decode_record(
+            HostConfig,
+            raw,
+            nested={
+                "log_config": lambda v: decode_record(LogConfig, v),
+                "restart_policy": lambda v: decode_record(RestartPolicy, v),
+            },
+        )
+
+    return decode_record(
+        Container,
+        d,
+        nested={
+            "config": lambda v: decode_record(ContainerConfig, v),
+            "host_config": host_config,
+            "state": lambda v: decode_record(State, v),
+        },
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from berth.engine.db import Database
+from berth.engine.db import Database, decode_record
 from berth.engine.network.model import Network
 
 _DDL = """
@@ -24,7 +24,7 @@ class NetworkStore:
         db.ensure_schema(_DDL)
         self._by_id: dict[str, Network] = {}
         for row in db.query("SELECT doc FROM networks"):
-            n = Network(**json.loads(row["doc"]))
+            n = decode_record(Network, json.loads(row["doc"]))
             self._by_id[n.id] = n
 
     def all(self) -> list[Network]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from berth.engine.db import Database
+from berth.engine.db import Database, decode_record
 from berth.engine.volumes.model import Volume
 
 _SCHEMA = """
@@ -22,7 +22,7 @@ class VolumeStore:
         db.ensure_schema(_SCHEMA)
         self._by_name: dict[str, Volume] = {}
         for row in db.query("SELECT data FROM volumes"):
-            v = Volume(**json.loads(row["data"]))
+            v = decode_record(Volume, json.loads(row["data"]))
             self._by_name[v.name] = v
 
     def get(self, name: str) -> Volume | None:
