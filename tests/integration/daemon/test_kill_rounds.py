@@ -6,6 +6,7 @@ and once all is removed nothing of any container is left. (20 rounds: bench/soak
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import threading
@@ -67,7 +68,7 @@ def _work(d: Daemon, stop: threading.Event, seed: int, pullable: list[str]) -> N
                 d.api.call("POST", f"/images/create?fromImage={repo}&tag={tag}")
                 if rng.random() < 0.5:
                     d.api.call("DELETE", f"/images/{ref}")
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             time.sleep(0.02)  # berthd is down: the round's end is near
 
 
