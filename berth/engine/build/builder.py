@@ -198,7 +198,9 @@ class BuildService:
         yield {"stream": f"Successfully built {image.short_id}\n"}
         for t in opts.tags:
             self.images.tag(image.id, t, None)
-            yield {"stream": f"Successfully tagged {parse_normalized(t).tag_name_only().familiar}\n"}
+            yield {
+                "stream": f"Successfully tagged {parse_normalized(t).tag_name_only().familiar}\n"
+            }
 
     # ---- registry credentials for FROM -----------------------------------
     def auth_for(self, opts: BuildOptions, ref: str) -> str | None:
