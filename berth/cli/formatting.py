@@ -38,9 +38,19 @@ def prepare(fmt: str, default_table: str) -> tuple[str, bool]:
     return fmt, table
 
 
-def render(fmt: str, rows: Iterable[Any], headers: Mapping[str, str], default_table: str) -> str:
-    """Render rows with a docker --format string ("table ...", "json", or a template)."""
+def render(
+    fmt: str,
+    rows: Iterable[Any],
+    headers: Mapping[str, str],
+    default_table: str,
+    go_type: str = "",
+) -> str:
+    """Render rows with a docker --format string ("table ...", "json", or a template).
+
+    go_type names the docker CLI's formatter context (a struct: a field it lacks fails the
+    command, as `docker ps --format '{{.Nope}}'` does)."""
     from berth.cli.context import StatusError
+    from berth.cli.gotemplate import ExecError
 
     src, table = prepare(fmt, default_table)
     try:
@@ -52,7 +62,11 @@ def render(fmt: str, rows: Iterable[Any], headers: Mapping[str, str], default_ta
         if table:
             out.append(tmpl.execute(_HeaderData(headers)) + "\n")
         for row in rows:
+            if go_type and isinstance(row, TemplateData):
+                row.go_type = go_type
             out.append(tmpl.execute(row) + "\n")
+    except ExecError as exc:
+        raise StatusError(1, f"failed to execute template: {exc}") from None
     except TemplateError as exc:
         raise StatusError(1, f"template: :1: {exc}") from None
     text = "".join(out)

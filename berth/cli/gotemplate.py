@@ -18,6 +18,11 @@ class TemplateError(ValueError):
     """A template that does not parse or cannot be executed."""
 
 
+class ExecError(TemplateError):
+    """An execution error located as Go's text/template words it:
+    `template: NAME:LINE:COL: executing "NAME" at <NODE>: MESSAGE`."""
+
+
 NO_VALUE = "<no value>"
 
 
@@ -65,7 +70,13 @@ def _json_default(o: Any) -> Any:
 
 
 class TemplateData(dict[str, Any]):
-    """A dict whose callables are template methods, left out of {{json .}}."""
+    """A dict whose callables are template methods, left out of {{json .}}.
+
+    go_type, when set, is the Go type the docker CLI formats this row with (a struct: a
+    field it lacks is an error whatever the missingkey option, "can't evaluate field X in
+    type T")."""
+
+    go_type = ""
 
     def json_view(self) -> dict[str, Any]:
         """The plain fields."""
@@ -80,8 +91,28 @@ def truthy(v: Any) -> bool:
 # ---- lexer -----------------------------------------------------------------
 
 
-def _tokens(src: str) -> list[str]:
+class Tok(str):
+    """A token that remembers its offset in the template (Go's error positions)."""
+
+    pos: int = 0
+
+
+def _tok(text: str, pos: int) -> Tok:
+    t = Tok(text)
+    t.pos = pos
+    return t
+
+
+def _tokens(src: str, base: int = 0) -> list[str]:
+    """The action's tokens, each a Tok at base + its offset."""
     out: list[str] = []
+    for t, at in _raw_tokens(src):
+        out.append(_tok(t, base + at))
+    return out
+
+
+def _raw_tokens(src: str) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
     i = 0
     n = len(src)
     while i < n:
@@ -89,13 +120,13 @@ def _tokens(src: str) -> list[str]:
         if c.isspace():
             i += 1
         elif c in "()|,":
-            out.append(c)
+            out.append((c, i))
             i += 1
         elif c == ":" and src.startswith(":=", i):
-            out.append(":=")
+            out.append((":=", i))
             i += 2
         elif c == "=":
-            out.append("=")
+            out.append(("=", i))
             i += 1
         elif c == '"':
             j = i + 1
@@ -103,13 +134,13 @@ def _tokens(src: str) -> list[str]:
                 j += 2 if src[j] == "\\" else 1
             if j >= n:
                 raise TemplateError("unterminated quoted string")
-            out.append(src[i : j + 1])
+            out.append((src[i : j + 1], i))
             i = j + 1
         elif c == "`":
             j = src.find("`", i + 1)
             if j < 0:
                 raise TemplateError("unterminated raw quoted string")
-            out.append(src[i : j + 1])
+            out.append((src[i : j + 1], i))
             i = j + 1
         else:
             j = i
@@ -117,7 +148,7 @@ def _tokens(src: str) -> list[str]:
                 if src.startswith(":=", j):
                     break
                 j += 1
-            out.append(src[i:j])
+            out.append((src[i:j], i))
             i = j
     return out
 
@@ -147,6 +178,33 @@ class Block:
         self.pipe = pipe
         self.body: list[Any] = []
         self.alt: list[Any] = []
+
+
+class Call:
+    """{{template "name" pipeline}}."""
+
+    __slots__ = ("name", "pipe")
+
+    def __init__(self, name: str, pipe: Pipe | None) -> None:
+        self.name = name
+        self.pipe = pipe
+
+
+class Jump:
+    """{{break}} or {{continue}} inside a {{range}}."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
 
 
 def _parse_pipe(toks: list[str]) -> Pipe:
@@ -185,35 +243,72 @@ def _parse_pipe(toks: list[str]) -> Pipe:
     return Pipe(cmds, decl, assign)
 
 
-def parse(src: str) -> list[Any]:
-    """Parse a template into a node list."""
-    pieces: list[tuple[str, str]] = []
+def _action_end(src: str, i: int) -> int:
+    """The offset of the "}}" that closes the action starting at i: quoted strings, raw
+    strings and comments may hold "}}" ({{"}}"}})."""
+    n = len(src)
+    while i < n:
+        c = src[i]
+        if c == '"':
+            i += 1
+            while i < n and src[i] != '"':
+                if src[i] == "\n":
+                    raise TemplateError("unterminated quoted string")
+                i += 2 if src[i] == "\\" else 1
+            if i >= n:
+                raise TemplateError("unterminated quoted string")
+        elif c == "`":
+            k = src.find("`", i + 1)
+            if k < 0:
+                raise TemplateError("unterminated raw quoted string")
+            i = k
+        elif src.startswith("/*", i):
+            k = src.find("*/", i + 2)
+            if k < 0:
+                raise TemplateError("unclosed comment")
+            i = k + 1
+        elif src.startswith("}}", i):
+            return i
+        i += 1
+    raise TemplateError("unclosed action")
+
+
+_SPACE = " \t\r\n"
+
+
+def parse(src: str, defines: dict[str, list[Any]] | None = None) -> list[Any]:
+    """Parse a template into a node list; {{define}}d templates go into defines."""
+    pieces: list[tuple[str, str, int]] = []
     i = 0
     while True:
         j = src.find("{{", i)
         if j < 0:
-            pieces.append(("text", src[i:]))
+            pieces.append(("text", src[i:], i))
             break
-        k = src.find("}}", j + 2)
-        if k < 0:
-            raise TemplateError("unclosed action")
+        k = _action_end(src, j + 2)
         text = src[i:j]
         inner = src[j + 2 : k]
-        if inner.startswith("- "):
-            text = text.rstrip()
+        base = j + 2
+        # Go's trim markers: "{{- " and " -}}", the dash beside one space, tab or newline
+        if len(inner) >= 2 and inner[0] == "-" and inner[1] in _SPACE:
+            text = text.rstrip(_SPACE)
             inner = inner[2:]
+            base += 2
         i = k + 2
-        if inner.endswith(" -"):
+        if len(inner) >= 2 and inner[-1] == "-" and inner[-2] in _SPACE:
             inner = inner[:-2]
             m = i
-            while m < len(src) and src[m].isspace():
+            while m < len(src) and src[m] in _SPACE:
                 m += 1
             i = m
-        pieces.append(("text", text))
-        pieces.append(("action", inner.strip()))
+        pieces.append(("text", text, 0))
+        stripped = inner.lstrip(_SPACE)
+        pieces.append(("action", stripped.rstrip(_SPACE), base + len(inner) - len(stripped)))
+    defines = {} if defines is None else defines
     root: list[Any] = []
-    stack: list[tuple[list[Any], Block | None]] = [(root, None)]
-    for kind, val in pieces:
+    # (node list being filled, its block, the {{define}} name it belongs to)
+    stack: list[tuple[list[Any], Block | None, str | None]] = [(root, None, None)]
+    for kind, val, at in pieces:
         cur = stack[-1][0]
         if kind == "text":
             if val:
@@ -222,10 +317,30 @@ def parse(src: str) -> list[Any]:
         if val.startswith("/*"):
             continue
         word, _, rest = val.partition(" ")
+        word = word.rstrip(_SPACE)
+        rest_at = at + len(val) - len(rest)
         if word in ("range", "if", "with"):
-            block = Block(word, _parse_pipe(_tokens(rest)))
+            block = Block(word, _parse_pipe(_tokens(rest, rest_at)))
             cur.append(block)
-            stack.append((block.body, block))
+            stack.append((block.body, block, None))
+        elif word in ("define", "block", "template"):
+            toks = _tokens(rest, rest_at)
+            if not toks or not (toks[0].startswith('"') or toks[0].startswith("`")):
+                raise TemplateError(f"unexpected {{{{{word}}}}} without a quoted name")
+            name = _unquote(toks[0])
+            pipe = _parse_pipe(toks[1:]) if len(toks) > 1 else None
+            if word == "define":
+                if pipe is not None:
+                    raise TemplateError("unexpected text after {{define}} name")
+                body: list[Any] = []
+                stack.append((body, None, name))
+                continue
+            cur.append(Call(name, pipe))
+            if word == "block":
+                body = []
+                stack.append((body, None, name))
+        elif word in ("break", "continue"):
+            cur.append(Jump(word))
         elif word == "else":
             blk = stack[-1][1]
             if blk is None:
@@ -234,20 +349,22 @@ def parse(src: str) -> list[Any]:
             rest = rest.strip()
             if rest.startswith("if ") or rest.startswith("with "):
                 w2, _, r2 = rest.partition(" ")
-                nested = Block(w2, _parse_pipe(_tokens(r2)))
+                nested = Block(w2, _parse_pipe(_tokens(r2, at + len(val) - len(r2))))
                 blk.alt.append(nested)
                 # The nested block shares the outer {{end}}.
-                stack.append((nested.body, nested))
+                stack.append((nested.body, nested, None))
             else:
-                stack.append((blk.alt, None))
+                stack.append((blk.alt, None, None))
         elif word == "end":
             if len(stack) == 1:
                 raise TemplateError("unexpected {{end}}")
-            stack.pop()
+            nodes, _, defined = stack.pop()
+            if defined is not None:
+                defines[defined] = nodes
         elif not val:
             raise TemplateError("missing value for command")
         else:
-            cur.append(_parse_pipe(_tokens(val)))
+            cur.append(_parse_pipe(_tokens(val, at)))
     if len(stack) != 1:
         raise TemplateError("unexpected EOF: missing {{end}}")
     return root
@@ -335,7 +452,54 @@ def _or(*xs: Any) -> Any:
     return xs[-1]
 
 
+def _slice(item: Any, *idx: Any) -> Any:
+    """Go's slice builtin: slice x 1 2 is x[1:2] (a third index caps a list's capacity)."""
+    if not isinstance(item, list | tuple | str):
+        raise TemplateError(f"can't slice item of type {type(item).__name__}")
+    if len(idx) > 3 or (len(idx) == 3 and isinstance(item, str)):
+        raise TemplateError("too many slice indexes: " + str(len(idx)))
+    n = len(item)
+    bounds = [int(i) for i in idx]
+    for b in bounds:
+        if not 0 <= b <= n:
+            raise TemplateError(f"index out of range: {b}")
+    if len(bounds) >= 2 and bounds[0] > bounds[1]:
+        raise TemplateError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
+    lo = bounds[0] if bounds else 0
+    hi = bounds[1] if len(bounds) >= 2 else n
+    return item[lo:hi]
+
+
+def _sprint(*xs: Any) -> str:
+    """fmt.Sprint: spaces only between operands that are neither of them strings."""
+    out = ""
+    for i, x in enumerate(xs):
+        if i and not isinstance(x, str) and not isinstance(xs[i - 1], str):
+            out += " "
+        out += _inner(x)
+    return out
+
+
+def _html(*xs: Any) -> str:
+    """template.HTMLEscapeString of the operands' fmt.Sprint."""
+    s = _sprint(*xs)
+    for a, b in (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"),
+                 ("\0", "\ufffd")):  # fmt: skip
+        s = s.replace(a, b)
+    return s
+
+
+def _urlquery(*xs: Any) -> str:
+    """url.QueryEscape of the operands' fmt.Sprint."""
+    from urllib.parse import quote_plus
+
+    return quote_plus(_sprint(*xs), safe="")
+
+
 FUNCS: dict[str, Callable[..., Any]] = {
+    "slice": _slice,
+    "html": _html,
+    "urlquery": _urlquery,
     "json": go_json,
     "index": _index,
     "len": lambda x: len(x) if x is not None else 0,
@@ -356,9 +520,49 @@ FUNCS: dict[str, Callable[..., Any]] = {
 }
 
 
+# Fields that are Go maps in the structs docker inspect formats first: a key missing from
+# them renders <no value> even with missingkey=error (which only its raw fallback uses).
+GO_MAPS = frozenset(
+    {
+        "Labels",
+        "Options",
+        "Annotations",
+        "Sysctls",
+        "Tmpfs",
+        "StorageOpt",
+        "DriverOpts",
+        "Volumes",
+        "ExposedPorts",
+        "Ports",
+        "PortBindings",
+        "Networks",
+        "Containers",
+        "Data",
+        "Status",
+    }  # fmt: skip
+)
+
+
 class _Exec:
-    def __init__(self, root: Any) -> None:
+    def __init__(
+        self, root: Any, src: str = "", missingkey: str = "default", defines: Any = None
+    ) -> None:
         self.vars: list[dict[str, Any]] = [{"$": root}]
+        self.src = src
+        self.missingkey = missingkey
+        self.defines: dict[str, list[Any]] = defines or {}
+        self.name = ""  # the {{define}}d template running ("" the main one)
+        self.depth = 0
+
+    def fail(self, pos: int, node: str, message: str) -> ExecError:
+        """Go's located execution error."""
+        text = self.src[:pos]
+        nl = text.rfind("\n")
+        col = pos if nl < 0 else pos - nl - 1
+        line = 1 + text.count("\n")
+        return ExecError(
+            f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{node}>: {message}'
+        )
 
     def lookup_var(self, name: str) -> Any:
         for scope in reversed(self.vars):
@@ -374,11 +578,11 @@ class _Exec:
         if tok == ".":
             return dot
         if tok.startswith("."):
-            return self.chain(dot, tok[1:].split("."))
+            return self.chain(dot, tok[1:].split("."), tok)
         if tok.startswith("$"):
             name, _, rest = tok.partition(".")
             val = self.lookup_var(name)
-            return self.chain(val, rest.split(".")) if rest else val
+            return self.chain(val, rest.split("."), tok, len(name)) if rest else val
         if tok in ("true", "false"):
             return tok == "true"
         if tok == "nil":
@@ -395,11 +599,31 @@ class _Exec:
             return FUNCS[tok]()
         raise TemplateError(f'function "{tok}" not defined')
 
-    def chain(self, val: Any, names: list[str]) -> Any:
+    def chain(self, val: Any, names: list[str], tok: Any = "", head: int = 0) -> Any:
+        """.A.B.C from val. tok is the whole field token (for errors); head, the length of
+        a leading $variable."""
+
+        def where() -> int:
+            # Go locates a chain at its second element, a lone field at itself
+            start = getattr(tok, "pos", 0)
+            if head:
+                return start + head
+            return start + (len(names[0]) + 1 if len(names) > 1 else 0)
+
+        parent = ""
         for name in names:
             if callable(val):
                 val = val()
+            if parent in GO_MAPS:
+                pass  # a Go map field: the typed pass renders a missing key as <no value>
+            elif isinstance(val, TemplateData) and type(val).get is dict.get:
+                if name not in val and val.go_type:
+                    msg = f"can't evaluate field {name} in type {val.go_type}"
+                    raise self.fail(where(), str(tok), msg)
+            elif isinstance(val, dict) and name not in val and self.missingkey == "error":
+                raise self.fail(where(), str(tok), f'map has no entry for key "{name}"')
             val = _field(val, name)
+            parent = name
         return val
 
     def command(self, cmd: list[Any], dot: Any, prev: list[Any]) -> Any:
@@ -446,8 +670,29 @@ class _Exec:
                 val = self.pipe(node, dot)
                 if not node.decl:
                     out.append(go_str(val))
+            elif isinstance(node, Call):
+                self.call(node, dot, out)
+            elif isinstance(node, Jump):
+                raise _Break() if node.kind == "break" else _Continue()
             else:
                 self.block(node, dot, out)
+
+    def call(self, c: Call, dot: Any, out: list[str]) -> None:
+        """{{template "name" pipeline}}: the named template with the pipeline as dot (and $)."""
+        body = self.defines.get(c.name)
+        if body is None:
+            raise TemplateError(f'template: no such template "{c.name}"')
+        if self.depth > 100000 // 100:
+            raise TemplateError("exceeded maximum template depth (100000)")
+        val = self.pipe(c.pipe, dot) if c.pipe is not None else None
+        saved_vars, saved_name = self.vars, self.name
+        self.vars, self.name = [{"$": val}], c.name
+        self.depth += 1
+        try:
+            self.run(body, val, out)
+        finally:
+            self.vars, self.name = saved_vars, saved_name
+            self.depth -= 1
 
     def block(self, b: Block, dot: Any, out: list[str]) -> None:
         if b.kind == "range":
@@ -473,7 +718,12 @@ class _Exec:
                         self.vars[-1][b.pipe.decl[1]] = v
                     elif b.pipe.decl:
                         self.vars[-1][b.pipe.decl[0]] = v
-                    self.run(b.body, v, out)
+                    try:
+                        self.run(b.body, v, out)
+                    except _Break:
+                        break
+                    except _Continue:
+                        continue
             finally:
                 self.vars.pop()
             return
@@ -493,10 +743,15 @@ class Template:
 
     def __init__(self, src: str) -> None:
         self.src = src
-        self.nodes = parse(src)
+        self.defines: dict[str, list[Any]] = {}
+        self.nodes = parse(src, self.defines)
 
-    def execute(self, data: Any) -> str:
-        """Render with data as dot (and $)."""
+    def execute(self, data: Any, missingkey: str = "default") -> str:
+        """Render with data as dot (and $). missingkey is Go's option: "default" renders
+        a map's missing key as <no value>, "error" (docker inspect's) fails on it."""
         out: list[str] = []
-        _Exec(data).run(self.nodes, data, out)
+        try:
+            _Exec(data, self.src, missingkey, self.defines).run(self.nodes, data, out)
+        except (_Break, _Continue):
+            raise TemplateError("{{break}} or {{continue}} outside {{range}}") from None
         return "".join(out)

@@ -293,6 +293,51 @@ def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+# management words -> (summary, their subcommand table)
+_MANAGED: dict[str, tuple[str, dict[str, str]]] = {
+    "container": ("Manage containers", _CONTAINER),
+    "image": ("Manage images", _IMAGE),
+    "network": ("Manage networks", _NETWORK),
+    "system": ("Manage berth", _SYSTEM),
+    "tls": ("Make TLS certificates for berthd and its clients", _TLS),
+    "volume": ("Manage volumes", _VOLUME),
+}
+
+
+def command_object(name: str) -> object | None:
+    """The flags.Command behind a _COMMANDS entry (its module imported now: help only)."""
+    from importlib import import_module
+
+    from berth.cli.flags import Command
+
+    module, func, _ = _COMMANDS[name]
+    mod = import_module("berth.cli.commands." + module)
+    sub = name.split("-", 1)[1] if "-" in name else name
+    wanted = {name.replace("-", " "), sub, func.rstrip("_")}
+    for obj in vars(mod).values():
+        if isinstance(obj, Command) and obj.name in wanted:
+            return obj
+    return None
+
+
+def management_help(word: str) -> str:
+    """`berth WORD --help`: its subcommands (aliases left out, as docker lists them)."""
+    summary, table = _MANAGED[word]
+    rows: dict[str, str] = {}
+    seen: set[str] = set()
+    for sub, target in sorted(table.items()):
+        if target in seen or sub in ("list", "remove"):
+            continue
+        seen.add(target)
+        cmd = command_object(target)
+        rows[sub] = str(getattr(cmd, "summary", "") or "")
+    body = "".join(f"  {sub.ljust(10)}  {text}".rstrip() + "\n" for sub, text in rows.items())
+    return (
+        f"\nUsage:  berth {word} COMMAND\n\n{summary}\n\nCommands:\n{body}\n"
+        f"Run 'berth {word} COMMAND --help' for more information on a command.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else argv
@@ -309,14 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     if not words or words[0] == "help":
         sys.stdout.write(_USAGE)
         return 0
+    if words[0] in _MANAGED and (len(words) == 1 or words[1] in ("--help", "-h", "help")):
+        sys.stdout.write(management_help(words[0]))
+        return 0
     resolved = _resolve(words)
     if resolved is None:
-        if (
-            words[0] in ("container", "image", "volume", "network", "system", "tls")
-            and len(words) == 1
-        ):
-            sys.stdout.write(_USAGE)
-            return 0
         managed = ("container", "image", "volume", "network", "system", "tls")
         name = " ".join(words[:2]) if words[0] in managed else words[0]
         sys.stderr.write(

@@ -86,9 +86,12 @@ class Client:
         }
         return self._json("GET", "/containers/json", q)  # type: ignore[no-any-return]
 
-    def create_container(self, config: JSON, name: str | None = None) -> JSON:
+    def create_container(
+        self, config: JSON, name: str | None = None, platform: str | None = None
+    ) -> JSON:
         """POST /containers/create; returns {"Id":..., "Warnings": [...]}."""
-        return self._json("POST", "/containers/create", {"name": name or None}, config)
+        query = {"name": name or None, "platform": platform or None}
+        return self._json("POST", "/containers/create", query, config)
 
     def inspect_container(self, cid: str) -> JSON:
         """GET /containers/{id}/json."""

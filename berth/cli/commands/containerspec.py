@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from berth.cli.context import StatusError
-from berth.cli.flags import Command, Flag
+from berth.cli.flags import Command, Flag, UsageError
 
 CREATE_FLAGS = [
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
@@ -80,7 +80,63 @@ CREATE_FLAGS = [
     Flag("volumes-from", "", "list", help="Mount volumes from the specified container(s)"),
     Flag("mount", "", "list", help="Attach a filesystem mount to the container"),
     Flag("workdir", "w", "str", "", help="Working directory inside the container"),
+    # resources, namespaces and networking (issue 12): encoded as cli/command/container/opts.go
+    Flag("annotation", "", "list", help="Add an annotation to the container", metavar="map"),
+    Flag(
+        "blkio-weight",
+        "",
+        "int",
+        0,
+        help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)",
+        metavar="uint16",
+    ),
+    Flag("blkio-weight-device", "", "list", help="Block IO weight (relative device weight)"),
+    Flag("cgroup-parent", "", "str", "", help="Optional parent cgroup for the container"),
+    Flag("cidfile", "", "str", "", help="Write the container ID to the file"),
+    Flag("cpu-period", "", "int", 0, help="Limit CPU CFS (Completely Fair Scheduler) period"),
+    Flag("cpu-quota", "", "int", 0, help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+    Flag("cpu-rt-period", "", "int", 0, help="Limit CPU real-time period in microseconds"),
+    Flag("cpu-rt-runtime", "", "int", 0, help="Limit CPU real-time runtime in microseconds"),
+    Flag("cpuset-cpus", "", "str", "", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Flag("cpuset-mems", "", "str", "", help="MEMs in which to allow execution (0-3, 0,1)"),
+    Flag("device-cgroup-rule", "", "list", help="Add a rule to the cgroup allowed devices list"),
+    Flag("device-read-bps", "", "list", help="Limit read rate (bytes per second) from a device"),
+    Flag("device-read-iops", "", "list", help="Limit read rate (IO per second) from a device"),
+    Flag("device-write-bps", "", "list", help="Limit write rate (bytes per second) to a device"),
+    Flag("device-write-iops", "", "list", help="Limit write rate (IO per second) to a device"),
+    Flag("dns-option", "", "list", help="Set DNS options"),
+    Flag("dns-search", "", "list", help="Set custom DNS search domains"),
+    Flag("domainname", "", "str", "", help="Container NIS domain name"),
+    Flag(
+        "gpus",
+        "",
+        "list",
+        help="GPU devices to add to the container ('all' to pass all GPUs)",
+        metavar="gpu-request",
+    ),
+    Flag("group-add", "", "list", help="Add additional groups to join"),
+    Flag("ip6", "", "str", "", help="IPv6 address (e.g., 2001:db8::33)"),
+    Flag("isolation", "", "str", "", help="Container isolation technology"),
+    Flag("link", "", "list", help="Add link to another container"),
+    Flag("link-local-ip", "", "list", help="Container IPv4/IPv6 link-local addresses"),
+    Flag("memory-reservation", "", "str", "", help="Memory soft limit", metavar="bytes"),
+    Flag(
+        "memory-swappiness",
+        "",
+        "int",
+        -1,
+        help="Tune container memory swappiness (0 to 100) (default -1)",
+    ),
+    Flag("oom-kill-disable", "", help="Disable OOM Killer"),
+    Flag("oom-score-adj", "", "int", 0, help="Tune host's OOM preferences (-1000 to 1000)"),
+    Flag("publish-all", "P", help="Publish all exposed ports to random ports"),
+    Flag("quiet", "q", help="Suppress the pull output"),
+    Flag("runtime", "", "str", "", help="Runtime to use for this container"),
+    Flag("storage-opt", "", "list", help="Storage driver options for the container"),
+    Flag("userns", "", "str", "", help="User namespace to use"),
 ]
+# --help lists the flags in docker's (alphabetical) order
+CREATE_FLAGS.sort(key=lambda f: f.long)
 
 
 def env_value(item: str) -> str:
@@ -334,8 +390,239 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
     ):
         if val:
             host[key] = val
+    _more_host_options(cmd, opts, config, host, network)
     config["HostConfig"] = host
     return config
+
+
+_DEVICE_CGROUP_RULE = r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$"
+_DOMAIN = (
+    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+    r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
+)
+
+
+def _more_host_options(
+    cmd: Command, opts: SimpleNamespace, config: dict[str, Any], host: dict[str, Any], network: str
+) -> None:
+    """The resource, namespace and networking flags, each validated with the docker CLI's
+    message (a bad value never reaches the daemon) and set only when given, so a create
+    body without them is what it was before."""
+    import re
+
+    from berth.cli.units import ram_in_bytes
+
+    def bad(flag: str, value: str, why: str) -> UsageError:
+        return cmd.usage_error(f'invalid argument "{value}" for "{flag}" flag: {why}')
+
+    if opts.domainname:
+        config["Domainname"] = opts.domainname
+    for key, val in (
+        ("CgroupParent", opts.cgroup_parent),
+        ("ContainerIDFile", opts.cidfile),
+        ("CpusetCpus", opts.cpuset_cpus),
+        ("CpusetMems", opts.cpuset_mems),
+        ("Runtime", opts.runtime),
+        ("Isolation", opts.isolation),
+        ("CpuPeriod", opts.cpu_period),
+        ("CpuQuota", opts.cpu_quota),
+        ("CpuRealtimePeriod", opts.cpu_rt_period),
+        ("CpuRealtimeRuntime", opts.cpu_rt_runtime),
+        ("OomScoreAdj", opts.oom_score_adj),
+        ("PublishAllPorts", opts.publish_all),
+        ("OomKillDisable", opts.oom_kill_disable),
+    ):
+        if val:
+            host[key] = val
+    if opts.userns:
+        # container.UsernsMode.Valid(): only "host" (or "") travels
+        if opts.userns != "host":
+            raise cmd.usage_error("--userns: invalid USER mode")
+        host["UsernsMode"] = opts.userns
+    if not 0 <= opts.blkio_weight <= 0xFFFF:
+        raise bad("--blkio-weight", str(opts.blkio_weight), "value out of range")
+    if opts.blkio_weight:
+        host["BlkioWeight"] = opts.blkio_weight
+    if opts.memory_swappiness != -1:
+        if not 0 <= opts.memory_swappiness <= 100:
+            raise cmd.usage_error(
+                f"invalid value: {opts.memory_swappiness}. Valid memory swappiness range is 0-100"
+            )
+        host["MemorySwappiness"] = opts.memory_swappiness
+    if opts.memory_reservation:
+        try:
+            host["MemoryReservation"] = ram_in_bytes(opts.memory_reservation)
+        except ValueError as exc:
+            raise cmd.usage_error(str(exc)) from None
+    if opts.blkio_weight_device:
+        host["BlkioWeightDevice"] = [_weight_device(cmd, v) for v in opts.blkio_weight_device]
+    for key, flag, values, bps in (
+        ("BlkioDeviceReadBps", "--device-read-bps", opts.device_read_bps, True),
+        ("BlkioDeviceWriteBps", "--device-write-bps", opts.device_write_bps, True),
+        ("BlkioDeviceReadIOps", "--device-read-iops", opts.device_read_iops, False),
+        ("BlkioDeviceWriteIOps", "--device-write-iops", opts.device_write_iops, False),
+    ):
+        if values:
+            host[key] = [_throttle_device(cmd, flag, v, bps) for v in values]
+    for rule in opts.device_cgroup_rule:
+        if not re.match(_DEVICE_CGROUP_RULE, rule):
+            raise bad("--device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
+    if opts.device_cgroup_rule:
+        host["DeviceCgroupRules"] = list(opts.device_cgroup_rule)
+    search = []
+    for d in opts.dns_search:
+        d = d.strip(" ")
+        m = re.match(_DOMAIN, d)
+        if d != "." and (not re.search("[a-zA-Z]", d) or not m or len(m.group(1)) >= 255):
+            raise bad("--dns-search", d, f"{d} is not a valid domain")
+        search.append(d if d == "." else m.group(1) if m else d)
+    if search:
+        host["DnsSearch"] = search
+    if opts.dns_option:
+        host["DnsOptions"] = list(opts.dns_option)
+    if opts.group_add:
+        host["GroupAdd"] = list(opts.group_add)
+    for link in opts.link:
+        if not link or link.count(":") > 1:
+            why = (
+                "empty string specified for links" if not link else f"bad format for links: {link}"
+            )
+            raise bad("--link", link, why)
+    if opts.link:
+        host["Links"] = list(opts.link)
+    if opts.gpus:
+        host["DeviceRequests"] = [_gpu_request(cmd, g) for g in opts.gpus]
+    if opts.storage_opt:
+        storage: dict[str, str] = {}
+        for item in opts.storage_opt:
+            k, eq, v = item.partition("=")
+            if not eq:
+                raise cmd.usage_error("invalid storage option")
+            storage[k] = v
+        host["StorageOpt"] = storage
+    if opts.annotation:
+        host["Annotations"] = dict(a.partition("=")[::2] for a in opts.annotation)
+    _endpoint_options(cmd, opts, config, network)
+
+
+def _endpoint_options(
+    cmd: Command, opts: SimpleNamespace, config: dict[str, Any], network: str
+) -> None:
+    """--ip6, --link-local-ip and (on a user-defined network) --link go on the endpoint,
+    as applyContainerOptions puts them."""
+    user_defined = (
+        bool(network)
+        and network not in ("default", "bridge", "host", "none")
+        and (not network.startswith("container:"))
+    )
+    if not (opts.ip6 or opts.link_local_ip or (opts.link and user_defined)):
+        return
+    eps = config.setdefault("NetworkingConfig", {"EndpointsConfig": {}})["EndpointsConfig"]
+    ep = eps.setdefault(network or "default", {})
+    if opts.link and user_defined:
+        ep["Links"] = list(opts.link)
+    if opts.ip6 or opts.link_local_ip:
+        ipam = ep.setdefault("IPAMConfig", {})
+        if opts.ip6:
+            ipam["IPv6Address"] = opts.ip6
+        if opts.link_local_ip:
+            ipam["LinkLocalIPs"] = list(opts.link_local_ip)
+
+
+def _weight_device(cmd: Command, val: str) -> dict[str, Any]:
+    """opts.ValidateWeightDevice: /dev/PATH:WEIGHT, the weight 10-1000 (0: unset)."""
+    path, colon, raw = val.partition(":")
+    flag = "--blkio-weight-device"
+    if not colon or not path:
+        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: bad format: {val}')
+    if not path.startswith("/dev/"):
+        msg = f"bad format for device path: {val}"
+        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
+    weight = int(raw) if raw.isdigit() else -1
+    if not 0 <= weight <= 0xFFFF or (weight and not 10 <= weight <= 1000):
+        msg = f"invalid weight for device: {val}"
+        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
+    return {"Path": path, "Weight": weight}
+
+
+def _throttle_device(cmd: Command, flag: str, val: str, bps: bool) -> dict[str, Any]:
+    """opts.ValidateThrottle{Bps,IOps}Device: /dev/PATH:RATE (bps: a size like 1mb)."""
+    from berth.cli.units import ram_in_bytes
+
+    path, colon, raw = val.partition(":")
+
+    def bad(msg: str) -> UsageError:
+        return cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
+
+    if not colon or not path:
+        raise bad(f"bad format: {val}")
+    if not path.startswith("/dev/"):
+        raise bad(f"bad format for device path: {val}")
+    try:
+        rate = ram_in_bytes(raw) if bps else (int(raw) if raw.isdigit() else -1)
+    except ValueError:
+        rate = -1
+    if rate < 0:
+        if bps:
+            raise bad(
+                f"invalid rate for device: {val}. The correct format is "
+                "<device-path>:<number>[<unit>]. Number must be a positive integer. "
+                "Unit is optional and can be kb, mb, or gb"
+            )
+        raise bad(
+            f"invalid rate for device: {val}. The correct format is <device-path>:<number>. "
+            "Number must be a positive integer"
+        )
+    return {"Path": path, "Rate": rate}
+
+
+def _gpu_request(cmd: Command, value: str) -> dict[str, Any]:
+    """opts.GpuOpts.Set: all | N | driver=,count=,device=,capabilities=,options= (CSV)."""
+    import csv
+
+    def bad(msg: str) -> UsageError:
+        return cmd.usage_error(f'invalid argument "{value}" for "--gpus" flag: {msg}')
+
+    def count(s: str) -> int:
+        if s == "all":
+            return -1
+        try:
+            return int(s)
+        except ValueError:
+            raise bad(
+                f'invalid count ({s}): value must be either "all" or an integer: invalid syntax'
+            ) from None
+
+    fields = next(csv.reader([value]), [])
+    req: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None, "Capabilities": None,
+                           "Options": None}  # fmt: skip
+    seen: set[str] = set()
+    for item in fields:
+        key, eq, val = item.partition("=")
+        if key in seen:
+            raise bad(f"gpu request key '{key}' can be specified only once")
+        seen.add(key)
+        if not eq:
+            seen.add("count")
+            req["Count"] = count(key)
+        elif key == "driver":
+            req["Driver"] = val
+        elif key == "count":
+            req["Count"] = count(val)
+        elif key == "device":
+            req["DeviceIDs"] = val.split(",")
+        elif key == "capabilities":
+            req["Capabilities"] = [[*val.split(","), "gpu"]]
+        elif key == "options":
+            pairs = next(csv.reader([val]), [])
+            req["Options"] = dict(p.partition("=")[::2] for p in pairs)
+        else:
+            raise bad(f"unexpected key '{key}' in '{item}'")
+    if "count" not in seen and req["DeviceIDs"] is None:
+        req["Count"] = 1
+    req["Options"] = req["Options"] or {}
+    req["Capabilities"] = req["Capabilities"] or [["gpu"]]
+    return req
 
 
 def security_opt(cmd: Command, opt: str) -> str:

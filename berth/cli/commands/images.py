@@ -127,7 +127,7 @@ def images(ctx: Context, argv: list[str]) -> int:
     fmt = opts.format
     if opts.digests and fmt in ("", "table"):
         fmt = DIGEST_TABLE
-    ctx.out(render(fmt, rows, HEADERS, default))
+    ctx.out(render(fmt, rows, HEADERS, default, go_type="*formatter.imageContext"))
     return 0
 
 

@@ -71,7 +71,7 @@ def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[
     object; names that `fetch` cannot find (LookupError) are reported after, exit 1."""
     import json
 
-    from berth.cli.gotemplate import Template, TemplateError
+    from berth.cli.gotemplate import ExecError, Template, TemplateError
 
     tmpl = None
     if fmt and fmt != "json":
@@ -81,6 +81,7 @@ def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[
             raise StatusError(1, f"template parsing error: {exc}") from None
     found: list[Any] = []
     missing: list[str] = []
+    printed = False
     for name in names:
         try:
             obj = fetch(name)
@@ -91,9 +92,14 @@ def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[
             found.append(obj)
             continue
         try:
-            ctx.out(tmpl.execute(obj) + "\n")
+            # docker inspect's raw fallback runs with missingkey=error
+            ctx.out(tmpl.execute(obj, missingkey="error") + "\n")
+            printed = True
         except TemplateError as exc:
-            raise StatusError(1, f"template: {exc}") from None
+            if not printed:
+                ctx.out("\n")  # docker flushes its (empty) buffer: one empty line
+            msg = str(exc) if isinstance(exc, ExecError) else f"template: {exc}"
+            raise StatusError(1, f"template parsing error: {msg}") from None
     if tmpl is None:
         text = json.dumps(found, indent=4, ensure_ascii=False)
         ctx.out(_go_escape(text) + "\n")

@@ -149,7 +149,7 @@ def ls(ctx: Context, argv: list[str]) -> int:
         )
         for n in nets
     ]
-    ctx.out(render(opts.format, rows, HEADERS, DEFAULT_TABLE))
+    ctx.out(render(opts.format, rows, HEADERS, DEFAULT_TABLE, go_type="*network.networkContext"))
     return 0
 
 

@@ -71,7 +71,7 @@ def ps(ctx: Context, argv: list[str]) -> int:
         fmt = DEFAULT_TABLE + "\t{{.Size}}"
     now = time.time()
     rows = [row(c, trunc, now) for c in containers]
-    ctx.out(render(fmt, rows, HEADERS, DEFAULT_TABLE))
+    ctx.out(render(fmt, rows, HEADERS, DEFAULT_TABLE, go_type="*formatter.ContainerContext"))
     return 0
 
 

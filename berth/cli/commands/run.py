@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 from berth.cli.commands.containerspec import CREATE_FLAGS, build
@@ -84,40 +85,87 @@ def _detach_keys(spec: str) -> bytes:
     return bytes(out)
 
 
-def _create(ctx: Context, config: dict[str, Any], name: str, pull: str, platform: str) -> str:
+def _create(ctx: Context, config: dict[str, Any], opts: SimpleNamespace) -> str:
+    """docker's createContainer: the --cidfile claimed first (an existing one is refused),
+    pulls as --pull says (quiet with -q), warnings to stderr, the id written last."""
     from berth.cli.commands.common import with_latest
 
-    image = config["Image"]
-    if pull == "always":
-        _pull(ctx, image, platform)
+    name, pull, quiet = opts.name, opts.pull, opts.quiet
+    # as the docker CLI: the flag's default is DOCKER_DEFAULT_PLATFORM
+    platform = opts.platform or os.environ.get("DOCKER_DEFAULT_PLATFORM", "")
+    cidfile = _claim_cidfile(opts.cidfile)
+    written = False
     try:
-        resp = ctx.client.create_container(config, name or None)
-    except APIError as exc:
-        if exc.status != 404 or "image" not in exc.message.lower() or pull == "never":
-            raise
-        ctx.err(f"Unable to find image '{with_latest(image)}' locally")
-        _pull(ctx, image, platform)
-        resp = ctx.client.create_container(config, name or None)
-    for warning in resp.get("Warnings") or []:
-        ctx.err(f"WARNING: {warning}")
-    return str(resp["Id"])
+        image = config["Image"]
+        if pull == "always":
+            _pull(ctx, image, platform, quiet)
+        try:
+            resp = ctx.client.create_container(config, name or None, platform or None)
+        except APIError as exc:
+            if exc.status != 404 or "image" not in exc.message.lower() or pull == "never":
+                raise
+            if not quiet:
+                ctx.err(f"Unable to find image '{with_latest(image)}' locally")
+            _pull(ctx, image, platform, quiet)
+            resp = ctx.client.create_container(config, name or None, platform or None)
+        for warning in resp.get("Warnings") or []:
+            ctx.err(f"WARNING: {warning}")
+        cid = str(resp["Id"])
+        if cidfile is not None:
+            try:
+                cidfile.write(cid)
+            except OSError as exc:
+                msg = f"failed to write the container ID ({cid}) to file: {exc.strerror}"
+                raise StatusError(125, msg) from None
+            written = True
+        return cid
+    finally:
+        if cidfile is not None:
+            cidfile.close()
+            if not written:
+                try:
+                    os.unlink(opts.cidfile)
+                except FileNotFoundError:
+                    pass
 
 
-def _pull(ctx: Context, image: str, platform: str) -> None:
+def _claim_cidfile(path: str) -> Any:
+    if not path:
+        return None
+    if os.path.lexists(path):
+        raise StatusError(
+            125,
+            "container ID file found, make sure the other container isn't running or delete "
+            + path,
+        )
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by _create
+    except OSError as exc:
+        msg = f"failed to create the container ID file: open {path}: {(exc.strerror or '').lower()}"
+        raise StatusError(125, msg) from None
+
+
+def _pull(ctx: Context, image: str, platform: str, quiet: bool = False) -> None:
     from berth.cli import progress
     from berth.cli.commands.common import pull_params
     from berth.cli.commands.registry import auth_header, domain_of
 
     repo, tag = pull_params(image)
     with ctx.client.pull(repo, tag, platform or None, auth_header(domain_of(repo))) as resp:
-        progress.show(resp.iter_json_lines(), sys.stderr, tty=os.isatty(2))
+        if quiet:
+            # the progress is still read to its end: an error in it fails the create
+            import io
+
+            progress.show(resp.iter_json_lines(), io.StringIO(), tty=False)
+        else:
+            progress.show(resp.iter_json_lines(), sys.stderr, tty=os.isatty(2))
 
 
 def create(ctx: Context, argv: list[str]) -> int:
     """berth create: create a container and print its id."""
     opts, args = parse(CREATE, argv)
     config = build(CREATE, opts, args, detach=True)
-    ctx.out(_create(ctx, config, opts.name, opts.pull, opts.platform) + "\n")
+    ctx.out(_create(ctx, config, opts) + "\n")
     return 0
 
 
@@ -127,7 +175,7 @@ def run(ctx: Context, argv: list[str]) -> int:
     config = build(RUN, opts, args, detach=opts.detach)
     if opts.tty and config["AttachStdin"] and not ctx.stdin_is_tty():
         raise StatusError(1, "the input device is not a TTY")
-    cid = _create(ctx, config, opts.name, opts.pull, opts.platform)
+    cid = _create(ctx, config, opts)
     if opts.detach:
         _start(ctx, cid)
         ctx.out(cid + "\n")

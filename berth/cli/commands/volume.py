@@ -128,7 +128,7 @@ def ls(ctx: Context, argv: list[str]) -> int:
         )
         for v in items
     ]
-    ctx.out(render(opts.format, rows, HEADERS, DEFAULT_TABLE))
+    ctx.out(render(opts.format, rows, HEADERS, DEFAULT_TABLE, go_type="*formatter.volumeContext"))
     return 0
 
 
