@@ -15,11 +15,41 @@ from berth.daemon.pidfile import Pidfile, PidfileError
 log = logging.getLogger("berthd")
 
 
+class JSONFormatter(logging.Formatter):
+    """--log-format json: one object per line with logrus's keys (level, msg, time), as
+    dockerd writes them."""
+
+    _LEVELS = {"WARNING": "warning", "CRITICAL": "fatal"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        import time
+
+        t = time.gmtime(record.created)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs * 1e6):09d}Z"
+        out: dict[str, object] = {
+            "level": self._LEVELS.get(record.levelname, record.levelname.lower()),
+            "msg": record.getMessage(),
+            "time": stamp,
+            "module": record.name,
+        }
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
 def _setup_logging(cfg: DaemonConfig) -> None:
     from berth.daemon.reload import apply_logging
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    if cfg.log_format == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler])
     apply_logging(cfg)
+    for note in cfg.unsupported:
+        log.warning("%s", note)
 
 
 async def _bounded_shutdown(engine: Any, cfg: DaemonConfig) -> None:
@@ -43,8 +73,8 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
 
     from berth.api.app import build_router
     from berth.api.http.server import HTTPServer
+    from berth.daemon.config import container_defaults, registry_options, seccomp_profile
     from berth.daemon.config import policies as load_policies
-    from berth.daemon.config import registry_options, seccomp_profile
     from berth.daemon.listeners import Listeners
     from berth.engine.engine import Engine, EngineConfig, Listener
 
@@ -72,14 +102,23 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
             seccomp_profile(cfg),
             listeners=served,
             live_restore=bool(cfg.live_restore),
+            network_options=dict(cfg.network_options),
+            container_defaults=container_defaults(cfg),
         ),
         zygote,
     )
     await engine.start()
+    metrics = None
+    if cfg.metrics_addr:
+        from berth.daemon.metrics import Metrics
+
+        metrics = Metrics(engine)
     watch = getattr(zygote, "watch", None)
     if watch is not None:
         watch()  # a zygote that dies from now on is replaced
     server = HTTPServer(build_router(), engine)
+    if metrics is not None:
+        server.observer = metrics.observe_request
     for ln in served:
         log.info("API policy of %s: %s", ln.host, ln.policy)
     listeners = Listeners(cfg, policies)
@@ -93,12 +132,16 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
     loop.add_signal_handler(signal.SIGHUP, reload.reload, cfg, argv, engine)
     loop.add_signal_handler(signal.SIGUSR1, reload.dump_tasks)
     try:
+        if metrics is not None:
+            await metrics.start(cfg.metrics_addr)
         await listeners.start(server)
         log.info("berthd %s started (pid %d)", __version__, os.getpid())
         await stop.wait()
         log.info("shutting down")
     finally:
         await listeners.close()  # stop accepting first
+        if metrics is not None:
+            await metrics.close()
         await _bounded_shutdown(engine, cfg)
         for task in list(server.connections):
             task.cancel()
@@ -112,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.version:
         print(f"berthd version {__version__}")
+        return 0
+    if args.validate:
+        # dockerd's --validate: had the configuration not loaded, we would not be here
+        for note in cfg.unsupported:
+            print(f"berthd: warning: {note}", file=sys.stderr)
+        print("configuration OK", file=sys.stderr)
         return 0
     _setup_logging(cfg)
     if os.geteuid() != 0:

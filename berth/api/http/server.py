@@ -45,6 +45,9 @@ _API_MIN = version_tuple(MIN_API_VERSION)
 INTERNAL_ERROR = "internal error in berthd (the daemon log has the details)"
 
 ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+# told of every request once it is answered: method, path, route pattern ("" when no route
+# matched), status, seconds (berthd's metrics)
+RequestObserver = Callable[[str, str, str, int, float], None]
 
 
 class Policy(Protocol):
@@ -118,6 +121,7 @@ class HTTPServer:
         self._over_cap = False
         self._watched: dict[MessageReader, asyncio.StreamWriter] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.observer: RequestObserver | None = None
 
     def handler(self, policy: Policy | None = None) -> ConnectionHandler:
         """The connection callback of one listener, bound to its policy."""
@@ -239,8 +243,32 @@ class HTTPServer:
         method, target = head.method, head.target
         keep_alive = head.keep_alive
         req = Request(method, target, head.headers, reader, writer, msg)
+        t0 = asyncio.get_running_loop().time()
+        matched: list[str] = []
         try:
-            resp = await self._dispatch(req, policy)
+            return await self._answer(req, policy, keep_alive, matched)
+        finally:
+            self._finished(req, t0, matched)
+
+    def _finished(self, req: Request, t0: float, matched: list[str]) -> None:
+        """One line per request in debug mode (as dockerd's debug log has), and the
+        metrics' observation. A stream or hijacked session counts until it ends."""
+        observer = self.observer
+        if observer is None and not log.isEnabledFor(logging.DEBUG):
+            return
+        took = asyncio.get_running_loop().time() - t0
+        status = matched[1] if len(matched) > 1 else 0
+        log.debug("%s %s %s %.1fms", req.method, req.raw_path, status or "-", took * 1000)
+        if observer is not None:
+            observer(req.method, req.raw_path, matched[0] if matched else "", int(status), took)
+
+    async def _answer(
+        self, req: Request, policy: Policy | None, keep_alive: bool, matched: list[str]
+    ) -> bool:
+        method, target, writer = req.method, req.raw_path, req.writer
+        matched.append("")
+        try:
+            resp = await self._dispatch(req, policy, matched)
         except Exception as exc:  # noqa: BLE001 - turned into the error response
             if not isinstance(exc, EngineError) and (fault := host_fault(exc)) is not None:
                 exc = fault
@@ -249,6 +277,10 @@ class HTTPServer:
             elif status_for(exc) >= 500:
                 log.warning("%s %s: %s", method, target, exc.message)
             resp = error_response(exc)
+        if isinstance(resp, HijackResponse):
+            matched.append("101" if req.wants_upgrade else "200")
+        else:
+            matched.append(str(resp.status))
         # The client may have sent a body the handler did not read.
         body_ok = await req.discard_body()
         if not body_ok:
@@ -263,7 +295,9 @@ class HTTPServer:
         await writer.drain()
         return keep_alive
 
-    async def _dispatch(self, req: Request, policy: Policy | None = None) -> AnyResponse:
+    async def _dispatch(
+        self, req: Request, policy: Policy | None = None, matched: list[str] | None = None
+    ) -> AnyResponse:
         path = req.path
         if path.startswith("/v") and "/" in path[1:]:
             ver, rest = path[2:].split("/", 1)
@@ -297,6 +331,8 @@ class HTTPServer:
         ):
             raise NotFoundRoute("page not found")
         req.match_info = params
+        if matched:
+            matched[0] = route.pattern  # the metrics' label: a pattern, never a raw path
         if policy is not None:
             await policy.check(req, route, self.backend)
         return await route.handler(req, self.backend)

@@ -4,6 +4,7 @@ can be tested on their own."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import signal as _signal
 import typing
@@ -11,7 +12,7 @@ from typing import Any
 
 from berth.engine import wire
 from berth.engine.clock import rfc3339nano
-from berth.engine.containers import hostopts
+from berth.engine.containers import defaults, hostopts
 from berth.engine.containers.model import (
     Container,
     ContainerConfig,
@@ -60,7 +61,29 @@ def decode_request(body: Any) -> CreateRequest:
         raise InvalidParameter("config cannot be empty in order to create a container")
     req = typing.cast(CreateRequest, wire.decode_struct(CreateRequest, body))
     _check_rest(body)
+    _unset_as_empty(req, body)
     return req
+
+
+def _unset_as_empty(req: CreateRequest, body: Any) -> None:
+    """A LogConfig.Type or ShmSize the client did not send is empty (the model's defaults
+    fill them), so that build applies the daemon's defaults, as dockerd's zero values do."""
+    raw = _ci(body, "HostConfig") if isinstance(body, dict) else None
+    if req.host_config is None:
+        req.host_config = HostConfig()
+    hc = req.host_config
+    if not isinstance(raw, dict) or _ci(raw, "ShmSize") is None:
+        hc.shm_size = 0
+    lc = _ci(raw, "LogConfig") if isinstance(raw, dict) else None
+    if not isinstance(lc, dict) or not _ci(lc, "Type"):
+        hc.log_config.type = ""
+
+
+def _ci(obj: dict[str, Any], key: str) -> Any:
+    """OBJ[KEY] matched case-insensitively, as Go's decoder matches it."""
+    if key in obj:
+        return obj[key]
+    return next((v for k, v in obj.items() if k.lower() == key.lower()), None)
 
 
 def check_request(body: Any) -> dict[str, Any]:
@@ -80,7 +103,18 @@ def _check_rest(body: dict[str, Any]) -> None:
     if raw_hc is None:
         raw_hc = next((v for k, v in body.items() if k.lower() == "hostconfig"), None)
     if isinstance(raw_hc, dict):
-        wire.from_wire(HostConfigRest, raw_hc, path="HostConfig")
+        refuse_unsupported(wire.from_wire(HostConfigRest, raw_hc, path="HostConfig"))
+
+
+def refuse_unsupported(rest: HostConfigRest) -> None:
+    """A HostConfig field berth does not implement, set to anything but its zero value
+    (an empty list or map is what the docker CLI sends when the flag is not given), is a
+    400 that names it: a limit silently dropped would be a promise broken."""
+    for f in dataclasses.fields(rest):
+        val = getattr(rest, f.name)
+        if val:
+            key = f.metadata.get("wire") or wire.camel(f.name)
+            raise InvalidParameter(f"HostConfig.{key} is not supported by berth")
 
 
 def parse_request(body: Any) -> tuple[ContainerConfig, HostConfig]:
@@ -127,7 +161,27 @@ def validate_host_config(hc: HostConfig) -> None:
                 name = cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper()
                 raise InvalidParameter(f'invalid {kind}: unknown capability: "{name}"') from None
     validate_cgroup_parent(hc.cgroup_parent)
+    if hc.isolation not in ("", "default"):
+        raise InvalidParameter(
+            f"Invalid isolation: {_go_quote(hc.isolation)} - linux only supports 'default'"
+        )
+    if hc.userns_mode not in ("", "host"):
+        # dockerd without --userns-remap: a namespace of its own needs the remapping
+        raise InvalidParameter(f"invalid USERNS mode: {hc.userns_mode}")
+    if hc.runtime not in ("", "runc", "berth"):
+        raise InvalidParameter(f"Unknown runtime specified {hc.runtime}")
     hostopts.validate(hc)
+
+
+def _go_quote(s: str) -> str:
+    """Go's %q for the plain strings that reach an error message."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def validate_config(cfg: ContainerConfig) -> None:
+    """The Config fields berth does not implement are refused when set."""
+    if cfg.network_disabled:
+        raise InvalidParameter("Config.NetworkDisabled is not supported by berth")
 
 
 def build(
@@ -139,7 +193,9 @@ def build(
     image_config: Any,
 ) -> Container:
     """Apply the image's defaults under the request's overrides, as dockerd does."""
+    defaults.current().apply(hc)  # the daemon's (daemon.json), before they are checked
     validate_host_config(hc)
+    validate_config(cfg)
     if cfg.stop_signal:
         parse_signal(cfg.stop_signal)
     ic = image_config

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from berth.engine.containers import defaults
+
 _HOSTS = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -25,10 +27,14 @@ def host_resolv_conf(
     dns: list[str] | None, search: list[str] | None, opts: list[str] | None
 ) -> str:
     """The host's resolv.conf without loopback resolvers (unreachable from a container's
-    own network namespace), with --dns/--dns-search/--dns-option applied."""
+    own network namespace), with --dns/--dns-search/--dns-option applied; where the
+    container gives none, the daemon's (daemon.json's dns, dns-search, dns-opts), as
+    dockerd does."""
+    d = defaults.current()
+    dns, search, opts = dns or list(d.dns), search or list(d.dns_search), opts or list(d.dns_opts)
     lines: list[str] = []
     try:
-        host = Path("/etc/resolv.conf").read_text().splitlines()
+        host = Path(d.resolv_conf).read_text().splitlines()
     except OSError:
         host = []
     for ln in host:

@@ -1,0 +1,1 @@
+"""berthd as operators run it: daemon.json, metrics, logging, docker info."""
