@@ -121,7 +121,7 @@ async def disconnect(req: Request, eng: Any) -> Response:
 
 
 async def prune(req: Request, eng: Any) -> Response:
-    return json_response({"NetworksDeleted": await eng.network.prune()})
+    return json_response({"NetworksDeleted": await eng.network.prune(_filters(req))})
 
 
 ROUTES = [

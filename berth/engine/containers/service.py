@@ -252,6 +252,8 @@ class ContainerService:
             env.append("TERM=xterm")
         if "HOME" not in keys:
             env.append(f"HOME={user.home}")
+        if self.network is not None:
+            env += self.network.link_env(c)  # legacy --link variables, made at attach
         quota = period = None
         if hc.nano_cpus:
             period = 100_000

@@ -192,7 +192,7 @@ class Setup:
     added_address: str  # "ip/prefixlen" this call put on a bridge it did not make, or ""
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int) -> Setup:
+def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = MTU) -> Setup:
     """The bridge, up, with the gateway address (idempotent). An existing link of that name
     is adopted as it is (another daemon's, or the admin's) if it is a bridge, refused if not."""
     have = find_link(name)
@@ -225,7 +225,7 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> Setup:
                     if getattr(exc, "code", 0) != errno.EEXIST:
                         raise
             if created:
-                ipr.link("set", index=i, state="up", mtu=MTU)
+                ipr.link("set", index=i, state="up", mtu=mtu)
             else:
                 # an adopted bridge keeps its MTU (dockerd sets it only on bridges it made)
                 ipr.link("set", index=i, state="up")
@@ -237,6 +237,38 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> Setup:
                     ipr.addr("del", index=i, address=gateway, prefixlen=prefixlen)
             raise
         return Setup(link_id(i), created, added)
+
+
+_IFA_F_NODAD = 0x02  # linux/if_addr.h: the address is usable at once, no DAD wait
+
+
+def _enable_ipv6(ifname: str) -> None:
+    """A link's IPv6 is off when the host (or its netns) says so by default; a network
+    with --ipv6 needs it on the bridge and the container's end."""
+    with (
+        contextlib.suppress(OSError),
+        open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f,
+    ):
+        f.write("0")
+
+
+def ensure_address6(name: str, gateway6: str, prefixlen6: int) -> None:
+    """The IPv6 gateway address on bridge NAME (idempotent), as dockerd puts it there."""
+    _enable_ipv6(name)
+    with _ipr() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if not idx:
+            return
+        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx[0], family=10)}
+        if gateway6 in have:
+            return
+        try:
+            ipr.addr(
+                "add", index=idx[0], address=gateway6, prefixlen=prefixlen6, flags=_IFA_F_NODAD
+            )
+        except Exception as exc:
+            if getattr(exc, "code", 0) != errno.EEXIST:
+                raise
 
 
 def bridge_ports(name: str) -> int:
@@ -338,8 +370,15 @@ def add_endpoint(
     gateway: str,
     mac: str,
     default_route: bool,
+    mtu: int = MTU,
+    address6: str = "",
+    prefixlen6: int = 0,
+    gateway6: str = "",
+    link_local: tuple[str, ...] = (),
 ) -> None:
-    """A veth pair: host end on the bridge, the other end as IFNAME in the container's netns."""
+    """A veth pair: host end on the bridge, the other end as IFNAME in the container's netns,
+    with ADDRESS6 beside the IPv4 address on a dual-stack network and the LINK_LOCAL
+    addresses asked for (--link-local-ip)."""
     name = netns_name(cid)
     host_end = host_veth_name(cid, ifname)
     tmp = f"bt{cid[:7]}{ifname[-1]}"
@@ -358,14 +397,28 @@ def add_endpoint(
             ipr.link("add", ifname=host_end, kind="veth", peer=peer)
         try:
             h = ipr.link_lookup(ifname=host_end)[0]
-            ipr.link("set", index=h, master=br, mtu=MTU, state="up")
+            ipr.link("set", index=h, master=br, mtu=mtu, state="up")
             with _ipr(name) as ns:
                 i = ns.link_lookup(ifname=tmp)[0]
-                ns.link("set", index=i, ifname=ifname, address=mac, mtu=MTU)
+                ns.link("set", index=i, ifname=ifname, address=mac, mtu=mtu)
                 ns.addr("add", index=i, address=address, prefixlen=prefixlen)
+                if address6:
+                    with _entered(os.path.join(NETNS_DIR, name)):
+                        _enable_ipv6(ifname)
+                    ns.addr(
+                        "add", index=i, address=address6, prefixlen=prefixlen6,
+                        flags=_IFA_F_NODAD,
+                    )  # fmt: skip
+                for ll in link_local:
+                    ns.addr(
+                        "add", index=i, address=ll, prefixlen=64 if ":" in ll else 16,
+                        flags=_IFA_F_NODAD,
+                    )  # fmt: skip
                 ns.link("set", index=i, state="up")
                 if default_route and gateway:
                     ns.route("replace", dst="default", gateway=gateway)
+                if default_route and gateway6:
+                    ns.route("replace", dst="::/0", gateway=gateway6, family=10)
         except BaseException:
             ipr.link("del", ifname=host_end)
             raise

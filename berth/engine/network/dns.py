@@ -1,6 +1,8 @@
 """The embedded DNS server at 127.0.0.11 of containers on user-defined networks (as
 dockerd's): names of containers on the same networks are answered from the daemon's
-state; other names are forwarded to the upstream servers (--dns, else the host's).
+state (A, AAAA for a dual-stack container, PTR for their addresses); other names are
+forwarded to the upstream servers (--dns, else the host's). It answers over UDP and TCP
+(length-prefixed messages, RFC 1035 4.2.2), as dockerd's does.
 
 Its socket is opened inside the container's netns by a worker thread and served by the
 daemon's event loop, so there is no process per container."""
@@ -17,7 +19,42 @@ from collections.abc import Callable
 from typing import Any
 
 ADDRESS = "127.0.0.11"
-_A, _AAAA = 1, 28
+_A, _PTR, _AAAA = 1, 12, 28
+# lookup(qname, qtype): the records' data (addresses for A/AAAA, names for PTR), or None
+# when the daemon knows no such name (the query goes upstream)
+Lookup = Callable[[str, int], "list[str] | None"]
+
+
+def _name(n: str) -> bytes:
+    out = b""
+    for label in n.rstrip(".").split("."):
+        if label:
+            b = label.encode("idna") if not label.isascii() else label.encode()
+            out += bytes([len(b)]) + b
+    return out + b"\0"
+
+
+def _rdata(qtype: int, value: str) -> bytes:
+    if qtype == _PTR:
+        return _name(value)
+    return ipaddress.ip_address(value).packed
+
+
+def ptr_address(qname: str) -> str | None:
+    """The address a PTR query's name stands for (x.x.x.x.in-addr.arpa, ip6.arpa nibbles)."""
+    q = qname.rstrip(".").lower()
+    try:
+        if q.endswith(".in-addr.arpa"):
+            parts = q[: -len(".in-addr.arpa")].split(".")
+            if len(parts) == 4:
+                return str(ipaddress.IPv4Address(".".join(reversed(parts))))
+        elif q.endswith(".ip6.arpa"):
+            nib = q[: -len(".ip6.arpa")].split(".")
+            if len(nib) == 32:
+                return str(ipaddress.IPv6Address(int("".join(reversed(nib)), 16)))
+    except ValueError:
+        return None
+    return None
 
 
 def parse_query(data: bytes) -> tuple[int, int, str, int, int] | None:
@@ -43,17 +80,69 @@ def parse_query(data: bytes) -> tuple[int, int, str, int, int] | None:
     return qid, flags, ".".join(labels).lower(), qtype, i + 4
 
 
-def answer(data: bytes, qid: int, flags: int, qend: int, addrs: list[str], rcode: int = 0) -> bytes:
+def answer(
+    data: bytes,
+    qid: int,
+    flags: int,
+    qend: int,
+    addrs: list[str],
+    rcode: int = 0,
+    qtype: int = _A,
+) -> bytes:
     rd = flags & 0x0100
     hdr = struct.pack("!HHHHHH", qid, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1, len(addrs), 0, 0)
     out = hdr + data[12:qend]
     for a in addrs:
-        out += struct.pack("!HHHIH", 0xC00C, _A, 1, 600, 4) + ipaddress.IPv4Address(a).packed
+        rd_ = _rdata(qtype, a)
+        out += struct.pack("!HHHIH", 0xC00C, qtype, 1, 600, len(rd_)) + rd_
     return out
 
 
+def respond(data: bytes, lookup: Lookup) -> bytes | None:
+    """The daemon's own answer to query DATA, or None: not a name it knows (forward it)."""
+    q = parse_query(data)
+    if q is None:
+        return None
+    qid, flags, name, qtype, qend = q
+    if qtype == _PTR:
+        found = lookup(name, _PTR)
+        return None if found is None else answer(data, qid, flags, qend, found, qtype=_PTR)
+    found = lookup(name, qtype if qtype in (_A, _AAAA) else _A)
+    if found is None:
+        return None
+    # a known container name: its records of the family asked for (none: an empty
+    # NOERROR answer, as dockerd gives for AAAA of an IPv4-only container)
+    want = found if qtype in (_A, _AAAA) else []
+    return answer(data, qid, flags, qend, want, qtype=qtype)
+
+
+async def _upstream(data: bytes, upstream: list[str]) -> bytes:
+    """The first upstream server's reply to DATA; SERVFAIL when none answers."""
+    loop = asyncio.get_running_loop()
+    for server in upstream:
+        fut: asyncio.Future[bytes] = loop.create_future()
+        try:
+            t, _ = await loop.create_datagram_endpoint(
+                functools.partial(_Up, fut), remote_addr=(server, 53)
+            )
+        except OSError:
+            continue
+        try:
+            t.sendto(data)
+            return await asyncio.wait_for(fut, 2.0)
+        except (TimeoutError, OSError):
+            continue
+        finally:
+            t.close()
+    q = parse_query(data)
+    if q is None:
+        return b""
+    qid, flags, _, _, qend = q
+    return answer(data, qid, flags, qend, [], rcode=2)
+
+
 class _Server(asyncio.DatagramProtocol):
-    def __init__(self, lookup: Callable[[str], list[str] | None], upstream: list[str]) -> None:
+    def __init__(self, lookup: Lookup, upstream: list[str]) -> None:
         self.lookup = lookup
         self.upstream = upstream
         self.transport: Any = None
@@ -66,12 +155,9 @@ class _Server(asyncio.DatagramProtocol):
         if q is None:
             return
         qid, flags, name, qtype, qend = q
-        found = self.lookup(name)
-        if found is not None:
-            # a known container name: A records; no IPv6 addresses (empty answer)
-            self.transport.sendto(
-                answer(data, qid, flags, qend, found if qtype == _A else []), addr
-            )
+        mine = respond(data, self.lookup)
+        if mine is not None:
+            self.transport.sendto(mine, addr)
             return
         asyncio.get_running_loop().create_task(self._forward(data, addr, qid, flags, qend))
 
@@ -108,14 +194,19 @@ class _Up(asyncio.DatagramProtocol):
             self.fut.set_result(d)
 
 
-def open_socket(netns_path: str) -> socket.socket:
-    """A UDP socket bound to 127.0.0.11:53 inside the netns (blocking: a worker thread)."""
+def open_socket(netns_path: str, kind: int = socket.SOCK_DGRAM) -> socket.socket:
+    """A UDP (or, with KIND SOCK_STREAM, listening TCP) socket bound to 127.0.0.11:53
+    inside the netns (blocking: a worker thread)."""
     from berth.engine.network.bridge import _entered
 
     with _entered(netns_path):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET, kind)
     try:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((ADDRESS, 53))
+        if kind == socket.SOCK_STREAM:
+            s.listen(64)
         s.setblocking(False)
     except BaseException:
         s.close()
@@ -123,12 +214,57 @@ def open_socket(netns_path: str) -> socket.socket:
     return s
 
 
+class _Both:
+    """The UDP transport and the TCP server of one container, closed together."""
+
+    def __init__(self, udp: Any, tcp: Any) -> None:
+        self.udp, self.tcp = udp, tcp
+
+    def close(self) -> None:
+        self.udp.close()
+        if self.tcp is not None:
+            self.tcp.close()
+
+
+async def _tcp_client(
+    r: asyncio.StreamReader, w: asyncio.StreamWriter, lookup: Lookup, upstream: list[str]
+) -> None:
+    try:
+        while True:
+            try:
+                (n,) = struct.unpack("!H", await r.readexactly(2))
+                data = await r.readexactly(n)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            reply = respond(data, lookup)
+            if reply is None:
+                reply = await _upstream(data, upstream)
+            if not reply:
+                return
+            w.write(struct.pack("!H", len(reply)) + reply)
+            await w.drain()
+    finally:
+        w.close()
+
+
 async def serve(
-    sock: socket.socket, lookup: Callable[[str], list[str] | None], upstream: list[str]
+    sock: socket.socket,
+    lookup: Lookup,
+    upstream: list[str],
+    tcp_sock: socket.socket | None = None,
 ) -> Any:
     loop = asyncio.get_running_loop()
     t, _ = await loop.create_datagram_endpoint(lambda: _Server(lookup, upstream), sock=sock)
-    return t
+    srv = None
+    if tcp_sock is not None:
+        try:
+            srv = await asyncio.start_server(
+                lambda r, w: _tcp_client(r, w, lookup, upstream), sock=tcp_sock
+            )
+        except BaseException:
+            t.close()
+            raise
+    return _Both(t, srv)
 
 
 def host_nameservers() -> list[str]:

@@ -29,6 +29,26 @@ class Network:
     made_link: str | None = None
     # "<link id>/<ip>/<prefixlen>": the gateway address berth put on an adopted bridge
     added_address: str = ""
+    # IPv6 (`--ipv6`): one subnet of its own beside the IPv4 one, as dockerd keeps them
+    enable_ipv6: bool = False
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
+
+    def opt_bool(self, key: str, default: bool = True) -> bool:
+        """A boolean driver option (com.docker.network.bridge.enable_icc, ...), as Go's
+        strconv.ParseBool reads it; absent: DEFAULT."""
+        v = self.options.get(key)
+        if v is None or v == "":
+            return default
+        return v.lower() in ("1", "t", "true")
+
+    @property
+    def mtu(self) -> int:
+        try:
+            return int(self.options.get("com.docker.network.driver.mtu") or 0) or 1500
+        except ValueError:
+            return 1500
 
     @property
     def user_defined(self) -> bool:
@@ -41,6 +61,11 @@ class Network:
             if self.ip_range:
                 one["IPRange"] = self.ip_range
             ipam_cfg.append(one)
+        if self.enable_ipv6 and self.subnet6:
+            six = {"Subnet": self.subnet6, "Gateway": self.gateway6}
+            if self.ip_range6:
+                six["IPRange"] = self.ip_range6
+            ipam_cfg.append(six)
         opts = dict(self.options)
         if self.driver == "bridge" and self.name == "bridge":
             opts.setdefault("com.docker.network.bridge.name", self.bridge)
@@ -51,7 +76,7 @@ class Network:
             "Scope": "local",
             "Driver": self.driver,
             "EnableIPv4": True,
-            "EnableIPv6": False,
+            "EnableIPv6": self.enable_ipv6,
             "IPAM": {"Driver": "default", "Options": None, "Config": ipam_cfg},
             "Internal": self.internal,
             "Attachable": False,

@@ -34,10 +34,18 @@ STAGE1 = "BERTH-ISOLATION-STAGE-1"
 STAGE2 = "BERTH-ISOLATION-STAGE-2"
 TAG = "berth:"
 _warned = False
+# daemon.json's "iptables": false: berth adds (and so removes) no rules at all, as dockerd
+ENABLED = True
+
+
+def _exe() -> str | None:
+    return shutil.which("iptables") if ENABLED else None
 
 
 def _ipt(*args: str) -> bool:
     global _warned
+    if not ENABLED:
+        return False
     exe = shutil.which("iptables")
     if exe is None:
         if not _warned:
@@ -75,7 +83,7 @@ def _snapshot(*tables: str) -> Snapshot:
     """`iptables -S` of TABLES, each line as its words: one process a table, where a check
     of each rule is one process a rule (berthd checks its default bridge's at every
     start). A rule missing here is still checked with -C before it is added."""
-    exe = shutil.which("iptables")
+    exe = _exe()
     out: Snapshot = {}
     for table in tables:
         lines: set[tuple[str, ...]] = set()
@@ -116,8 +124,17 @@ def _tag(owner: str) -> list[str]:
     return ["-m", "comment", "--comment", f"{TAG}{owner[:12]}"]
 
 
-def add_bridge(bridge: str, subnet: str, internal: bool, owner: str) -> None:
-    if shutil.which("iptables") is None:
+def add_bridge(
+    bridge: str,
+    subnet: str,
+    internal: bool,
+    owner: str,
+    icc: bool = True,
+    masquerade: bool = True,
+) -> None:
+    """ICC False (enable_icc=false): containers of the network cannot reach each other;
+    MASQUERADE False (enable_ip_masquerade=false): their traffic leaves unmasqueraded."""
+    if _exe() is None:
         _ipt()
         return
     have = _snapshot("filter", "nat")
@@ -132,13 +149,15 @@ def add_bridge(bridge: str, subnet: str, internal: bool, owner: str) -> None:
         ):
             _ensure("filter", STAGE1, rule, insert=True, have=have)
     else:
-        _ensure(
-            "nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"],
-            have=have,
-        )  # fmt: skip
+        if masquerade:
+            _ensure(
+                "nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"],
+                have=have,
+            )  # fmt: skip
         for rule in _outward(bridge):
             _ensure("filter", "FORWARD", [*rule[:-2], *tag, *rule[-2:]], have=have)
-    _ensure("filter", "FORWARD", ["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"], have=have)
+    verdict = "ACCEPT" if icc else "DROP"
+    _ensure("filter", "FORWARD", ["-i", bridge, "-o", bridge, *tag, "-j", verdict], have=have)
 
 
 def _outward(bridge: str) -> list[list[str]]:
@@ -174,7 +193,7 @@ def remove_bridge(bridge: str, owner: str | None = None, legacy: bool = False) -
     OWNER, or of every network when OWNER is None; the chains themselves stay. LEGACY also
     takes the untagged rules of an older berth: only for a bridge berth made, whose rules
     nobody else can have written."""
-    exe = shutil.which("iptables")
+    exe = _exe()
     if exe is None:
         return
     walk = (("filter", "FORWARD"), ("filter", STAGE1), ("filter", STAGE2), ("nat", "POSTROUTING"))
@@ -234,7 +253,7 @@ def add_port(
     """The DNAT of one published port of container CID (idempotent: a restarted berthd
     that finds the rules of a live-restored container adds nothing)."""
     global _port_chains_ready
-    if shutil.which("iptables") is None:
+    if _exe() is None:
         return
     if not _port_chains_ready:  # once per berthd: each check is an iptables process
         _chains()
@@ -248,7 +267,7 @@ def add_port(
 
 def remove_ports(cid: str) -> None:
     """Every DNAT rule of container CID, found by its tag."""
-    exe = shutil.which("iptables")
+    exe = _exe()
     if exe is None:
         return
     want = f"{TAG}c:{cid[:12]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,25 +73,47 @@ class _UDPFront(asyncio.DatagramProtocol):
         t.sendto(data)
 
 
+def _v6(ip: str) -> bool:
+    return ":" in ip
+
+
+def host_has_ipv6() -> bool:
+    """Whether [::] can be bound here (a host or netns with IPv6 turned off has no
+    /proc/net/if_inet6, and dockerd then publishes on 0.0.0.0 alone)."""
+    return socket.has_ipv6 and os.path.exists("/proc/net/if_inet6")
+
+
 class PortMapper:
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, str, int], Binding] = {}
+        # daemon.json's "userland-proxy": false: the port is held (bound, never served)
+        # and the kernel's DNAT alone serves it
+        self.proxy = True
 
     def in_use(self, proto: str, host_ip: str, port: int) -> bool:
         for p, ip, hp in self._by_key:
-            if p == proto and hp == port and (ip == host_ip or "0.0.0.0" in (ip, host_ip)):
+            if p != proto or hp != port or _v6(ip) != _v6(host_ip):
+                continue  # 0.0.0.0 and [::] are two sockets (IPV6_V6ONLY), as dockerd's
+            if ip == host_ip or ip in ("0.0.0.0", "::") or host_ip in ("0.0.0.0", "::"):
                 return True
         return False
 
     async def publish(self, b: Binding) -> Binding:
         ip = b.host_ip or "0.0.0.0"
+        fam = socket.AF_INET6 if _v6(ip) else socket.AF_INET
+        shown = f"[{ip}]" if _v6(ip) else ip
         if b.host_port and self.in_use(b.proto, ip, b.host_port):
-            raise SystemError_(f"Bind for {ip}:{b.host_port} failed: port is already allocated")
+            raise SystemError_(f"Bind for {shown}:{b.host_port} failed: port is already allocated")
         loop = asyncio.get_running_loop()
         try:
-            if b.proto == "udp":
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if not self.proxy:
+                b.server = _reserve(fam, b.proto, ip, b.host_port)
+                b.host_port = b.server.getsockname()[1]
+            elif b.proto == "udp":
+                sock = socket.socket(fam, socket.SOCK_DGRAM)
                 try:
+                    if fam == socket.AF_INET6:
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                     sock.bind((ip, b.host_port))
                 except BaseException:
                     sock.close()
@@ -115,15 +138,28 @@ class PortMapper:
                     w.close()
                     cw.close()
 
-                srv = await asyncio.start_server(
-                    handle, ip, b.host_port, reuse_address=True, limit=_BUF
-                )
+                if fam == socket.AF_INET6:
+                    # v6 only: the IPv4 side is 0.0.0.0's own socket
+                    ls = socket.socket(fam, socket.SOCK_STREAM)
+                    try:
+                        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        ls.bind((ip, b.host_port))
+                    except BaseException:
+                        ls.close()
+                        raise
+                    srv = await asyncio.start_server(handle, sock=ls, limit=_BUF)
+                else:
+                    srv = await asyncio.start_server(
+                        handle, ip, b.host_port, reuse_address=True, limit=_BUF
+                    )
                 b.server = srv
                 b.host_port = srv.sockets[0].getsockname()[1]
         except OSError as exc:
             what = "address already in use" if exc.errno == 98 else (exc.strerror or str(exc))
             raise SystemError_(
-                f"Error starting userland proxy: listen {b.proto}4 {ip}:{b.host_port}: bind: {what}"
+                f"Error starting userland proxy: listen {b.proto}{6 if _v6(ip) else 4} "
+                f"{shown}:{b.host_port}: bind: {what}"
             ) from exc
         b.host_ip = ip
         self._by_key[(b.proto, ip, b.host_port)] = b
@@ -138,3 +174,17 @@ class PortMapper:
             with contextlib.suppress(Exception):
                 # servers keep accepted connections: close them too (py3.12+ only)
                 b.server.close_clients()
+
+
+def _reserve(fam: int, proto: str, ip: str, port: int) -> socket.socket:
+    """The port held without a proxy: bound, so that nothing else takes it (a TCP socket
+    that does not listen accepts nothing); closed by unpublish."""
+    sock = socket.socket(fam, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    try:
+        if fam == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
