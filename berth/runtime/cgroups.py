@@ -634,7 +634,13 @@ def _stats_v1(lay: Layout, path: str) -> dict:
     d = lay.controller_dir("blkio", path)
     if d:
         for name in ("io_service_bytes_recursive", "io_serviced_recursive"):
-            out["blkio"][name] = _blkio_v1(os.path.join(d, "blkio.throttle." + name))
+            # runc's order: the CFQ scheduler's counters, then BFQ's, then the throttle
+            # layer's (which every blk-mq kernel keeps)
+            for prefix in ("blkio.", "blkio.bfq.", "blkio.throttle."):
+                entries = _blkio_v1(os.path.join(d, prefix + name))
+                if entries:
+                    break
+            out["blkio"][name] = entries
     return out
 
 

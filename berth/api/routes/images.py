@@ -135,8 +135,22 @@ async def _json_lines(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[b
         yield json.dumps(msg).encode() + b"\n"
 
 
+async def _checked_tar(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body, and at its end Go's verdict on its tar structure (dockerd unpacks with
+    archive/tar): a broken archive fails with dockerd's words before anything is read
+    from it."""
+    from berth.engine.images.archive import TarCheck
+
+    check = TarCheck()
+    async for chunk in body:
+        check.feed(chunk)
+        yield chunk
+    if (err := check.finish()) is not None:
+        raise InvalidParameter(err)
+
+
 async def load(req: Request, eng: Any) -> Response | StreamResponse:
-    gen = eng.images.load(req.iter_body(), quiet=req.qbool("quiet"))
+    gen = eng.images.load(_checked_tar(req.iter_body()), quiet=req.qbool("quiet"))
     # Run up to the first message here: a bad archive is then a plain 400 response.
     try:
         first = await gen.__anext__()

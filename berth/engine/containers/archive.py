@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -33,12 +34,15 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from berth.engine.clock import rfc3339nano
+from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.model import Container
+from berth.engine.containers.mounts import MountPoint
 from berth.engine.containers.tartree import TreeTar
 from berth.engine.containers.untar import Extractor
 from berth.engine.errors import EngineError, Forbidden, InvalidParameter, NotFound, SystemError_
-from berth.runtime import fdtree, rootdir
+from berth.runtime import fdtree, rootdir, syscalls
 from berth.runtime import rootfs as rt_rootfs
+from berth.runtime.syscalls import MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT
 
 _CHUNK = 1 << 16
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -186,23 +190,102 @@ def _merged(svc: Any, c: Container) -> str:
     return str(svc.overlay_dir / c.id / "merged")
 
 
+def _bindable(c: Container) -> list[MountPoint]:
+    """The container's binds and volumes, parents before what is mounted inside them."""
+    mps = [m for m in cmounts.load(c.mount_points) if m.type in ("bind", "volume") and m.source]
+    return sorted(mps, key=lambda m: posixpath.normpath(m.destination).count("/"))
+
+
+def mount_volumes(root_path: str, mps: list[MountPoint]) -> Callable[[], None]:
+    """Bind the container's volumes and binds into a view of its root that is not running
+    (dockerd mounts them for the operation too), read-only ones read-only. Each target is
+    resolved and made inside the root through fds (rootdir) and the bind goes onto that
+    fd, so a symlink the container planted cannot point a mount at the host. Returns
+    what unmounts them (innermost first)."""
+    sys_ = syscalls.sys_
+    mounted: list[int] = []  # O_PATH fds of the mounts' roots
+
+    def undo() -> None:
+        while mounted:
+            fd = mounted.pop()
+            with contextlib.suppress(OSError):
+                sys_.umount2(f"/proc/self/fd/{fd}", syscalls.MNT_DETACH)
+            os.close(fd)
+
+    try:
+        # the view's own mount first: private, so nothing bound below it reaches the
+        # host's other mount namespaces
+        sys_.mount(None, root_path, None, syscalls.MS_PRIVATE)
+        with rootdir.Root(root_path) as root:
+            for mp in mps:
+                try:
+                    src_dir = stat.S_ISDIR(os.stat(mp.source).st_mode)
+                except FileNotFoundError:
+                    continue  # a bind source removed since: the start would fail on it
+                dest = posixpath.normpath(posixpath.join("/", mp.destination))
+                if src_dir:
+                    fd = root.mkdir_all(dest)
+                else:
+                    pfd = root.mkdir_all(posixpath.dirname(dest))
+                    try:
+                        name = posixpath.basename(dest)
+                        if not rootdir.lexists_at(pfd, name):
+                            os.close(rootdir.create_at(pfd, name, 0o644))
+                        fd = rootdir.open_at(pfd, name, os.O_PATH | os.O_NOFOLLOW)
+                    finally:
+                        os.close(pfd)
+                try:
+                    sys_.mount(mp.source, f"/proc/self/fd/{fd}", None, MS_BIND | MS_REC)
+                finally:
+                    os.close(fd)
+                # the mount's own root, reached through the root again (the fd above is
+                # the directory beneath it)
+                top = root.open(dest, os.O_PATH)
+                mounted.append(top)
+                if not mp.rw:
+                    sys_.mount(None, f"/proc/self/fd/{top}", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    except BaseException:
+        undo()
+        raise
+    return undo
+
+
 def _open_read_view(svc: Any, c: Container) -> _View:
     merged = _merged(svc, c)
     if c.state.running and os.path.ismount(merged):
         return _View(merged)
     image = svc.images.get(c.image_id)
     lowers = [*svc.images.layer_dirs(image), str(svc.overlay_dir / c.id / "upper")]
+    mps = _bindable(c)
     mnt = tempfile.mkdtemp(prefix="view-", dir=svc.overlay_dir)
+    # with volumes to bind, the view gets an upper dir of its own, thrown away after:
+    # mount points the image lacks are made there, never in the container's upper dir
+    scratch = tempfile.mkdtemp(prefix="view-rw-", dir=svc.overlay_dir) if mps else ""
+    unbind: Callable[[], None] | None = None
     try:
-        rt_rootfs.mount_overlay(lowers, "", "", mnt)
+        if scratch:
+            os.mkdir(os.path.join(scratch, "upper"))
+            os.mkdir(os.path.join(scratch, "work"))
+            upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+            rt_rootfs.mount_overlay(lowers, upper, work, mnt)
+            unbind = mount_volumes(mnt, mps)
+        else:
+            rt_rootfs.mount_overlay(lowers, "", "", mnt)
     except BaseException:
+        rt_rootfs.unmount(mnt)
         os.rmdir(mnt)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
 
     def undo() -> None:
+        if unbind is not None:
+            unbind()
         rt_rootfs.unmount(mnt)
         with contextlib.suppress(OSError):
             os.rmdir(mnt)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     return _View(mnt, undo)
 
@@ -229,8 +312,14 @@ async def write_view(svc: Any, c: Container) -> AsyncIterator[str]:
             merged,
         )
         try:
+            unbind = await asyncio.to_thread(mount_volumes, merged, _bindable(c))
+        except BaseException:
+            rt_rootfs.unmount(merged)
+            raise
+        try:
             yield merged
         finally:
+            unbind()
             rt_rootfs.unmount(merged)
 
 
@@ -371,7 +460,8 @@ async def put_archive(
     c = svc.get(ref)
     if not path:
         raise InvalidParameter("path must not be empty")
-    if c.host_config.readonly_rootfs:
+    to_volume = _in_volume(c, abs_path(path))
+    if not to_volume and c.host_config.readonly_rootfs:
         raise Forbidden("container rootfs is marked read-only")
     spool = tempfile.TemporaryFile(dir=svc.containers_dir / c.id)  # noqa: SIM115
     try:
@@ -384,6 +474,19 @@ async def put_archive(
             )
     finally:
         spool.close()
+
+
+def _in_volume(c: Container, a: str) -> bool:
+    """dockerd's checkIfPathIsInAVolume: whether `a` lies in one of the container's
+    mounts (the first that holds it decides); one mounted read-only refuses the write."""
+    clean = posixpath.normpath(a.rstrip("/.") or "/")
+    for mp in cmounts.load(c.mount_points):
+        dest = posixpath.normpath(posixpath.join("/", mp.destination))
+        if clean == dest or clean.startswith(dest.rstrip("/") + "/"):
+            if mp.rw:
+                return True
+            raise Forbidden("mounted volume is marked read-only")
+    return False
 
 
 def _extract_into(

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.engine import wire
 from berth.engine.containers import diff
 from berth.engine.containers.model import Container
 from berth.engine.errors import Conflict, InvalidParameter
@@ -45,6 +46,25 @@ def container_image_config(c: Container) -> ImageConfig:
     )
 
 
+# container.Config's fields that Go's encoding/json leaves out when empty (omitempty)
+_OMIT_EMPTY = frozenset(
+    {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress",
+     "StopSignal", "StopTimeout", "Shell"}
+)  # fmt: skip
+
+
+def container_config(c: Container) -> dict[str, Any]:
+    """The image's `container_config`: the committed container's whole Config, in
+    container.Config's JSON (dockerd 20.10's CreateImageFromContainer records it, and
+    `container` beside it; API < 1.45 shows both in image inspect)."""
+    out: dict[str, Any] = {}
+    for key, val in wire.to_wire(c.config).items():
+        if key in _OMIT_EMPTY and val in (None, "", [], {}, False, 0):
+            continue
+        out[key] = val
+    return out
+
+
 def merge_config(c: Container, body: Any, changes: list[str]) -> ImageConfig:
     """dockerd's order: the request's config and the changes win; what they leave unset
     comes from the container's config."""
@@ -72,7 +92,8 @@ def image_config_json(
     entry: dict[str, Any] = {"created": created}
     if opts.author:
         entry["author"] = opts.author
-    entry["created_by"] = " ".join([c.path, *c.args])
+    # dockerd's NewHistory for a commit: the container's Cmd (its entrypoint left out)
+    entry["created_by"] = " ".join(c.config.cmd or [])
     if opts.comment:
         entry["comment"] = opts.comment
     if diff_id is None:
@@ -88,6 +109,7 @@ def image_config_json(
     doc |= {
         "config": config.to_wire(),
         "container": c.id,
+        "container_config": container_config(c),
         "created": created,
         "history": history,
         "os": raw.get("os") or parent.os or "linux",

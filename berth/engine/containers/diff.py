@@ -145,3 +145,19 @@ def write_layer(upper: str, out: IO[bytes]) -> int:
                 tf.addfile(op)
                 n += 1
     return n
+
+
+def upper_size(upper: str) -> int:
+    """The container's SizeRw: dockerd's directory.Size of its upper dir (the bytes of
+    every non-directory, a hard-linked inode counted once), the init-layer paths left
+    out as dockerd's init layer is."""
+    seen: set[int] = set()
+    total = 0
+    with _walk_upper(upper) as entries:
+        for e in entries:
+            st = e.st
+            if stat.S_ISDIR(st.st_mode) or not st.st_size or st.st_ino in seen:
+                continue
+            seen.add(st.st_ino)
+            total += st.st_size
+    return total

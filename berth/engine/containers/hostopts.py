@@ -93,6 +93,7 @@ def validate(hc: HostConfig) -> None:
         _check_ulimit(ul)
     for dev in hc.devices or []:
         _check_device(dev)
+    cgroup_rules(hc.device_cgroup_rules)
     for key in hc.sysctls or {}:
         _check_sysctl(key, hc)
     validate_log_config(hc.log_config.type or "json-file", hc.log_config.config or {})
@@ -127,6 +128,51 @@ def _check_device(dev: Any) -> None:
     inner = dev.get("PathInContainer") or ""
     if inner and not inner.startswith("/"):
         raise InvalidParameter(f"{inner} is not an absolute path")
+
+
+# moby's deviceCgroupRuleRegex (oci/devices_linux.go); fullmatch, since Python's "$" would
+# also match before a final newline, which Go's does not
+_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+_INT64_MAX = (1 << 63) - 1
+
+
+def cgroup_rules(rules: list[str] | None) -> list[dict[str, Any]]:
+    """HostConfig.DeviceCgroupRules ("c 1:3 rmw", "b *:* m") as OCI linux.resources.devices
+    allow rules, parsed as dockerd's AppendDevicePermissionsFromCgroupRules does (its
+    messages); a "*" major or minor is any (the key left out)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules or []:
+        m = _CGROUP_RULE.fullmatch(rule) if isinstance(rule, str) else None
+        if m is None:
+            raise InvalidParameter(f"invalid device cgroup rule format: '{rule}'")
+        # "rrw" is what the regexp lets through; the kernel and the BPF program want a set
+        d: dict[str, Any] = {"allow": True, "type": m[1], "access": "".join(dict.fromkeys(m[4]))}
+        for key, num in (("major", m[2]), ("minor", m[3])):
+            if num != "*":
+                if int(num) > _INT64_MAX:  # Go's ParseInt(.., 64) fails
+                    raise InvalidParameter(
+                        f"invalid {key} value in device cgroup rule format: '{rule}'"
+                    )
+                d[key] = int(num)
+        out.append(d)
+    return out
+
+
+def _go_caps(caps: list[list[str]] | None) -> str:
+    """Go's %v of a [][]string: [[gpu] [compute utility]]."""
+    return "[" + " ".join("[" + " ".join(c or []) + "]" for c in caps or []) + "]"
+
+
+def device_request_error(req: dict[str, Any]) -> SystemError_:
+    """dockerd's incompatibleDeviceRequest for a DeviceRequest (`--gpus`): berth has no
+    device drivers (nvidia, cdi), so no request can be met. dockerd raises it while it
+    builds the spec at start, as a system error (500)."""
+    driver = str(req.get("Driver") or "")
+    quoted = '"' + driver.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return SystemError_(
+        f"could not select device driver {quoted} with capabilities: "
+        f"{_go_caps(req.get('Capabilities'))}"
+    )
 
 
 def _check_sysctl(key: str, hc: HostConfig) -> None:
@@ -385,6 +431,9 @@ def runtime_fields(c: Container, lookup: Lookup, containers_dir: Path) -> dict[s
             )
         )
     out["devices"] = devices
+    for req in hc.device_requests or []:
+        raise device_request_error(req)
+    out["device_cgroup_rules"] = cgroup_rules(hc.device_cgroup_rules)
     return out
 
 

@@ -113,7 +113,17 @@ async def _line_blocks(
     if os.path.exists(path):
         files.append(path)
     if not files:
-        return
+        # a follower that came before the shim's first write waits for the file, so
+        # that a stream opened right after the start gets the first lines too
+        while opts.follow and not os.path.exists(path):
+            if not running():
+                if not os.path.exists(path):
+                    return
+                break
+            await asyncio.sleep(_POLL)
+        if not os.path.exists(path):
+            return
+        files = [path]
     points = _start_points(files, opts.tail)
     for name, offset in points:
         current = name == path
@@ -276,3 +286,40 @@ def _parse(line: bytes, opts: LogOptions) -> object:
     if opts.timestamps:
         data = ts.encode() + b" " + data
     return (stream, data)
+
+
+async def until_gone(
+    chunks: AsyncIterator[bytes], gone: Callable[[], bool], poll: float = _POLL
+) -> AsyncIterator[bytes]:
+    """`chunks` until the client hangs up: a follower of a quiet container would otherwise
+    wait, holding its task and log file, for output it could never send. `gone` is asked
+    between chunks and every `poll` seconds while the next one is awaited; the source is
+    closed in every case (its files too)."""
+    it = aiter(chunks)
+    try:
+        while True:
+            nxt: asyncio.Future[bytes] = asyncio.ensure_future(anext(it))
+            try:
+                while not nxt.done():
+                    await asyncio.wait((nxt,), timeout=poll)
+                    if not nxt.done() and gone():
+                        nxt.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                            await nxt
+                        return
+            except asyncio.CancelledError:
+                nxt.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await nxt
+                raise
+            try:
+                chunk = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+            if gone():
+                return
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -279,6 +279,12 @@ class HostConfig:
     devices: list[dict[str, Any]] | None = field(
         default=None, metadata={"shape": list[DeviceMapping]}
     )
+    # "c 1:3 rwm" lines, enforced after the devices' own rules (hostopts.cgroup_rules)
+    device_cgroup_rules: list[str] | None = None
+    # kept so that inspect shows them; a start refuses any (berth has no device drivers)
+    device_requests: list[dict[str, Any]] | None = field(
+        default=None, metadata={"shape": list[DeviceRequest]}
+    )
     memory_reservation: int = 0
     memory_swap: int = 0
     memory_swappiness: int | None = None
@@ -298,8 +304,9 @@ class HostConfig:
 
 @dataclass
 class HostConfigRest:
-    """HostConfig fields dockerd decodes that berth does not keep: checked for their type
-    (a 400 like dockerd's), then ignored."""
+    """HostConfig fields dockerd decodes that berth does not implement: checked for their
+    type (a 400 like dockerd's), and a request that sets one is refused with a 400 that
+    names it (create.refuse_unsupported), never accepted and dropped."""
 
     GO: ClassVar[str] = "container.HostConfig"
     annotations: dict[str, str] | None = None
@@ -316,8 +323,6 @@ class HostConfigRest:
     )
     cpu_realtime_period: int = 0
     cpu_realtime_runtime: int = 0
-    device_cgroup_rules: list[str] | None = None
-    device_requests: list[DeviceRequest] | None = None
     kernel_memory: int = 0
     kernel_memory_tcp: int = field(default=0, metadata={"wire": "KernelMemoryTCP"})
     cpu_count: int = 0

@@ -108,12 +108,53 @@ def _online_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# /proc/net/dev's columns, in order, as dockerd names them (rx then tx)
+_RX = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped")
+_TX = ("tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """/proc/<pid>/net/dev -> {interface: {rx_bytes, rx_packets, ..., tx_dropped}}."""
+    out: dict[str, dict[str, int]] = {}
+    for line in text.splitlines()[2:]:  # two header lines
+        name, sep, rest = line.partition(":")
+        f = rest.split()
+        if not sep or len(f) < 12:
+            continue
+        # receive: bytes packets errs drop fifo frame compressed multicast; transmit:
+        # bytes packets errs drop ...
+        vals = [int(x) for x in f[:4]] + [int(x) for x in f[8:12]]
+        out[name.strip()] = dict(zip(_RX + _TX, vals, strict=True))
+    return out
+
+
+def networks(c: Container, proc: str = "/proc") -> dict[str, dict[str, int]] | None:
+    """The `networks` section: the counters of the container's own interfaces (its
+    endpoints', not lo), read in its network namespace through its init's /proc entry.
+    None (dockerd leaves the key out) for a container without endpoints (host, none)."""
+    ifnames = [ep.get("Ifname") or "" for ep in (c.networks or {}).values()]
+    if not c.state.pid or not ifnames or c.host_config.network_mode in ("host", "none"):
+        return None
+    try:
+        with open(f"{proc}/{int(c.state.pid)}/net/dev") as f:
+            counters = parse_net_dev(f.read())
+    except (OSError, ValueError):
+        return None  # the process is gone: the next frame is an empty one
+    wanted = {n for n in ifnames if n}
+    got = {k: v for k, v in counters.items() if (k in wanted if wanted else k != "lo")}
+    return got or None
+
+
 def sample(svc: Any, c: Container) -> dict[str, Any]:
     """A frame for `c` now (an empty one if it does not run)."""
     if not c.state.running or c.state.status == "restarting":
         return empty_frame(c)
     raw = cgroups.read_stats(svc.cgroup_path(c))
-    return frame(c, raw, cgroups.system_cpu_usage(), _online_cpus())
+    out = frame(c, raw, cgroups.system_cpu_usage(), _online_cpus())
+    nets = networks(c)
+    if nets is not None:
+        out["networks"] = nets
+    return out
 
 
 def _with_pre(cur: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform as _platform
 import tarfile
 from collections.abc import AsyncIterator
@@ -133,9 +134,10 @@ def read_images(ar: ArchiveReader) -> list[ArchiveImage]:
         raise InvalidParameter(
             "unsupported archive: legacy v1 image format (no manifest.json) is not supported"
         )
-    raise InvalidParameter(
-        "invalid archive: no manifest.json or index.json found (is this a docker save tar?)"
-    )
+    # dockerd falls back to the legacy loader, which fails opening the legacy tag file
+    # in the directory it unpacked to: its message, with berth's directory
+    where = os.path.dirname(str(getattr(ar.tf, "name", "") or "")) or "."
+    raise InvalidParameter(f"open {where}/repositories: no such file or directory")
 
 
 def _read_oci(ar: ArchiveReader) -> list[ArchiveImage]:
@@ -173,6 +175,77 @@ def _pick_manifest(ar: ArchiveReader, desc: Any, depth: int) -> dict | None:
             return _pick_manifest(ar, sub, depth + 1)
         return None
     return doc if isinstance(doc, dict) else None
+
+
+# the magic numbers of the compressions dockerd's DecompressStream knows
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+# tar types without data blocks (Go's isHeaderOnlyType): links, devices, dirs, fifos
+_HEADER_ONLY = frozenset(b"123456")
+
+
+class TarCheck:
+    """The structure of an uncompressed tar stream, checked as Go's archive/tar reads it
+    while dockerd unpacks a `docker load`: fed the body as it arrives, `finish()` gives
+    Go's error text (`unexpected EOF` for a stream cut inside a header or a member's data,
+    `archive/tar: invalid tar header` for a block that is no header) or None. Python's
+    tarfile takes a stream cut at a header for a shorter archive; dockerd does not.
+    Compressed input is left to the loader (None)."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()  # an incomplete header block
+        self._skip = 0  # data and padding bytes still to come
+        self._zero = False  # one zero block seen
+        self._state: str | None = None  # "end", "off" (compressed) or an error text
+        self._first = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self._state is not None or not chunk:
+            return
+        if self._first:
+            self._first = False
+            if chunk.startswith(_COMPRESSED):
+                self._state = "off"
+                return
+        view = memoryview(chunk)
+        pos = 0
+        while pos < len(view) and self._state is None:
+            if self._skip:
+                step = min(self._skip, len(view) - pos)
+                self._skip -= step
+                pos += step
+                continue
+            need = _BLOCK - len(self._head)
+            self._head += view[pos : pos + need]
+            pos += min(need, len(view) - pos)
+            if len(self._head) == _BLOCK:
+                self._block(bytes(self._head))
+                self._head.clear()
+
+    def _block(self, blk: bytes) -> None:
+        if blk == bytes(_BLOCK):
+            if self._zero:
+                self._state = "end"  # two zero blocks: what follows is not read
+            self._zero = True
+            return
+        if self._zero:
+            self._state = "archive/tar: invalid tar header"  # a zero block, then data
+            return
+        try:
+            ti = tarfile.TarInfo.frombuf(blk, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            self._state = "archive/tar: invalid tar header"
+            return
+        size = 0 if blk[156] in _HEADER_ONLY else ti.size
+        self._skip = -(-size // _BLOCK) * _BLOCK
+
+    def finish(self) -> str | None:
+        if self._state in ("end", "off"):
+            return None
+        if self._state is not None:
+            return self._state
+        if self._skip or self._head:
+            return "unexpected EOF"
+        return None
 
 
 def host_arch() -> str:

@@ -707,7 +707,8 @@ def _open_tar(spool: Path, work: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, "r:")
     except tarfile.TarError as exc:
-        raise InvalidParameter(f"invalid tar archive: {exc}") from exc
+        # Go's archive/tar wording, as dockerd answers a load that is no tar
+        raise InvalidParameter("archive/tar: invalid tar header") from exc
 
 
 def _plan(reader: Any) -> list[tuple[Any, bytes, str, list[str]]]:
