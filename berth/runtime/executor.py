@@ -22,7 +22,6 @@ import functools
 import os
 import signal
 import stat
-import struct
 import time
 from dataclasses import dataclass, field
 
@@ -85,6 +84,10 @@ class Plan:
     domainname: str = ""
     loopback: bool = False
     terminal: bool = False
+    # with a terminal: the unix socket the console's master goes back on (runc's
+    # --console-socket); -1 if the caller hands us the terminal as stdio instead
+    console_socket: int = -1
+    console_size: tuple[int, int] = (0, 0)  # process.consoleSize (rows, columns)
     uid: int = 0
     gid: int = 0
     groups: list[int] = field(default_factory=list)
@@ -170,12 +173,17 @@ def _has_cap(cap: int) -> bool:
     return False
 
 
-def plan(config: dict) -> Plan:
-    """Work out the child's steps from an OCI config (raises StartError if unusable)."""
+def plan(config: dict, *, console_socket: int = -1) -> Plan:
+    """Work out the child's steps from an OCI config (raises StartError if unusable).
+    With `console_socket` a terminal process gets a console made in its own devpts."""
     process = config.get("process") or {}
     linux = config.get("linux") or {}
     p = Plan()
     _plan_process(p, process)
+    if p.terminal and console_socket >= 0:
+        p.console_socket = console_socket
+        size = process.get("consoleSize") or {}
+        p.console_size = (int(size.get("height") or 0), int(size.get("width") or 0))
     _plan_seccomp(p, linux.get("seccomp"))
     for ns in linux.get("namespaces") or []:
         typ = ns.get("type")
@@ -203,7 +211,11 @@ def plan(config: dict) -> Plan:
             (name, cgroups.join(os.path.join(cgroups.ROOT, name), cg_path)) for name, _, _ in host
         )
     p.fs_before, p.fs_after = rootfs.plan(
-        config, cgroup_host=host, cgroup_links=_cgroup_links(), cgroup_binds=binds
+        config,
+        cgroup_host=host,
+        cgroup_links=_cgroup_links(),
+        cgroup_binds=binds,
+        bind_stdio_console=p.console_socket < 0,
     )
     if p.unshare_flags & CLONE_NEWUTS:
         p.hostname = config.get("hostname") or ""
@@ -347,9 +359,11 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
         sys_.unshare(p.unshare_flags)
     sys_.setsid()
     _join_keyring(sys_)
-    if p.terminal:
+    if p.terminal and p.console_socket < 0:
         sys_.set_controlling_tty(0)
     rootfs.run(p.fs_before, sys_)
+    if p.console_socket >= 0:
+        _setup_console(p, sys_)
     if p.hostname:
         sys_.sethostname(p.hostname)
     if p.domainname:
@@ -400,6 +414,34 @@ def setup(p: Plan, sys_: Syscalls, join_fds: list[tuple[int, int]]) -> None:
         sys_.execve(exe, p.args, p.env)
     except OSError as e:
         raise _ExecError(f"exec {exe}: {_go_err(e)}") from None
+
+
+def _setup_console(p: Plan, sys_: Syscalls) -> None:
+    """runc's setupConsole: in our own mount namespace, after pivot_root and before the
+    rootfs is finalized, make a pty from the container's devpts (/dev/ptmx is its
+    pts/ptmx), send the master to the shim, make the slave our stdio and controlling
+    terminal, and bind it onto /dev/console. Inside, the terminal is then /dev/pts/0."""
+    try:
+        master, slave, path = sys_.open_pty("/dev/ptmx")
+    except OSError as e:
+        raise OSError(e.errno, f"unable to setup console: {e.strerror}") from None
+    try:
+        if any(p.console_size):  # as runc: sized before the process can ask
+            sys_.set_winsize(master, *p.console_size)
+        sys_.send_fds(p.console_socket, [master], b"console")
+    finally:
+        sys_.close(master)
+    sys_.close(p.console_socket)
+    for fd in (0, 1, 2):
+        sys_.dup2(slave, fd)
+    sys_.close(slave)
+    # runc's fixStdioPermissions: the process's user owns its terminal (group tty stays)
+    if p.uid:
+        sys_.chown(path, p.uid, -1)
+    sys_.set_controlling_tty(0)
+    if not os.path.lexists("/dev/console"):
+        sys_.create_file("/dev/console")
+    sys_.mount(path, "/dev/console", None, syscalls.MS_BIND)
 
 
 def _join_keyring(sys_: Syscalls) -> None:
@@ -465,13 +507,22 @@ def _report(fd: int, msg: str) -> None:
 # the parent
 
 
-def spawn(config: dict, stdio: tuple[int, int, int], *, console_fd: int | None = None) -> int:
+def spawn(
+    config: dict,
+    stdio: tuple[int, int, int],
+    *,
+    console_fd: int | None = None,
+    console_socket: int | None = None,
+) -> int:
     """Start the container described by the OCI config dict; return the host pid of its
     init (a direct child of the caller) once execve has succeeded. stdio fds become
-    0/1/2 (for a terminal, all three are the pty slave and it becomes the controlling
-    tty). On failure raise StartError and leave nothing behind."""
+    0/1/2. For a terminal, with `console_socket` (a unix socket) the container makes
+    its console in its own devpts and sends the master there (one message, the fd as
+    SCM_RIGHTS, before execve: it is waiting once this returns; see receive_console);
+    without it all three stdio fds are a pty slave of the caller's, which becomes the
+    controlling tty. On failure raise StartError and leave nothing behind."""
     del console_fd  # the slave arrives as stdio; nothing else needs the master
-    p = plan(config)
+    p = plan(config, console_socket=-1 if console_socket is None else console_socket)
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
     try:
         if cg_path:
@@ -496,8 +547,22 @@ def exec_process(config: dict, process: dict, init_pid: int, stdio: tuple[int, i
     return _launch(plan_exec(config, process, init_pid), stdio)
 
 
-_TIOCSPTLCK = 0x40045431
-_TIOCGPTPEER = 0x5441
+def receive_console(sock: int) -> int:
+    """The console master a container sent on `sock` during spawn() (non-blocking: it
+    is there once spawn() has returned). Raises StartError if it is not."""
+    import socket
+
+    s = socket.socket(fileno=os.dup(sock))
+    try:
+        s.setblocking(False)
+        _, fds, _, _ = socket.recv_fds(s, 64, 1)
+    except OSError as e:
+        raise StartError(f"{_PREFIX}no console from the container: {e}") from None
+    finally:
+        s.close()
+    if not fds:
+        raise StartError(f"{_PREFIX}no console from the container")
+    return fds[0]
 
 
 def container_pty(init_pid: int) -> tuple[int, int]:
@@ -505,18 +570,9 @@ def container_pty(init_pid: int) -> tuple[int, int]:
     inside it the terminal is a /dev/pts/N of its own (as with runc exec -t); the host's pty if
     that devpts cannot be reached. Returns (master, slave), both close-on-exec."""
     try:
-        master = os.open(
-            f"/proc/{init_pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
-        )
-    except OSError:
-        m, s = os.openpty()
-        return m, s
-    try:
-        fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
         # the peer is opened through the master: no path lookup in a foreign mount namespace
-        slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        master, slave, _ = syscalls.sys_.open_pty(f"/proc/{init_pid}/root/dev/pts/ptmx")
     except OSError:
-        os.close(master)
         m, s = os.openpty()
         return m, s
     return master, slave

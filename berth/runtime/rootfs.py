@@ -377,12 +377,15 @@ def plan(
     cgroup_host: tuple[tuple[str, str, str], ...] = (),
     cgroup_links: tuple[tuple[str, str], ...] = (),
     cgroup_binds: tuple[tuple[str, str], ...] = (),
+    bind_stdio_console: bool = True,
 ) -> tuple[list[Step], list[Step]]:
     """Steps to build the container's filesystem: (before pivot_root, after it).
 
     `cgroup_host` is cgroups.host_mounts(); `cgroup_links` the symlinks under the
     host's /sys/fs/cgroup; `cgroup_binds` (name, host dir of the container's cgroup)
-    used when the container has no cgroup namespace."""
+    used when the container has no cgroup namespace. `bind_stdio_console`: a terminal's
+    /dev/console is the pty the caller gave as stdin (False: the executor makes the
+    console in the container's own devpts after pivot_root)."""
     root = os.path.abspath(config["root"]["path"])
     linux = config.get("linux") or {}
     ns_types = {n["type"] for n in linux.get("namespaces", [])}
@@ -436,7 +439,7 @@ def plan(
         )
     if devices or dev_tmpfs:
         before.append((_do_devices, (root, tuple(devices))))
-    if terminal and dev_tmpfs:
+    if terminal and dev_tmpfs and bind_stdio_console:
         before.append((_do_console, (root,)))
     cwd = (config.get("process") or {}).get("cwd") or "/"
     if cwd != "/":

@@ -43,12 +43,14 @@ exec_wait   id                                               sent once that exec
 Attach stream: the shim sends the container's output as stdcopy frames (8-byte header, stream 1
 stdout / 2 stderr) unless the container has a tty, then raw bytes. Bytes the client sends go to the
 container's stdin (only if it asked for stdin and the container has OpenStdin); the client's
-half-close (EOF) closes the container's stdin when StdinOnce is set. The shim closes the connection
+half-close (EOF) closes the container's stdin when StdinOnce is set, unless the container has a
+tty (as in dockerd, whose tty sessions end at the client's EOF or detach keys: berthd's side). The shim closes the connection
 once the container has exited and its output is fully sent. A client that falls more than
 `CLIENT_BUFFER_LIMIT` behind is dropped: the container never waits for a client.
 
 Exec stream: like attach, for one exec process and one client (stdcopy frames unless ``raw``). The
-client's half-close closes the exec's stdin. The exec's output is not logged; when the client falls
+client's half-close closes the exec's stdin, unless it has a tty (its client ended or detached;
+the terminal stays open, as in dockerd). The exec's output is not logged; when the client falls
 behind, the shim stops reading the exec's output instead of dropping the client. The shim closes the
 connection once the exec has exited and its output is sent. Execs still running when the container
 ends are killed.
@@ -304,6 +306,8 @@ class Shim:
         # shim-side ends: fd -> stream name
         self.outputs: dict[int, str] = {}
         self.master = -1
+        self.console_sock = -1  # tty: where the container sends its console's master
+        self.console_size: tuple[int, int] | None = None  # a resize before the console exists
         self.stdin_fd = -1
         self.stdin_buf = bytearray()
         self.stdin_closing = False
@@ -331,21 +335,14 @@ class Shim:
         with open("config.json", "rb") as f:
             self.config = json.load(f)
         if self.tty:
-            master, slave = os.openpty()
-            size = self.config.get("process", {}).get("consoleSize")
-            if size:
-                fcntl.ioctl(
-                    master,
-                    termios.TIOCSWINSZ,
-                    struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0),
-                )
-            os.set_blocking(master, False)
-            self.master = master
-            self.outputs[master] = "stdout"
-            self.child_fds = [slave]
-            self.stdio = (slave, slave, slave)
-            if self.open_stdin:
-                self.stdin_fd = master
+            # As runc with --console-socket: the container makes its console from its own
+            # devpts (so that inside it is /dev/pts/0) and sends the master back on this
+            # socket during the start (_take_console). Until then its stdio is /dev/null.
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.console_sock = ours.detach()
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            self.child_fds = [null, theirs.detach()]
+            self.stdio = (null, null, null)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -517,7 +514,9 @@ class Shim:
     # ---- container stdin ---------------------------------------------------------------------
 
     def _feed_stdin(self, data: bytes) -> None:
-        if self.stdin_fd < 0 or self.stdin_closing:
+        # before the start a tty has no master yet: keep what is typed for it
+        waiting = self.tty and self.open_stdin and self.status == "created"
+        if (self.stdin_fd < 0 and not waiting) or self.stdin_closing:
             return
         self.stdin_buf += data
         self._flush_stdin()
@@ -570,7 +569,9 @@ class Shim:
             self.stdin_fd = -1
 
     def _stdin_eof(self) -> None:
-        if self.stdin_once and self.stdin_fd >= 0:
+        # As dockerd: a client's end closes a tty's stdin never (that client detached), a
+        # pipe's only with StdinOnce.
+        if self.stdin_once and self.stdin_fd >= 0 and not self.tty:
             self.stdin_closing = True
             if not self.stdin_buf:
                 self._close_stdin()
@@ -616,7 +617,7 @@ class Shim:
             if ex.conn is conn:
                 # the client went away: the exec runs on, its output is read and discarded
                 ex.conn = None
-                if conn.stdin and conn.reading:
+                if conn.stdin and conn.reading and not ex.tty:  # a tty's client detached
                     self._exec_stdin_eof(ex)
                 if not ex.done:
                     self._exec_update(ex)
@@ -684,8 +685,8 @@ class Shim:
                 self._update_conn(conn)
             elif conn.mode == "exec":
                 conn.reading = False
-                if conn.stdin and conn.ex is not None:
-                    self._exec_stdin_eof(conn.ex)
+                if conn.stdin and conn.ex is not None and not conn.ex.tty:
+                    self._exec_stdin_eof(conn.ex)  # a tty's client ended or detached: left open
                 self._update_conn(conn)
             else:
                 self._drop(conn)  # a waiter or half-sent request went away
@@ -776,10 +777,20 @@ class Shim:
             return
         # The container must not inherit our ignored SIGPIPE (ignored signals survive execve).
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        config = self.config
+        if self.tty and self.console_size is not None:
+            # a resize before the start: the console is made with that size
+            h, w = self.console_size
+            process = dict(config.get("process") or {}, consoleSize={"height": h, "width": w})
+            config = dict(config, process=process)
         try:
             pid = executor.spawn(
-                self.config, self.stdio, console_fd=self.stdio[0] if self.tty else None
+                config,
+                self.stdio,
+                console_socket=self.child_fds[1] if self.tty else None,
             )
+            if self.tty:
+                self._take_console(pid)
         except executor.StartError as e:
             self._start_failed(conn, str(getattr(e, "message", "") or e))
             return
@@ -799,6 +810,33 @@ class Shim:
             # no pidfd (old kernel): SIGCHLD through a wakeup pipe
             self._use_sigchld()
         self._reply(conn, {"pid": pid})
+
+    def _take_console(self, pid: int) -> None:
+        """The master of the console the container made (spawn has returned: it was sent);
+        from here on it is the container's output and, with OpenStdin, its input."""
+        from berth.runtime import executor
+
+        try:
+            master = executor.receive_console(self.console_sock)
+        except executor.StartError:
+            os.kill(pid, signal.SIGKILL)  # a container nobody can talk to: do not leave it
+            os.waitpid(pid, 0)
+            try:
+                executor.cleanup(self.config)
+            except Exception as e:
+                _log(f"cleanup: {e}")
+            raise
+        finally:
+            os.close(self.console_sock)
+            self.console_sock = -1
+        os.set_blocking(master, False)  # (sized by the container before its process ran)
+        self.master = master
+        self.outputs[master] = "stdout"
+        if self.open_stdin and not self.stdin_closing:
+            self.stdin_fd = master
+        self._update_master()
+        if self.stdin_fd >= 0 and self.stdin_buf:
+            self._flush_stdin()  # what attach clients typed before the start
 
     def _use_sigchld(self) -> None:
         r, w = os.pipe()
@@ -870,6 +908,10 @@ class Shim:
                 self._reply(conn, {"error": f"no such exec: {req['exec']}"})
                 return
             master = ex.master
+        elif master < 0 and self.tty and self.status == "created":
+            self.console_size = (h, w)  # the console is made at the start: sized then
+            self._reply(conn, {"ok": True})
+            return
         if master < 0:
             # like dockerd: resizing a container without a tty is not an error worth failing on
             self._reply(conn, {"ok": True})
@@ -1256,6 +1298,9 @@ class Shim:
         self._close_stdin()
         self._close_master()
         self._close_child_fds()
+        if self.console_sock >= 0:
+            os.close(self.console_sock)
+            self.console_sock = -1
         if self.writer is not None:
             self.writer.close()
             self.writer = None

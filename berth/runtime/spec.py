@@ -82,6 +82,9 @@ class RuntimeSpec:
     # (OCI type "RLIMIT_NOFILE", soft, hard); 2**64-1 is unlimited
     rlimits: list[tuple[str, int, int]] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)  # on top of the defaults
+    # HostConfig.DeviceCgroupRules as OCI allow rules, after the devices' own (dockerd's
+    # order): access to nodes the container has or makes, no node created
+    device_cgroup_rules: list[dict] = field(default_factory=list)
     # /dev/shm: a host directory to bind (--ipc host, shareable, container:X) instead of a
     # tmpfs of its own; shm_none leaves it out (--ipc none)
     shm_bind: str = ""
@@ -207,6 +210,7 @@ def _resources(spec: RuntimeSpec) -> dict:
             {"allow": True, "type": d.type, "major": d.major, "minor": d.minor, "access": d.access}
             for d in spec.devices
         ]
+        res["devices"] += [dict(r) for r in spec.device_cgroup_rules]
     mem: dict = {}
     if spec.memory:
         mem["limit"] = spec.memory

@@ -60,6 +60,9 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -324,6 +327,47 @@ class Syscalls:
     def dup2(self, fd: int, fd2: int) -> None:
         """dup2(2) without CLOEXEC on the copy."""
         os.dup2(fd, fd2, inheritable=True)
+
+    def close(self, fd: int) -> None:
+        """close(2)."""
+        os.close(fd)
+
+    # -- terminals ----------------------------------------------------------
+    def open_pty(self, ptmx: str) -> tuple[int, int, str]:
+        """A new pty from the devpts instance whose ptmx is `ptmx`: (master, slave, the
+        slave's path as that instance names it, "/dev/pts/N"). Both fds are O_NOCTTY and
+        close-on-exec; the slave is opened through the master (TIOCGPTPEER), so no path is
+        looked up twice."""
+        import fcntl  # only terminals need these
+        import struct
+
+        master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+            (n,) = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))
+            slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as e:
+            os.close(master)
+            raise OSError(e.errno, f"pty from {ptmx}: {e.strerror}") from None
+        return master, slave, f"/dev/pts/{n}"
+
+    def set_winsize(self, fd: int, rows: int, cols: int) -> None:
+        """ioctl(fd, TIOCSWINSZ): the terminal's size."""
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def send_fds(self, sock: int, fds: list[int], message: bytes) -> None:
+        """sendmsg(2) of `message` with `fds` as SCM_RIGHTS on the unix socket `sock`."""
+        import socket  # only a terminal's console socket needs it
+
+        s = socket.socket(fileno=os.dup(sock))
+        try:
+            socket.send_fds(s, [message], fds)
+        finally:
+            s.close()
 
     def execve(self, path: str, args: list[str], env: list[str]) -> None:
         """execve(2) with `env` passed verbatim (order and duplicates kept); only returns

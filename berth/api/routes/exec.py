@@ -54,14 +54,18 @@ async def start(req: Request, eng: Any) -> Response | HijackResponse:
             await writer.drain()
             return
         assert st is not None
-        await proxy(
+        detached = await proxy(
             reader,
             writer,
             st.reader,
             st.writer,
             stdin=st.stdin,
             before_eof=lambda: execs.wait_exit(eid),
+            # dockerd watches for the detach keys only on a tty (moby's CopyStreams)
+            detach_keys=st.detach_keys if st.tty else None,
         )
+        if detached:
+            execs.detached(eid)
 
     ctype = MULTIPLEXED if not tty and _at_least(req, "1.42") else RAW
     return HijackResponse(session, content_type=ctype)

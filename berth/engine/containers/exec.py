@@ -1,19 +1,26 @@
-"""docker exec: exec instances (create, start, inspect, resize), held in memory as dockerd does.
+"""docker exec: exec instances (create, start, inspect, resize).
 
-An exec instance lives in the daemon only. Until it has exited it is listed in its container's
-ExecIDs; once exited it can still be inspected, until it has been gone for `KEEP_EXITED` seconds
-(dockerd's exec GC). One that never started is forgotten when its container stops. The process
-itself runs under the container's shim (berth/runtime/shim.py, op "exec"), which reaps it.
+Until it has exited an exec is listed in its container's ExecIDs; once exited it can still be
+inspected, until it has been gone for `KEEP_EXITED` seconds (dockerd's exec GC). One that never
+started is forgotten when its container stops; all go with their container. The process itself
+runs under the container's shim (berth/runtime/shim.py, op "exec"), which reaps it and outlives
+berthd; so that an exec survives a berthd restart too, each record is also written to
+`containers/<id>/execs/<exec id>.json` (removed with the container's directory) and read back at
+the first lookup after a start, a running one being watched through its shim again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from berth.engine import wire
@@ -70,6 +77,13 @@ EXIT_GRACE = 5.0
 # how long a resize waits for the exec to start (dockerd's value)
 START_WAIT = 10.0
 _CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
+EXECS_DIR = "execs"  # under the container's directory
+# the fields of a record on disk: everything but the futures and the monotonic clock
+_SAVED = (
+    "id", "container_id", "container_started_at", "entrypoint", "args", "env", "user",
+    "working_dir", "privileged", "tty", "open_stdin", "open_stdout", "open_stderr",
+    "console_size", "running", "exit_code", "pid",
+)  # fmt: skip
 
 
 @dataclass
@@ -109,6 +123,8 @@ class ExecStream:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     stdin: bool
+    tty: bool = False
+    detach_keys: bytes = b""  # b"": the default ctrl-p,ctrl-q
 
 
 def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
@@ -129,19 +145,30 @@ def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str
     return [e for e in out if e]
 
 
-def detach_key_bytes(keys: str) -> bytes:
-    """Docker's term.ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11"."""
+def key_bytes(keys: str) -> bytes:
+    """moby/term's ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11", "a,b" -> b"ab". A key is one
+    byte (Go's len: a multi-byte character is no key), ctrl-@ .. ctrl-_ or DEL; anything
+    else raises ValueError."""
     codes = bytearray()
     for key in keys.split(","):
-        if len(key) == 1:
-            codes.append(ord(key[0]) & 0xFF)
+        raw = key.encode()
+        if len(raw) == 1:
+            codes += raw
         elif key.startswith("ctrl-") and len(key) == 6 and key[5] in _CTRL:
             codes.append(_CTRL.index(key[5]))
         elif key == "DEL":
             codes.append(127)
         else:
-            raise SystemError_(f"Invalid escape keys ({keys}) provided")
+            raise ValueError(f"Unknown character: '{key}'")
     return bytes(codes)
+
+
+def detach_key_bytes(keys: str) -> bytes:
+    """An exec's DetachKeys as bytes; dockerd's plain error (500) if they are not keys."""
+    try:
+        return key_bytes(keys)
+    except ValueError:
+        raise SystemError_(f"Invalid escape keys ({keys}) provided") from None
 
 
 def _command(ex: ExecInstance) -> str:
@@ -166,12 +193,79 @@ class ExecService:
 
     def __init__(self, containers: Any) -> None:
         self.containers = containers
+        # health probes' execs: kept in memory only
+        self._internal: set[str] = set()
         self._execs: dict[str, ExecInstance] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loaded = False  # the records of an earlier berthd read back
+
+    # ---- records on disk -----------------------------------------------
+    def _record(self, cid: str, eid: str) -> Path:
+        return Path(self.containers.containers_dir) / cid / EXECS_DIR / f"{eid}.json"
+
+    def _save(self, ex: ExecInstance) -> None:
+        if ex.id in self._internal:
+            return
+        data: dict[str, Any] = {k: getattr(ex, k) for k in _SAVED}
+        data["detach_keys"] = base64.b64encode(ex.detach_keys).decode()
+        # wall clock on disk: the monotonic one does not survive a reboot
+        data["ended_at"] = time.time() - (time.monotonic() - ex.ended) if ex.ended else 0.0
+        path = self._record(ex.container_id, ex.id)
+        tmp = path.with_suffix(".tmp")
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except OSError as e:  # the container (and its directory) may be going away
+            log.debug("exec %s: cannot write its record: %s", ex.id, e)
+
+    def _forget(self, ex: ExecInstance) -> None:
+        if ex.id in self._internal:
+            self._internal.discard(ex.id)
+            return
+        with contextlib.suppress(OSError):
+            self._record(ex.container_id, ex.id).unlink()
+
+    def _load(self) -> None:
+        """Once, at the first lookup: the records an earlier berthd left (it may have been
+        restarted while execs ran: those are watched again through their shim)."""
+        if self._loaded:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # the records' futures need the loop: read them at a lookup from a request
+        self._loaded = True
+        for path in Path(self.containers.containers_dir).glob(f"*/{EXECS_DIR}/*.json"):
+            try:
+                data = json.loads(path.read_text())
+                fields = {k: data[k] for k in _SAVED}
+                ex = ExecInstance(**fields, detach_keys=base64.b64decode(data["detach_keys"]))
+                ended_at = float(data.get("ended_at") or 0.0)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning("exec record %s is unreadable: %s", path, e)
+                continue
+            if ex.id in self._execs or self.containers.store.maybe(ex.container_id) is None:
+                continue
+            if ended_at:
+                ex.ended = time.monotonic() - max(0.0, time.time() - ended_at)
+            ex.started.set_result(None)  # its start went through (or never will: not started)
+            if ex.exit_code is not None:
+                ex.exited.set_result(ex.exit_code)
+            self._execs[ex.id] = ex
+            if ex.running and ex.exit_code is None:
+                shim = ShimClient(self.containers.bundle(ex.container_id))
+                task = asyncio.create_task(self._watch(ex, shim))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     # ---- lookups -------------------------------------------------------
     def _alive(self, ex: ExecInstance) -> bool:
         """False once dockerd would have dropped the instance."""
+        if self.containers.store.maybe(ex.container_id) is None:
+            return False  # removed with its container
         if ex.exit_code is not None:
             return time.monotonic() - ex.ended < KEEP_EXITED
         if ex.running:
@@ -182,6 +276,7 @@ class ExecService:
         )
 
     def get(self, eid: str) -> ExecInstance:
+        self._load()
         ex = self._execs.get(eid)
         if ex is None or not self._alive(ex):
             raise NotFound(f"No such exec instance: {eid}")
@@ -189,6 +284,7 @@ class ExecService:
 
     def ids_for(self, cid: str) -> list[str] | None:
         """The container's ExecIDs: its execs that have not exited (None if there are none)."""
+        self._load()
         ids = [
             ex.id
             for ex in self._execs.values()
@@ -198,7 +294,7 @@ class ExecService:
 
     def _sweep(self) -> None:
         for eid in [eid for eid, ex in self._execs.items() if not self._alive(ex)]:
-            del self._execs[eid]
+            self._forget(self._execs.pop(eid))
 
     @staticmethod
     def _check_active(c: Container, ref: str) -> None:
@@ -214,7 +310,9 @@ class ExecService:
         return str(self.containers.overlay_dir / c.id / "merged")
 
     # ---- create --------------------------------------------------------
-    def create(self, ref: str, body: Any) -> ExecInstance:
+    def create(self, ref: str, body: Any, *, internal: bool = False) -> ExecInstance:
+        """POST /containers/{id}/exec. INTERNAL: a health probe's, never written to disk
+        (one every interval, for the life of the container)."""
         # the body first, as dockerd: a field of the wrong type is a 400 before any lookup
         opts = wire.decode_struct(ExecOptions, body)
         cmd = opts.cmd
@@ -235,6 +333,9 @@ class ExecService:
         defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c.config.hostname}"]
         if tty:
             defaults.append("TERM=xterm")
+        network = getattr(self.containers, "network", None)
+        if network is not None:
+            defaults += network.link_env(c)  # dockerd's exec sees the --link variables too
         base = replace_or_append_env(defaults, list(c.config.env or []))
         self._sweep()
         eid = secrets.token_hex(32)
@@ -256,6 +357,10 @@ class ExecService:
             console_size=size,
         )
         self._execs[eid] = ex
+        if internal:
+            self._internal.add(eid)
+        else:
+            self._save(ex)
         self._event(ex, "exec_create: " + _command(ex))
         return ex
 
@@ -349,12 +454,14 @@ class ExecService:
         ex.pid = pid
         if not ex.started.done():
             ex.started.set_result(None)
+        if ex.exit_code is None:  # (its watch may have seen it end already)
+            self._save(ex)
         task = asyncio.create_task(self._watch(ex, shim))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if reader is None or writer is None:
             return None
-        return ExecStream(reader, writer, ex.open_stdin)
+        return ExecStream(reader, writer, ex.open_stdin, ex.tty, ex.detach_keys)
 
     async def _watch(self, ex: ExecInstance, shim: ShimClient) -> None:
         try:
@@ -366,6 +473,12 @@ class ExecService:
             self._event(ex, "exec_die", {"exitCode": str(code)})
         self._exited(ex, code)
 
+    def detached(self, eid: str) -> None:
+        """The client of a started exec detached with the keys: dockerd's event."""
+        ex = self._execs.get(eid)
+        if ex is not None:
+            self._event(ex, "detach")
+
     def _event(self, ex: ExecInstance, action: str, extra: dict[str, str] | None = None) -> None:
         c = self.containers.store.maybe(ex.container_id)
         if c is not None:
@@ -375,6 +488,7 @@ class ExecService:
         ex.running = False
         ex.exit_code = code
         ex.ended = time.monotonic()
+        self._save(ex)
         if not ex.started.done():
             ex.started.set_result(None)
         if not ex.exited.done():

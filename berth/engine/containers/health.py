@@ -179,7 +179,9 @@ class HealthMonitor:
         start = rfc3339nano()
         cmd = probe_command(c) or []
         try:
-            ex = self.execs.create(c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
+            ex = self.execs.create(
+                c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}, internal=True
+            )
             stream = await asyncio.wait_for(
                 self.execs.start(ex.id, detach=False, raw=False), START_TIMEOUT
             )
