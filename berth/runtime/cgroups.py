@@ -242,6 +242,8 @@ def _apply_v1(lay: Layout, path: str, res: dict) -> None:
             _write(os.path.join(d, "memory.soft_limit_in_bytes"), str(mem["reservation"]))
         if mem.get("swappiness") is not None:
             _write(os.path.join(d, "memory.swappiness"), str(mem["swappiness"]))
+        if mem.get("oom_kill_disable"):
+            _write(os.path.join(d, "memory.oom_control"), "1")
     cpu = res.get("cpu") or {}
     d = lay.controller_dir("cpu", path)
     if d and cpu:

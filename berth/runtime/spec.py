@@ -78,6 +78,8 @@ class RuntimeSpec:
     # for --network host, ["pid"] for --pid host
     host_namespaces: list[str] = field(default_factory=list)
     memory_reservation: int | None = None  # bytes (soft limit)
+    memory_swappiness: int | None = None  # 0-100; None: the kernel's
+    oom_kill_disable: bool = False
     cpuset_mems: str | None = None
     # (OCI type "RLIMIT_NOFILE", soft, hard); 2**64-1 is unlimited
     rlimits: list[tuple[str, int, int]] = field(default_factory=list)
@@ -218,6 +220,10 @@ def _resources(spec: RuntimeSpec) -> dict:
         mem["swap"] = spec.memory_swap
     if spec.memory_reservation:
         mem["reservation"] = spec.memory_reservation
+    if spec.memory_swappiness is not None and spec.memory_swappiness >= 0:
+        mem["swappiness"] = spec.memory_swappiness
+    if spec.oom_kill_disable:
+        mem["oom_kill_disable"] = True
     if mem:
         res["memory"] = mem
     cpu: dict = {}

@@ -137,11 +137,15 @@ def inspect(
             "SecondaryIPv6Addresses": None,
             "EndpointID": _primary(c).get("EndpointID", "") if "bridge" in c.networks else "",
             "Gateway": _primary(c).get("Gateway", "") if "bridge" in c.networks else "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": _primary(c).get("GlobalIPv6Address", "")
+            if "bridge" in c.networks
+            else "",
+            "GlobalIPv6PrefixLen": _primary(c).get("GlobalIPv6PrefixLen", 0)
+            if "bridge" in c.networks
+            else 0,
             "IPAddress": _primary(c).get("IPAddress", "") if "bridge" in c.networks else "",
             "IPPrefixLen": _primary(c).get("IPPrefixLen", 0) if "bridge" in c.networks else 0,
-            "IPv6Gateway": "",
+            "IPv6Gateway": _primary(c).get("IPv6Gateway", "") if "bridge" in c.networks else "",
             "MacAddress": _primary(c).get("MacAddress", "") if "bridge" in c.networks else "",
             "Networks": _networks(c),
         },

@@ -142,6 +142,15 @@ def validate_host_config(hc: HostConfig) -> None:
         raise InvalidParameter(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
+    sw = hc.memory_swappiness
+    if sw is not None and sw != -1 and not 0 <= sw <= 100:
+        raise InvalidParameter(f"Invalid value: {sw}, valid memory swappiness range is 0-100")
+    if hc.memory_reservation and hc.memory_reservation < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if hc.memory and hc.memory_reservation and hc.memory < hc.memory_reservation:
+        raise InvalidParameter(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
     if hc.nano_cpus and (hc.cpu_quota or hc.cpu_period):
         raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if hc.nano_cpus < 0:

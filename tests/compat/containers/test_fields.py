@@ -86,3 +86,37 @@ def test_ps_command_column_quotes_like_dockerd(docker, daemon: Daemon) -> None: 
     assert [i["Command"] for i in items if i["Id"] == cid] == ["sh -c 'echo hi'"]
     r = docker("ps", "-a", "--no-trunc", "--format", "{{.Command}}", "--filter", f"id={cid}")
     assert r.stdout.decode().strip() == "\"sh -c 'echo hi'\""
+
+
+def test_memory_reservation_swappiness_and_oom_kill_disable_reach_the_cgroup(daemon) -> None:  # type: ignore[no-untyped-def]
+    """Taken at create and written to the container's memory cgroup (v1), never dropped."""
+    import os
+
+    from tests.conftest import docker_for
+
+    base = "/sys/fs/cgroup/memory"
+    if not os.path.isdir(base) or not os.path.exists(f"{base}/memory.oom_control"):
+        pytest.skip("no cgroup v1 memory controller here (v2 has no swappiness or oom_control)")
+    docker = docker_for(daemon)
+    r = docker("run", "-d", "--memory", "64m", "--memory-reservation", "32m",
+               "--memory-swappiness", "7", "--oom-kill-disable", "busybox", "sleep", "60")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.decode().strip()
+    try:
+        pid = daemon.api.call("GET", f"/containers/{cid}/json")[1]["State"]["Pid"]
+        rel = next(
+            line.split(":", 2)[2]
+            for line in open(f"/proc/{pid}/cgroup").read().splitlines()
+            if line.split(":")[1].split(",").count("memory")
+        )
+        d = base + rel
+        assert open(f"{d}/memory.soft_limit_in_bytes").read().strip() == str(32 << 20)
+        assert open(f"{d}/memory.swappiness").read().strip() == "7"
+        assert "oom_kill_disable 1" in open(f"{d}/memory.oom_control").read()
+    finally:
+        docker("rm", "-f", cid)
+    # the docker CLI checks the range itself: the daemon is asked directly
+    st, body = daemon.api.call(
+        "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"MemorySwappiness": 101}}
+    )
+    assert st == 400 and "valid memory swappiness range is 0-100" in body["message"], body
