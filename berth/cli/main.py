@@ -124,6 +124,10 @@ _TLS = {"init": "tls-init", "client": "tls-client"}
 _COMMANDS["tls-init"] = ("tls", "init", 1)
 _COMMANDS["tls-client"] = ("tls", "client", 1)
 _SYSTEM = {"df": "system-df", "prune": "system-prune", "events": "events", "info": "info"}
+# shell completion scripts: `berth completion bash` (no daemon needed, like tls)
+_COMPLETION = {"bash": "completion-bash", "fish": "completion-fish", "zsh": "completion-zsh"}
+for _word, _cmd in _COMPLETION.items():
+    _COMMANDS[_cmd] = ("completion", _word, 1)
 
 _USAGE = """
 Usage:  berth [OPTIONS] COMMAND
@@ -149,6 +153,7 @@ Management Commands:
   system      Manage berth (df, prune, events, info)
 
 Commands:
+  completion  Generate the autocompletion script for the specified shell
   tls         Make TLS certificates for berthd and its clients (init, client)
   attach, create, start, stop, kill, rm, wait, rename, rmi, tag, load, save, import, pull,
   push, login, logout, cp, diff, export, commit, top, stats, pause, unpause, update, restart,
@@ -279,6 +284,10 @@ def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
         if not rest or rest[0] not in _TLS:
             return None
         return _TLS[rest[0]], rest[1:]
+    if head == "completion":
+        if not rest or rest[0] not in _COMPLETION:
+            return None
+        return _COMPLETION[rest[0]], rest[1:]
     if head == "system":
         if not rest or rest[0] not in _SYSTEM:
             return None
@@ -295,6 +304,11 @@ def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
 
 # management words -> (summary, their subcommand table)
 _MANAGED: dict[str, tuple[str, dict[str, str]]] = {
+    "completion": (
+        "Generate the autocompletion script for berth for the specified shell.\n"
+        "See each sub-command's help for details on how to use the generated script.",
+        _COMPLETION,
+    ),
     "container": ("Manage containers", _CONTAINER),
     "image": ("Manage images", _IMAGE),
     "network": ("Manage networks", _NETWORK),
@@ -354,7 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     if not words or words[0] == "help":
         sys.stdout.write(_USAGE)
         return 0
-    if words[0] in _MANAGED and (len(words) == 1 or words[1] in ("--help", "-h", "help")):
+    # docker answers `docker completion nope` with the help too (cobra: no Run), status 0
+    if words[0] in _MANAGED and (
+        len(words) == 1
+        or words[1] in ("--help", "-h", "help")
+        or (words[0] == "completion" and words[1] not in _COMPLETION)
+    ):
         sys.stdout.write(management_help(words[0]))
         return 0
     resolved = _resolve(words)
@@ -388,7 +407,7 @@ def _run(
 
     debug = bool(given.get("debug"))
     try:
-        if name.startswith("tls-"):
+        if name.startswith(("tls-", "completion-")):
             ctx = Context(None, debug)  # needs no daemon: a bad context must not stop it
         else:
             endpoint = resolve_endpoint(_global_options(given), os.environ)

@@ -66,6 +66,9 @@ STATS = Command(
     "Display a live stream of container(s) resource usage statistics",
     [
         Flag("all", "a", help="Show all containers (default shows just running)"),
+        Flag(
+            "format", "", "str", "", help="Format output using a custom template", metavar="string"
+        ),
         Flag("no-stream", "", help="Disable streaming stats and only pull the first result"),
         Flag("no-trunc", "", help="Do not truncate output"),
     ],
@@ -344,7 +347,27 @@ def _binary(n: float) -> str:
     return f"{n:.4g}{units[i]}"
 
 
-def _row(s: dict[str, Any], no_trunc: bool) -> list[str]:
+STATS_TABLE = (
+    "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}"
+    "\t{{.BlockIO}}\t{{.PIDs}}"
+)
+STATS_HEADERS = {
+    "Container": "CONTAINER",
+    "Name": "NAME",
+    "ID": "CONTAINER ID",
+    "CPUPerc": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT",
+    "MemPerc": "MEM %",
+    "NetIO": "NET I/O",
+    "BlockIO": "BLOCK I/O",
+    "PIDs": "PIDS",
+}
+
+
+def stats_row(container: str, s: dict[str, Any], no_trunc: bool) -> Any:
+    """docker's statsContext for one stats frame; container is the name as asked for (or
+    the short ID when listing), which {{.Container}} shows."""
+    from berth.cli.formatting import TemplateData
     from berth.cli.units import human_size
 
     cpu, pre = s.get("cpu_stats") or {}, s.get("precpu_stats") or {}
@@ -363,17 +386,22 @@ def _row(s: dict[str, Any], no_trunc: bool) -> list[str]:
             rd += e.get("value", 0)
         elif e.get("op", "").lower() == "write":
             wr += e.get("value", 0)
+    nets = (s.get("networks") or {}).values()
+    rx = sum(n.get("rx_bytes", 0) for n in nets)
+    tx = sum(n.get("tx_bytes", 0) for n in nets)
     cid = s.get("id", "")
-    return [
-        cid if no_trunc else short_id(cid),
-        (s.get("name") or "").lstrip("/"),
-        f"{pct:.2f}%",
-        f"{_binary(max(used, 0))} / {_binary(limit)}",
-        f"{used / limit * 100 if limit else 0:.2f}%",
-        "0B / 0B",
-        f"{human_size(rd)} / {human_size(wr)}",
-        str((s.get("pids_stats") or {}).get("current", 0)),
-    ]
+    name = s.get("name") or ""
+    return TemplateData(
+        Container=container,
+        Name=name[1:] if len(name) > 1 else "--",
+        ID=cid if no_trunc else short_id(cid),
+        CPUPerc=f"{pct:.2f}%",
+        MemUsage=f"{_binary(max(used, 0))} / {_binary(limit)}",
+        MemPerc=f"{used / limit * 100 if limit else 0:.2f}%",
+        NetIO=f"{human_size(rx, 3)} / {human_size(tx, 3)}",
+        BlockIO=f"{human_size(rd, 3)} / {human_size(wr, 3)}",
+        PIDs=str((s.get("pids_stats") or {}).get("current", 0)),
+    )
 
 
 def stats(ctx: Context, argv: list[str]) -> int:
@@ -381,25 +409,26 @@ def stats(ctx: Context, argv: list[str]) -> int:
     import concurrent.futures
     import time
 
+    from berth.cli.formatting import render
+
     opts, args = parse(STATS, argv)
     names = args
     if not names:
         q = {"all": "1"} if opts.all else None
         with ctx.client.transport.request("GET", "/containers/json", q) as resp:
-            names = [c["Id"] for c in resp.json()]
-    from berth.cli.table import tabwrite
+            names = [short_id(c["Id"]) for c in resp.json()]
 
-    def one(name: str) -> dict[str, Any]:
+    def one(name: str) -> Any:
         q = {"stream": "0"}
         with ctx.client.transport.request("GET", _c(name) + "/stats", q) as resp:
-            return resp.json()  # type: ignore[no-any-return]
+            return stats_row(name, resp.json(), opts.no_trunc)
 
-    head = "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"
     while True:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(names) or 1)) as ex:
-            frames = list(ex.map(one, names))
-        lines = [head] + ["\t".join(_row(f, opts.no_trunc)) for f in frames]
-        text = tabwrite("\n".join(lines) + "\n", minwidth=0, padding=3)
+            rows = list(ex.map(one, names))
+        text = render(
+            opts.format, rows, STATS_HEADERS, STATS_TABLE, go_type="*container.statsContext"
+        )
         if opts.no_stream:
             ctx.out(text)
             return 0

@@ -14,13 +14,57 @@ CREATE = Command(
     "berth network create [OPTIONS] NETWORK",
     "Create a network",
     [
-        Flag("driver", "d", "str", "bridge", help="Driver to manage the Network"),
-        Flag("gateway", "", "list", help="IPv4 Gateway for the master subnet"),
+        Flag("attachable", "", help="Enable manual container attachment"),
+        Flag(
+            "aux-address",
+            "",
+            "list",
+            help="Auxiliary IPv4 or IPv6 addresses used by Network driver",
+            metavar="map",
+        ),
+        Flag(
+            "config-from",
+            "",
+            "str",
+            "",
+            help="The network from which to copy the configuration",
+            metavar="string",
+        ),
+        Flag("config-only", "", help="Create a configuration only network"),
+        Flag("driver", "d", "str", "bridge", help="Driver to manage the Network", metavar="string"),
+        Flag(
+            "gateway",
+            "",
+            "list",
+            help="IPv4 or IPv6 Gateway for the master subnet",
+            metavar="strings",
+        ),
+        Flag("ingress", "", help="Create swarm routing-mesh network"),
         Flag("internal", "", help="Restrict external access to the network"),
-        Flag("ip-range", "", "list", help="Allocate container ip from a sub-range"),
+        Flag(
+            "ip-range", "", "list", help="Allocate container ip from a sub-range", metavar="strings"
+        ),
+        Flag(
+            "ipam-driver",
+            "",
+            "str",
+            "default",
+            help="IP Address Management Driver",
+            metavar="string",
+        ),
+        Flag("ipam-opt", "", "list", help="Set IPAM driver specific options", metavar="map"),
+        Flag("ipv4", "", "bool", True, help="Enable or disable IPv4 address assignment"),
+        Flag("ipv6", "", help="Enable or disable IPv6 address assignment"),
         Flag("label", "", "list", help="Set metadata on a network"),
-        Flag("opt", "o", "list", help="Set driver specific options"),
-        Flag("subnet", "", "list", help="Subnet in CIDR format that represents a network segment"),
+        Flag("opt", "o", "list", help="Set driver specific options", metavar="map"),
+        Flag("scope", "", "str", "", help="Control the network's scope", metavar="string"),
+        Flag(
+            "subnet",
+            "",
+            "list",
+            help="Subnet in CIDR format that represents a network segment",
+            metavar="strings",
+        ),
     ],
     min_args=1,
     max_args=1,
@@ -104,24 +148,111 @@ def _q(name: str) -> str:
     return quote_name(name)
 
 
+def _slice(values: list[str]) -> list[str]:
+    """pflag's StringSlice: each use may carry several comma-separated values."""
+    import csv
+
+    return [v for raw in values for row in csv.reader([raw]) for v in row]
+
+
+def _in_subnet(subnet: str, data: str) -> bool:
+    """docker/cli's subnetMatches: is data (an address, or a CIDR's address) in subnet?"""
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+    except ValueError:
+        raise StatusError(1, f"invalid subnet: invalid CIDR address: {subnet}") from None
+    try:
+        addr = ipaddress.ip_interface(data).ip if "/" in data else ipaddress.ip_address(data)
+    except ValueError:
+        if "/" in data:
+            raise StatusError(1, f"invalid CIDR address: {data}") from None
+        return False  # net.ParseIP gives nil, which no subnet contains
+    return addr.version == net.version and addr in net
+
+
+def ipam_config(
+    subnets: list[str], ranges: list[str], gateways: list[str], aux: list[str]
+) -> list[dict[str, Any]]:
+    """IPAM.Config as docker/cli's createIPAMConfig builds it (cli/command/network/create.go):
+    one entry per subnet, each range, gateway and aux address placed in the subnet holding
+    it. (docker's map makes its order random; subnet order is kept here.)"""
+    if len(subnets) < len(ranges) or len(subnets) < len(gateways):
+        raise StatusError(1, "every ip-range or gateway must have a corresponding subnet")
+    data: dict[str, dict[str, Any]] = {}
+    for s in subnets:
+        for k in data:
+            if _in_subnet(s, k) or _in_subnet(k, s):
+                raise StatusError(1, "multiple overlapping subnet configuration is not supported")
+        data[s] = {"Subnet": s, "AuxiliaryAddresses": {}}
+
+    def place(what: str, value: str) -> None:
+        word, label = ("range", "ranges") if what == "IPRange" else ("gateway", "gateways")
+        match = False
+        for s in subnets:
+            if not _in_subnet(s, value):
+                continue
+            if data[s].get(what):
+                where = "on" if what == "IPRange" else "for"
+                raise StatusError(
+                    1,
+                    f"cannot configure multiple {label} ({value}, {data[s][what]}) "
+                    f"{where} the same subnet ({s})",
+                )
+            data[s][what] = value
+            match = True
+        if not match:
+            raise StatusError(1, f"no matching subnet for {word} {value}")
+
+    for r in ranges:
+        if "/" not in r:  # docker parses each range as a CIDR first
+            raise StatusError(1, f"invalid CIDR address: {r}")
+        place("IPRange", r)
+    for g in gateways:
+        place("Gateway", g)
+    for key, value in _map(aux).items():
+        match = False
+        for s in subnets:
+            if _in_subnet(s, value):
+                data[s]["AuxiliaryAddresses"][key] = value
+                match = True
+        if not match:
+            raise StatusError(1, f"no matching subnet for aux-address {value}")
+    # Go's field order, and omitempty: an unset range, gateway or aux map is left out
+    keys = ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses")
+    return [{k: d[k] for k in keys if d.get(k)} for d in data.values()]
+
+
+def _map(items: list[str]) -> dict[str, str]:
+    """opts.MapOpts: KEY=VALUE, a bare KEY maps to ""."""
+    return dict(i.partition("=")[::2] for i in items)
+
+
 def create(ctx: Context, argv: list[str]) -> int:
     opts, args = parse(CREATE, argv)
-    ipam: list[dict[str, str]] = []
-    for i, sub in enumerate(opts.subnet):
-        one = {"Subnet": sub}
-        if i < len(opts.gateway):
-            one["Gateway"] = opts.gateway[i]
-        if i < len(opts.ip_range):
-            one["IPRange"] = opts.ip_range[i]
-        ipam.append(one)
+    given = {a.split("=", 1)[0] for a in argv}
+    config = ipam_config(
+        _slice(opts.subnet), _slice(opts.ip_range), _slice(opts.gateway), opts.aux_address
+    )
     body: dict[str, Any] = {
         "Name": args[0],
         "Driver": opts.driver,
+        "Scope": opts.scope,
+        "IPAM": {"Driver": opts.ipam_driver, "Options": _map(opts.ipam_opt), "Config": config},
         "Internal": opts.internal,
-        "IPAM": {"Driver": "default", "Config": ipam},
-        "Options": dict(o.partition("=")[::2] for o in opts.opt),
-        "Labels": dict(x.partition("=")[::2] for x in opts.label),
+        "Attachable": opts.attachable,
+        "Ingress": opts.ingress,
+        "ConfigOnly": opts.config_only,
+        "ConfigFrom": {"Network": opts.config_from} if opts.config_from else None,
+        "Options": _map(opts.opt),
+        "Labels": _map(opts.label),
     }
+    # EnableIPv4/6 are *bool with omitempty: sent only when the flag was given
+    if "--ipv4" in given:
+        body["EnableIPv4"] = opts.ipv4
+    if "--ipv6" in given:
+        body["EnableIPv6"] = opts.ipv6
     ctx.out(ctx.client._json("POST", "/networks/create", body=body)["Id"] + "\n")
     return 0
 

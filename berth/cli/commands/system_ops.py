@@ -28,7 +28,10 @@ DF = Command(
     "system df",
     "berth system df [OPTIONS]",
     "Show berth disk usage",
-    [Flag("format", "", "str", "", help="Format output using a custom template")],
+    [
+        Flag("format", "", "str", "", help="Format output using a custom template"),
+        Flag("verbose", "v", help="Show detailed information on space usage"),
+    ],
     max_args=0,
 )
 _PRUNE_FILTER = Flag("filter", "", "list", help='Provide filter values (e.g. "until=<timestamp>")')
@@ -203,12 +206,116 @@ def df_rows(du: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def system_df(ctx: Context, argv: list[str]) -> int:
+# docker's verbose sections (cli/command/formatter/disk_usage.go), each its own table
+_DF_IMAGES = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+    "\t{{.UniqueSize}}\t{{.Containers}}"
+)
+_DF_CONTAINERS = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
+    "\t{{.Status}}\t{{.Names}}"
+)
+_DF_VOLUMES = "table {{.Name}}\t{{.Links}}\t{{.Size}}"
+_DF_CACHE = (
+    "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}"
+    "\t{{.UsageCount}}\t{{.Shared}}"
+)
+_VOLUME_HEADERS = {"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}
+_CACHE_HEADERS = {
+    "ID": "CACHE ID",
+    "CacheType": "CACHE TYPE",
+    "Size": "SIZE",
+    "CreatedSince": "CREATED",
+    "LastUsedSince": "LAST USED",
+    "UsageCount": "USAGE",
+    "Shared": "SHARED",
+}
+
+
+def df_verbose(du: dict[str, Any], trunc: bool, now: float) -> dict[str, list[Any]]:
+    """The rows of each verbose section: docker's image, container, volume and build-cache
+    contexts (the first tag of an image only; a container's size without its image's)."""
+    from berth.cli.commands import images as images_cmd
+    from berth.cli.commands import ps as ps_cmd
+    from berth.cli.commands.common import short_id
+    from berth.cli.formatting import TemplateData
+    from berth.cli.units import human_size, since
+
+    images = [images_cmd._rows(i, trunc, now)[0] for i in du.get("Images") or []]
+    containers = [
+        ps_cmd.row({**c, "SizeRootFs": 0}, trunc, now) for c in du.get("Containers") or []
+    ]
+    volumes = []
+    for v in du.get("Volumes") or []:
+        usage = v.get("UsageData")
+        volumes.append(
+            TemplateData(
+                Name=v.get("Name", ""),
+                Links="N/A" if usage is None else str(usage.get("RefCount", 0)),
+                Size="N/A" if usage is None else human_size(float(usage.get("Size", 0))),
+            )
+        )
+    cache = []
+    for b in du.get("BuildCache") or []:
+        bid = short_id(b.get("ID", "")) if trunc else b.get("ID", "")
+        cache.append(
+            TemplateData(
+                ID=bid + ("*" if b.get("InUse") else ""),
+                CacheType=b.get("Type", ""),
+                Size=human_size(float(b.get("Size") or 0), 3),
+                CreatedSince=since(_epoch(b.get("CreatedAt")), now),
+                LastUsedSince=since(_epoch(b["LastUsedAt"]), now) if b.get("LastUsedAt") else "",
+                UsageCount=str(b.get("UsageCount", 0)),
+                Shared=str(bool(b.get("Shared"))).lower(),
+            )
+        )
+    return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache}
+
+
+def _epoch(text: Any) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _df_verbose_table(du: dict[str, Any], sections: dict[str, list[Any]]) -> str:
+    from berth.cli.commands import images as images_cmd
+    from berth.cli.commands import ps as ps_cmd
     from berth.cli.formatting import render
+    from berth.cli.units import human_size
+
+    ps_headers = {**ps_cmd.HEADERS, "RunningFor": "CREATED"}
+    builder = sum(int(b.get("Size") or 0) for b in du.get("BuildCache") or [])
+    return (
+        "Images space usage:\n\n"
+        + render(_DF_IMAGES, sections["Images"], images_cmd.HEADERS, _DF_IMAGES)
+        + "\nContainers space usage:\n\n"
+        + render(_DF_CONTAINERS, sections["Containers"], ps_headers, _DF_CONTAINERS)
+        + "\nLocal Volumes space usage:\n\n"
+        + render(_DF_VOLUMES, sections["Volumes"], _VOLUME_HEADERS, _DF_VOLUMES)
+        + f"\nBuild cache usage: {human_size(float(du.get('BuilderSize') or builder))}\n\n"
+        + render(_DF_CACHE, sections["BuildCache"], _CACHE_HEADERS, _DF_CACHE)
+    )
+
+
+def system_df(ctx: Context, argv: list[str]) -> int:
+    from berth.cli.formatting import TemplateData, render
 
     opts, _ = parse(DF, argv)
     du = ctx.client._json("GET", "/system/df") or {}
-    ctx.out(render(opts.format, df_rows(du), _DF_HEADERS, _DF_TABLE))
+    if not opts.verbose:
+        ctx.out(render(opts.format, df_rows(du), _DF_HEADERS, _DF_TABLE))
+        return 0
+    fmt = opts.format.strip()
+    sections = df_verbose(du, fmt in ("", "table") or fmt.startswith("table"), time.time())
+    if fmt in ("", "table"):
+        ctx.out(_df_verbose_table(du, sections))
+        return 0
+    # docker runs any other verbose template once, over all four lists
+    ctx.out(render(fmt, [TemplateData(**sections)], {}, _DF_TABLE))
     return 0
 
 
