@@ -34,6 +34,11 @@ class Network:
     subnet6: str = ""
     gateway6: str = ""
     ip_range6: str = ""
+    # kept and shown as given (IPAM options have no effect with the default driver, as in
+    # dockerd); auxiliary addresses are never handed to a container
+    attachable: bool = False
+    ipam_options: dict[str, str] = field(default_factory=dict)
+    aux_addresses: dict[str, str] = field(default_factory=dict)
 
     def opt_bool(self, key: str, default: bool = True) -> bool:
         """A boolean driver option (com.docker.network.bridge.enable_icc, ...), as Go's
@@ -55,12 +60,14 @@ class Network:
         return self.name not in BUILTIN
 
     def to_api(self, containers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        ipam_cfg: list[dict[str, str]] = []
+        ipam_cfg: list[dict[str, Any]] = []
         if self.subnet:
             one = {"Subnet": self.subnet, "Gateway": self.gateway}
             if self.ip_range:
                 one["IPRange"] = self.ip_range
             ipam_cfg.append(one)
+        if self.aux_addresses and ipam_cfg:
+            ipam_cfg[0]["AuxiliaryAddresses"] = dict(self.aux_addresses)
         if self.enable_ipv6 and self.subnet6:
             six = {"Subnet": self.subnet6, "Gateway": self.gateway6}
             if self.ip_range6:
@@ -77,9 +84,13 @@ class Network:
             "Driver": self.driver,
             "EnableIPv4": True,
             "EnableIPv6": self.enable_ipv6,
-            "IPAM": {"Driver": "default", "Options": None, "Config": ipam_cfg},
+            "IPAM": {
+                "Driver": "default",
+                "Options": dict(self.ipam_options) or None,
+                "Config": ipam_cfg,
+            },
             "Internal": self.internal,
-            "Attachable": False,
+            "Attachable": self.attachable,
             "Ingress": False,
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,

@@ -300,6 +300,22 @@ class NetworkService:
         # the field; older clients sending false get the same 409)
         if any(n.name == name for n in self.store.all()):
             raise Conflict(f"network with name {name} already exists")
+        ipam_body = body.get("IPAM") or {}
+        if (ipam_body.get("Driver") or "default") != "default":
+            raise NotFound(f'plugin "{ipam_body["Driver"]}" not found')
+        # what berth does not do is refused, not taken and dropped
+        if body.get("Ingress"):
+            raise Forbidden("ingress networks are a swarm feature: berth has no swarm")
+        if body.get("ConfigOnly") or (body.get("ConfigFrom") or {}).get("Network"):
+            raise InvalidParameter(
+                "config-only networks (--config-only, --config-from) are not supported by berth"
+            )
+        if (body.get("Scope") or "local") != "local":
+            raise InvalidParameter(
+                f"scope {body['Scope']!r} is not supported by berth: its networks are local"
+            )
+        if body.get("EnableIPv4") is False:
+            raise InvalidParameter("IPv4 cannot be disabled: berth's networks always have IPv4")
         opts = dict(body.get("Options") or {})
         for key in (OPT_ICC, OPT_MASQ):
             if opts.get(key, "true").lower() not in _GO_BOOLS:
@@ -361,6 +377,20 @@ class NetworkService:
                 )
             ip_range = str(r)
         subnet6, gateway6, ip_range6 = self._ipv6_config(cfgs6) if enable6 else ("", "", "")
+        aux: dict[str, str] = {}
+        for cfg in all_cfgs:
+            for host, addr in (cfg.get("AuxiliaryAddresses") or {}).items():
+                try:
+                    a = ipaddress.ip_address(addr)
+                except ValueError as exc:
+                    raise InvalidParameter(f"invalid auxiliary address {host}={addr}") from exc
+                pool = subnet6 if a.version == 6 else subnet
+                if not pool or a not in ipaddress.ip_network(pool):
+                    raise Forbidden(
+                        f"invalid pool request: auxiliary address: ({host}:{addr}) must "
+                        f"belong to the master pool: {pool}"
+                    )
+                aux[host] = str(a)
         nid = secrets.token_hex(32)
         bname = opts.get(OPT_NAME) or "br-" + nid[:12]
         for other in self.store.all():
@@ -389,7 +419,11 @@ class NetworkService:
             subnet6=subnet6,
             gateway6=gateway6,
             ip_range6=ip_range6,
+            attachable=bool(body.get("Attachable")),
+            ipam_options={str(k): str(v) for k, v in (ipam_body.get("Options") or {}).items()},
+            aux_addresses=aux,
         )
+        self.leases.used(n.id).update(aux.values())
         # the record exists, owning nothing, before the host is touched; it says berth made
         # the bridge only once the bridge is there
         self.store.add(n)
@@ -1005,6 +1039,8 @@ class NetworkService:
 
     # ---- daemon start / stop ------------------------------------------
     def restore_leases(self) -> None:
+        for net in self.store.all():
+            self.leases.used(net.id).update(net.aux_addresses.values())
         for c in self.containers.all():
             if c.state.running:
                 for name, ep in (c.networks or {}).items():

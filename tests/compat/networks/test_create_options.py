@@ -90,3 +90,62 @@ def test_prune_keeps_used_and_filtered(nd: Daemon, cli: Docker) -> None:
     assert keep not in out(cli("network", "prune", "-f", "--filter", "until=1h"))
     bad = nd.api.call("POST", '/networks/prune?filters={"dangling":["true"]}')
     assert bad[0] == 400
+
+
+def test_ipam_options_aux_addresses_and_attachable_are_kept(daemon) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import docker_for
+
+    docker = docker_for(daemon)
+    name = "bt-net-aux"
+    r = docker("network", "create", "--subnet", "10.213.4.0/24", "--aux-address", "router=10.213.4.2",
+               "--ipam-opt", "foo=bar", "--attachable", name)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cids = []
+    try:
+        n = daemon.api.call("GET", f"/networks/{name}")[1]
+        assert n["IPAM"]["Options"] == {"foo": "bar"}, n["IPAM"]
+        assert n["IPAM"]["Config"][0]["AuxiliaryAddresses"] == {"router": "10.213.4.2"}
+        assert n["Attachable"] is True
+        # the auxiliary address is never a container's
+        for _ in range(3):
+            c = docker("run", "-d", "--network", name, "busybox", "sleep", "60")
+            assert c.returncode == 0, c.stderr
+            cids.append(c.stdout.decode().strip())
+        ips = [
+            daemon.api.call("GET", f"/containers/{c}/json")[1]["NetworkSettings"]["Networks"][name][
+                "IPAddress"
+            ]
+            for c in cids
+        ]
+        assert "10.213.4.2" not in ips, ips
+        # (the docker CLI checks this itself: the daemon is asked directly)
+        st, bad = daemon.api.call(
+            "POST",
+            "/networks/create",
+            {"Name": "bt-net-aux2", "IPAM": {"Config": [
+                {"Subnet": "10.213.5.0/24", "AuxiliaryAddresses": {"x": "10.9.9.9"}}
+            ]}},
+        )  # fmt: skip
+        assert st == 403 and "must belong to the master pool" in bad["message"], bad
+    finally:
+        for c in cids:
+            docker("rm", "-f", c)
+        docker("network", "rm", name)
+        docker("network", "rm", "bt-net-aux2")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [
+        ({"Ingress": True}, 403, "swarm"),
+        ({"ConfigOnly": True}, 400, "config-only"),
+        ({"Scope": "swarm"}, 400, "scope"),
+        ({"IPAM": {"Driver": "nope"}}, 404, 'plugin "nope" not found'),
+    ],
+)
+def test_what_berth_does_not_do_is_refused(daemon, body, status, text) -> None:  # type: ignore[no-untyped-def]
+    st, resp = daemon.api.call("POST", "/networks/create", {"Name": "bt-net-refused", **body})
+    try:
+        assert st == status and text in resp["message"], resp
+    finally:
+        daemon.api.call("DELETE", "/networks/bt-net-refused")
