@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from berth.daemon.tlsserve import start_tls_server
-from tests.compat.test_tls_streams import _write_pki
+from tests.compat.daemon.test_tls_streams import _write_pki
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,9 @@ def test_docker_cli_in_a_container_starts_a_sibling(docker, daemon: Daemon) -> N
 
 
 def test_berth_client_in_a_container_starts_a_sibling(docker, daemon: Daemon) -> None:  # type: ignore[no-untyped-def]
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    )
     prefix = sys.base_prefix
     python = os.path.realpath(sys.executable)
     # the host's python with what its dynamic loader needs, all read-only, at the host's paths
