@@ -160,12 +160,15 @@ class Pipe:
     """A pipeline: commands (operand lists; an operand is a token or a nested Pipe) and the
     variables it declares (":=") or assigns ("=")."""
 
-    __slots__ = ("cmds", "decl", "assign")
+    __slots__ = ("cmds", "decl", "assign", "fields", "fields_tok")
 
     def __init__(self, cmds: list[list[Any]], decl: list[str] | None = None, assign: bool = False):
         self.cmds = cmds
         self.decl = decl or []
         self.assign = assign
+        # `(pipeline).A.B`: Go's chain node, fields read off the parenthesised value
+        self.fields: list[str] = []
+        self.fields_tok: Any = ""
 
 
 class Block:
@@ -222,7 +225,20 @@ def _parse_pipe(toks: list[str]) -> Pipe:
             break
     cmds: list[list[Any]] = [[]]
     stack: list[list[list[Any]]] = []
+    closed_at = -2  # where the last ")" was: a field right after it chains onto it
     for t in toks:
+        pos = getattr(t, "pos", -1)
+        if (
+            t.startswith(".")
+            and len(t) > 1
+            and pos >= 0
+            and pos == closed_at + 1
+            and cmds[-1]
+            and isinstance(cmds[-1][-1], Pipe)
+        ):
+            cmds[-1][-1].fields = t[1:].split(".")
+            cmds[-1][-1].fields_tok = t
+            continue
         if t == "(":
             stack.append(cmds)
             cmds = [[]]
@@ -232,6 +248,7 @@ def _parse_pipe(toks: list[str]) -> Pipe:
             inner = Pipe(cmds)
             cmds = stack.pop()
             cmds[-1].append(inner)
+            closed_at = pos
         elif t == "|":
             cmds.append([])
         else:
@@ -572,7 +589,8 @@ class _Exec:
 
     def operand(self, tok: Any, dot: Any) -> Any:
         if isinstance(tok, Pipe):
-            return self.pipe(tok, dot)
+            val = self.pipe(tok, dot)
+            return self.chain(val, tok.fields, tok.fields_tok) if tok.fields else val
         if tok.startswith('"') or tok.startswith("`"):
             return _unquote(tok)
         if tok == ".":

@@ -91,3 +91,14 @@ def test_execution_errors(src: str) -> None:
 def test_parse_errors(src: str) -> None:
     with pytest.raises(TemplateError):
         Template(src)
+
+
+def test_a_field_of_a_parenthesised_pipeline() -> None:
+    """Go's chain node: `(index .M "k").Field` reads Field off the pipeline's value."""
+    from berth.cli.gotemplate import Template
+
+    data = {"Networks": {"n-ipam": {"IPAddress": "10.1.1.2"}}, "L": [{"A": {"B": "deep"}}]}
+    out = Template('{{(index .Networks "n-ipam").IPAddress}}|{{(index .L 0).A.B}}').execute(data)
+    assert out == "10.1.1.2|deep"
+    # a space before the field makes it an argument, not a chain (Go: a call with args)
+    assert Template("{{ (index .L 0) }}").execute(data) == "map[A:map[B:deep]]"
