@@ -164,7 +164,8 @@ def _pull(ctx: Context, image: str, platform: str, quiet: bool = False) -> None:
 def create(ctx: Context, argv: list[str]) -> int:
     """berth create: create a container and print its id."""
     opts, args = parse(CREATE, argv)
-    config = build(CREATE, opts, args, detach=True)
+    # docker create attaches stdout and stderr in the config (a later start -a uses them)
+    config = build(CREATE, opts, args, detach=False)
     ctx.out(_create(ctx, config, opts) + "\n")
     return 0
 

@@ -133,3 +133,17 @@ def test_detach_keys() -> None:
     assert _detach_keys("ctrl-@,a") == b"\x00a"
     with pytest.raises(StatusError):
         _detach_keys("ctrl-pp")
+
+
+def test_create_attaches_as_docker_create_does() -> None:
+    """docker create (no -d there) sends AttachStdout/AttachStderr true, and with -i
+    AttachStdin and StdinOnce, as a recorded `docker create -i busybox` body shows."""
+    from berth.cli.commands.run import CREATE
+    from berth.cli.flags import parse
+
+    opts, args = parse(CREATE, ["-i", "busybox"])
+    b = build(CREATE, opts, args, detach=False)
+    got = {
+        k: b[k] for k in ("AttachStdin", "AttachStdout", "AttachStderr", "OpenStdin", "StdinOnce")
+    }
+    assert got == dict.fromkeys(got, True)
