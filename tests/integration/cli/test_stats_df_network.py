@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import Daemon
 from tests.integration.cli.conftest import BerthRun
 
 
@@ -18,12 +19,15 @@ def ok(p: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture
-def networks(berth: BerthRun) -> Iterator[list[str]]:
-    """Names of networks a test creates; removed afterwards whatever happened."""
+def networks(berth: BerthRun, daemon: Daemon) -> Iterator[list[str]]:
+    """Names of networks a test creates; removed afterwards whatever happened (their
+    containers first: a network with an endpoint cannot go, and a leaked one's subnet
+    would be refused to the next test that asks for it)."""
     made: list[str] = []
     try:
         yield made
     finally:
+        daemon.remove_all_containers()
         for name in made:
             berth("network", "rm", name)
 
@@ -73,13 +77,13 @@ def test_network_create_ipam_flags(berth: BerthRun, networks: list[str]) -> None
             "network",
             "create",
             "--subnet",
-            "10.231.0.0/16",
+            "10.233.0.0/16",
             "--ip-range",
-            "10.231.5.0/24",
+            "10.233.5.0/24",
             "--gateway",
-            "10.231.0.254",
+            "10.233.0.254",
             "--aux-address",
-            "reserved=10.231.0.10",
+            "reserved=10.233.0.10",
             "--ipam-driver",
             "default",
             "--ipam-opt",
@@ -89,18 +93,18 @@ def test_network_create_ipam_flags(berth: BerthRun, networks: list[str]) -> None
     )
     ipam = json.loads(ok(berth("network", "inspect", "-f", "{{json .IPAM}}", "n-ipam")))
     assert ipam["Driver"] == "default"
-    # berthd keeps neither IPAM driver options nor aux addresses (yet): that they are sent
-    # is checked on the request body, in tests/unit/cli/test_stats_df_network_format.py
+    assert ipam["Options"] == {"foo": "bar"}
     (config,) = ipam["Config"]
+    assert config["AuxiliaryAddresses"] == {"reserved": "10.233.0.10"}
     assert (config["Subnet"], config["IPRange"], config["Gateway"]) == (
-        "10.231.0.0/16",
-        "10.231.5.0/24",
-        "10.231.0.254",
+        "10.233.0.0/16",
+        "10.233.5.0/24",
+        "10.233.0.254",
     )
     ok(berth("run", "-d", "--name", "c-ipam", "--network", "n-ipam", "busybox", "sleep", "60"))
     nets = json.loads(ok(berth("inspect", "-f", "{{json .NetworkSettings.Networks}}", "c-ipam")))
     addr = nets["n-ipam"]["IPAddress"]
-    assert addr.startswith("10.231.5.")  # allocated from --ip-range
+    assert addr.startswith("10.233.5.")  # allocated from --ip-range
 
 
 def test_network_create_several_subnets_and_ipv6(berth: BerthRun, networks: list[str]) -> None:
