@@ -30,6 +30,8 @@ log = logging.getLogger("berthd")
 
 # how often the event loop is probed for lag
 LAG_INTERVAL = 0.5
+# the methods the API has; any other is counted as "other"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
 
 
 class Metrics:
@@ -91,6 +93,9 @@ class Metrics:
         self, method: str, path: str, route: str, status: int, seconds: float
     ) -> None:
         route = route or "unmatched"
+        if method not in _METHODS or route == "unmatched":
+            # a client picks these bytes: a label of each would be a series of each
+            method = method if method in _METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
         if method == "POST" and route == "/containers/{name}/start" and status == 204:
