@@ -116,26 +116,32 @@ class BuildService:
         self, opts: BuildOptions, body: AsyncIterator[bytes], work: Path
     ) -> tuple[dfp.Dockerfile, Context]:
         spool = work / "context.tar"
-        with open(spool, "wb") as f:
-            async for chunk in body:
-                await asyncio.to_thread(f.write, chunk)
+        # batched writes: one thread hop per MiB, not one per chunk of the body
+        size = await self.images._spool(body, spool)
         ctxdir = work / "ctx"
         ctxdir.mkdir(mode=0o700)
 
         def unpack_it() -> None:
-            from berth.engine.images.compression import copy_uncompressed
+            from berth.engine.images.compression import copy_uncompressed, detect
 
-            plain = work / "context.plain.tar"
+            with open(spool, "rb") as f:
+                compressed = bool(detect(f.read(8)))
+            plain = spool
             try:
-                with open(spool, "rb") as src, open(plain, "wb") as dst:
-                    _, size = copy_uncompressed(src, dst)
-                    # Go's tar reader takes an archive that ends right after its last
-                    # member's data (the docker CLI sends one with -f outside the
-                    # context): padded here as a tar writer would have
-                    dst.write(b"\0" * ((-size) % 512 + 1024))
+                if compressed:
+                    plain = work / "context.plain.tar"
+                    with open(spool, "rb") as src, open(plain, "wb") as dst:
+                        _, n = copy_uncompressed(src, dst)
+                    spool.unlink()
+                else:
+                    n = size
+                # Go's tar reader takes an archive that ends right after its last
+                # member's data (the docker CLI sends one with -f outside the context):
+                # padded here as a tar writer would have
+                with open(plain, "ab") as dst:
+                    dst.write(b"\0" * ((-n) % 512 + 1024))
             except (OSError, EOFError, ValueError) as exc:
                 raise InvalidParameter(f"invalid build context: {exc}") from None
-            spool.unlink()
             with open(plain, "rb") as src:
                 unpack(src, ctxdir)
             plain.unlink()
