@@ -142,6 +142,28 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
             rep.sections.append((f"berthd log ({d.root})", tail))
 
 
+def shims_of(d: Daemon) -> list[int]:
+    """The processes working in D's exec root: its shims (a shim's cwd is its bundle)."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.readlink(f"/proc/{p}/cwd").startswith(str(d.exec_root) + "/"):
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def ids_on_disk(d: Daemon) -> set[str]:
+    """Container ids with a directory in D's exec root, overlay dir or containers dir."""
+    out: set[str] = set()
+    for sub in (d.exec_root, d.data_root / "overlay", d.data_root / "containers"):
+        if sub.is_dir():
+            out |= {n for n in os.listdir(sub) if len(n) == 64}
+    return out
+
+
 def leftover_mounts(root: Path) -> list[str]:
     with open("/proc/self/mounts") as f:
         return [ln for ln in f if str(root) in ln]

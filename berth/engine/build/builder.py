@@ -117,7 +117,7 @@ class BuildService:
     ) -> tuple[dfp.Dockerfile, Context]:
         spool = work / "context.tar"
         # batched writes: one thread hop per MiB, not one per chunk of the body
-        size = await self.images._spool(body, spool)
+        size = await self.images.spool(body, spool)
         ctxdir = work / "ctx"
         ctxdir.mkdir(mode=0o700)
 

@@ -1,13 +1,10 @@
-"""POST /build's options, decoded once at the edge into typed values (the query's JSON
-fields included), with dockerd's refusals for what the classic builder does not do."""
+"""The options of one build, as typed values (decoded from POST /build's query at the
+edge, berth/api/routes/build.py)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-
-from berth.engine.errors import InvalidParameter
 
 
 @dataclass
@@ -45,132 +42,3 @@ class BuildOptions:
     cgroup_parent: str = ""
     # X-Registry-Config: registry host -> its auth config, for FROM of private images
     registry_auth: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _json_field(raw: str, name: str, kind: type) -> Any:
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidParameter(f"invalid {name}: {exc}") from None
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        raise InvalidParameter(f"invalid {name}: expected a JSON {kind.__name__}")
-    return value
-
-
-def _int(raw: str, name: str) -> int:
-    if raw == "":
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidParameter(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
-
-
-def _bool(raw: str | None, default: bool) -> bool:
-    # dockerd's httputils.BoolValue: "", "0", "no", "false", "none" are false
-    if raw is None:
-        return default
-    return raw.strip().lower() not in ("", "0", "no", "false", "none")
-
-
-def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOptions:
-    """The query of POST /build (a name -> values mapping) and its X-Registry-Config."""
-
-    # Go's FormValue: the first value of a repeated parameter (docker-py sends
-    # `dockerfile` twice for a Dockerfile outside the context: its name, then its text)
-    def q(name: str) -> str:
-        v = query.get(name)
-        return v[0] if v else ""
-
-    def has(name: str) -> str | None:
-        v = query.get(name)
-        return v[0] if v else None
-
-    if q("remote"):
-        raise InvalidParameter(
-            "remote build contexts (a Git repository or URL) are not supported by berth: "
-            "send the context as a tar"
-        )
-    if _bool(has("squash"), False):
-        raise InvalidParameter("squash is only supported with experimental mode")
-    if q("isolation") not in ("", "default"):
-        raise InvalidParameter(f"Unsupported isolation: {q('isolation')!r}")
-    if q("version") not in ("", "1"):
-        raise InvalidParameter(
-            "BuildKit is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"
-        )
-    if q("outputs"):
-        raise InvalidParameter("outputs are a BuildKit option: not supported by berth")
-    opts = BuildOptions(
-        tags=[t for t in query.get("t", []) if t],
-        dockerfile=q("dockerfile") or "Dockerfile",
-        target=q("target"),
-        no_cache=_bool(has("nocache"), False),
-        pull=_bool(has("pull"), False),
-        network_mode=q("networkmode"),
-        remove=_bool(has("rm"), True),
-        force_remove=_bool(has("forcerm"), False),
-        quiet=_bool(has("q"), False),
-        platform=q("platform"),
-        shm_size=_int(q("shmsize"), "shmsize"),
-        memory=_int(q("memory"), "memory"),
-        memory_swap=_int(q("memswap"), "memswap"),
-        cpu_shares=_int(q("cpushares"), "cpushares"),
-        cpu_period=_int(q("cpuperiod"), "cpuperiod"),
-        cpu_quota=_int(q("cpuquota"), "cpuquota"),
-        cpuset_cpus=q("cpusetcpus"),
-        cpuset_mems=q("cpusetmems"),
-        cgroup_parent=q("cgroupparent"),
-    )
-    if opts.force_remove:
-        opts.remove = True
-    if q("buildargs"):
-        args = _json_field(q("buildargs"), "buildargs", dict)
-        for k, v in args.items():
-            if not isinstance(k, str) or not (v is None or isinstance(v, str)):
-                raise InvalidParameter("invalid buildargs: values must be strings or null")
-        opts.build_args = args
-    if q("labels"):
-        labels = _json_field(q("labels"), "labels", dict)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-            raise InvalidParameter("invalid labels: values must be strings")
-        opts.labels = labels
-    if q("cachefrom"):
-        cf = _json_field(q("cachefrom"), "cachefrom", list)
-        if not all(isinstance(x, str) for x in cf):
-            raise InvalidParameter("invalid cachefrom: expected a list of strings")
-        opts.cache_from = cf
-    if q("extrahosts"):
-        # the CLI sends a comma-free list joined by commas (older) or repeated values
-        hosts: list[str] = []
-        for raw in query.get("extrahosts", []):
-            hosts += [h for h in raw.split(",") if h]
-        opts.extra_hosts = hosts
-    if q("ulimits"):
-        uls = _json_field(q("ulimits"), "ulimits", list)
-        for u in uls:
-            if not isinstance(u, dict) or not isinstance(u.get("Name"), str):
-                raise InvalidParameter("invalid ulimits: expected a list of {Name, Soft, Hard}")
-            soft, hard = u.get("Soft", 0), u.get("Hard", 0)
-            if not isinstance(soft, int) or not isinstance(hard, int):
-                raise InvalidParameter("invalid ulimits: Soft and Hard must be integers")
-            opts.ulimits.append(Ulimit(u["Name"], soft, hard))
-    if registry_config:
-        opts.registry_auth = _registry_config(registry_config)
-    return opts
-
-
-def _registry_config(raw: str) -> dict[str, dict[str, Any]]:
-    import base64
-
-    try:
-        padded = raw + "=" * (-len(raw) % 4)
-        data = base64.urlsafe_b64decode(padded.encode())
-        value = json.loads(data)
-    except (ValueError, TypeError):
-        return {}  # dockerd ignores an X-Registry-Config it cannot read
-    if not isinstance(value, dict):
-        return {}
-    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, dict)}

@@ -13,7 +13,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,13 +243,25 @@ class Steps:
     async def _metadata(self, state: StageState, comment: str) -> AsyncIterator[dict[str, Any]]:
         """A step that changes only the config."""
         cc = self._container_config(state, _nop(state, comment))
+
+        async def commit() -> Image:
+            state.container_id = ""
+            return await self._commit(state, cc, None)
+
+        async for m in self._step(state, cc, commit):
+            yield m
+
+    async def _step(
+        self, state: StageState, cc: dict[str, Any], make: Callable[[], Awaitable[Image]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A step's image: the cached one for its container config, or MAKE's; then its
+        id, as the classic builder prints them."""
         hit = self._cached(state, cc)
         if hit is not None:
             yield self.say(" ---> Using cache\n")
             state.image = hit
         else:
-            state.container_id = ""
-            state.image = await self._commit(state, cc, None)
+            state.image = await make()
         yield self.say(f" ---> {state.image.short_id}\n")
 
     # ---- FROM ----------------------------------------------------------------
@@ -503,21 +515,16 @@ class Steps:
         state.config.working_dir = posixpath.normpath(path)
         comment = "WORKDIR " + state.config.working_dir
         cc = self._container_config(state, _nop_str(state, comment))
-        hit = self._cached(state, cc)
-        if hit is not None:
-            yield self.say(" ---> Using cache\n")
-            state.image = hit
-        else:
-            workdir = state.config.working_dir
+        workdir = state.config.working_dir
 
-            def mkdir(root: str) -> None:
-                from berth.runtime import rootdir
+        def mkdir(root: str) -> None:
+            from berth.runtime import rootdir
 
-                with rootdir.Root(root) as r:
-                    os.close(r.mkdir_all(workdir))
+            with rootdir.Root(root) as r:
+                os.close(r.mkdir_all(workdir))
 
-            state.image = await self._fs_step(state, cc, mkdir)
-        yield self.say(f" ---> {state.image.short_id}\n")
+        async for m in self._step(state, cc, lambda: self._fs_step(state, cc, mkdir)):
+            yield m
 
     # ---- filesystem steps ----------------------------------------------------
     async def _fs_step(
@@ -585,26 +592,21 @@ class Steps:
             checksum = await asyncio.to_thread(ctx.checksum, sources)
             comment = f"{name} {checksum} in {dest} "
             cc = self._container_config(state, _nop_str(state, comment))
-            hit = self._cached(state, cc)
-            if hit is not None:
-                yield self.say(" ---> Using cache\n")
-                state.image = hit
-            else:
-                workdir = state.config.working_dir
+            workdir = state.config.working_dir
 
-                def do_copy(root: str) -> None:
-                    owner = copier.Owner()
-                    if chown:
-                        u = users.resolve(root, chown)
-                        owner = copier.Owner(u.uid, u.gid)
-                    copier.copy(
-                        ctx, sources, root, dest, workdir, owner=owner, chmod=chmod,
-                        instruction=name, unpack_archives=name == "ADD" and not flags.get("from"),
-                        spool_dir=str(self.work),
-                    )  # fmt: skip
+            def do_copy(root: str) -> None:
+                owner = copier.Owner()
+                if chown:
+                    u = users.resolve(root, chown)
+                    owner = copier.Owner(u.uid, u.gid)
+                copier.copy(
+                    ctx, sources, root, dest, workdir, owner=owner, chmod=chmod,
+                    instruction=name, unpack_archives=name == "ADD" and not flags.get("from"),
+                    spool_dir=str(self.work),
+                )  # fmt: skip
 
-                state.image = await self._fs_step(state, cc, do_copy)
-        yield self.say(f" ---> {state.image.short_id}\n")
+            async for m in self._step(state, cc, lambda: self._fs_step(state, cc, do_copy)):
+                yield m
 
     def _source_context(self, state: StageState, ref: str, name: str) -> Any:
         """The context COPY takes from: the build's, or (--from) a stage's or an image's

@@ -198,7 +198,7 @@ class ImageService:
         return self.store.layer_sizes(image.diff_ids)
 
     # ---- spooling ------------------------------------------------------
-    async def _spool(self, body: AsyncIterator[bytes], path: Path) -> int:
+    async def spool(self, body: AsyncIterator[bytes], path: Path) -> int:
         total = 0
         with open(path, "wb") as f:  # noqa: ASYNC230 - writes are batched into a thread
             buf: builtins.list[bytes] = []
@@ -254,7 +254,7 @@ class ImageService:
         tf: tarfile.TarFile | None = None
         try:
             spool = work / "in"
-            if await self._spool(body, spool) == 0:
+            if await self.spool(body, spool) == 0:
                 raise InvalidParameter("no archive in request body (empty input)")
             tf = await asyncio.to_thread(_open_tar, spool, work)
             reader = archive.ArchiveReader(tf)
@@ -489,7 +489,7 @@ class ImageService:
         work = self.store.mkdtemp("import-")
         try:
             spool = work / "in"
-            await self._spool(body, spool)
+            await self.spool(body, spool)
 
             def prepare() -> PreparedLayer:
                 with open(spool, "rb") as src:

@@ -9,11 +9,10 @@ import os
 import random
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import IS_ROOT, Daemon, leftover_mounts
+from tests.conftest import IS_ROOT, Daemon, leftover_mounts, shims_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
 
@@ -25,18 +24,6 @@ def _veths(cids: list[str]) -> set[str]:
     """The host ends of these containers' veths (berth names them veth<id7>...)."""
     prefixes = tuple(f"veth{cid[:7]}" for cid in cids)
     return {n for n in os.listdir("/sys/class/net") if prefixes and n.startswith(prefixes)}
-
-
-def _shims(exec_root: Path) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                if os.readlink(f"/proc/{d}/cwd").startswith(str(exec_root) + "/"):
-                    out.append(int(d))
-            except OSError:
-                pass
-    return out
 
 
 _VERBS = {
@@ -116,11 +103,11 @@ def test_racing_verbs_leak_nothing(daemon: Daemon, first: str, second: str, runn
     # what the removals left goes a moment later (a netns takes its veth with it)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
-        _veths(cids) or _shims(daemon.exec_root) or leftover_mounts(daemon.root)
+        _veths(cids) or shims_of(daemon) or leftover_mounts(daemon.root)
     ):
         time.sleep(0.1)
     assert _veths(cids) == set()
-    assert _shims(daemon.exec_root) == []
+    assert shims_of(daemon) == []
     assert [m for m in leftover_mounts(daemon.root) if "bt-race" in m or "/overlay/" in m] == []
     containers = daemon.data_root / "containers"
     assert [p.name for p in containers.iterdir()] == [] if containers.exists() else True

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IS_ROOT, Daemon, docker_for, leftover_mounts, own_daemon
+from tests.conftest import (
+    IS_ROOT,
+    Daemon,
+    docker_for,
+    ids_on_disk,
+    leftover_mounts,
+    own_daemon,
+    shims_of,
+)
 from tests.integration.registry.fixtures import Registry, layer_tar, put_oci_image, registry
 
 __all__ = ["registry"]
@@ -58,26 +66,6 @@ def _processes_in(cgroup_dir: str) -> list[int]:
             with open(os.path.join(dirpath, "cgroup.procs")) as f:
                 pids += [int(x) for x in f.read().split()]
     return pids
-
-
-def _ids_on_disk(d: Daemon) -> set[str]:
-    out: set[str] = set()
-    for sub in (d.exec_root, d.data_root / "overlay", d.data_root / "containers"):
-        if sub.is_dir():
-            out |= {n for n in os.listdir(sub) if len(n) == 64}
-    return out
-
-
-def _shims(d: Daemon) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                if os.readlink(f"/proc/{p}/cwd").startswith(str(d.exec_root) + "/"):
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
 
 
 def _crash_at(d: CrashingDaemon, fault: str, setup: list[tuple[str, ...]], *args: str) -> None:
@@ -126,7 +114,7 @@ def test_restart_after_a_crash_leaves_nothing_unknown(
     d.stop()
     d.proc = None
     _crash_at(d, fault, setup, *args)
-    seen = _ids_on_disk(d)  # what the crash left, before berthd looks at it
+    seen = ids_on_disk(d)  # what the crash left, before berthd looks at it
     assert seen, "the crash point left nothing to recover: the test would prove nothing"
     d.start()
     docker = docker_for(d)
@@ -138,10 +126,10 @@ def test_restart_after_a_crash_leaves_nothing_unknown(
     for cid in known:
         assert d.api.call("GET", f"/containers/{cid}/json")[0] == 200
     # nothing on disk but what the store knows
-    assert _ids_on_disk(d) <= known
+    assert ids_on_disk(d) <= known
     # no container process berth cannot see: only the listed running ones have one
     running = [c for c in listed if c["State"] == "running"]
-    assert len(_shims(d)) == len(running), (listed, _shims(d))
+    assert len(shims_of(d)) == len(running), (listed, shims_of(d))
     if fault == "network:connect":
         # the connect the crash cut short can be made again (its stale veth is replaced)
         r = docker("network", "connect", "bt-cn", "bt-c1")
@@ -160,11 +148,11 @@ def test_restart_after_a_crash_leaves_nothing_unknown(
     for cid in [*known, "bt-n0", "bt-n1"]:
         assert docker("rm", "-f", cid).returncode == 0
     deadline = time.monotonic() + 10
-    while (_shims(d) or _net_leftovers(seen)) and time.monotonic() < deadline:
+    while (shims_of(d) or _net_leftovers(seen)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _shims(d) == []
+    assert shims_of(d) == []
     assert _net_leftovers(seen) == []
-    assert _ids_on_disk(d) == set()
+    assert ids_on_disk(d) == set()
     assert [m for m in leftover_mounts(d.root) if "/overlay/" in m or "/shm" in m] == []
     cg = "/sys/fs/cgroup/pids/berth"
     if os.path.isdir(cg):

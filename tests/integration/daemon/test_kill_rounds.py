@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IS_ROOT, Daemon, leftover_mounts, own_daemon
+from tests.conftest import IS_ROOT, Daemon, ids_on_disk, leftover_mounts, own_daemon, shims_of
 from tests.integration.registry.fixtures import Registry, layer_tar, put_oci_image, registry
 
 __all__ = ["registry"]
@@ -72,26 +72,6 @@ def _work(d: Daemon, stop: threading.Event, seed: int, pullable: list[str]) -> N
             time.sleep(0.02)  # berthd is down: the round's end is near
 
 
-def _ids_on_disk(d: Daemon) -> set[str]:
-    out: set[str] = set()
-    for sub in (d.exec_root, d.data_root / "overlay", d.data_root / "containers"):
-        if sub.is_dir():
-            out |= {n for n in os.listdir(sub) if len(n) == 64}
-    return out
-
-
-def _shims(d: Daemon) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                if os.readlink(f"/proc/{p}/cwd").startswith(str(d.exec_root) + "/"):
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
-
-
 def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon, registry: Registry) -> None:
     rng = random.Random(11)
     pullable = []
@@ -113,16 +93,16 @@ def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon, registry
         stop.set()
         for w in workers:
             w.join(60)
-        seen |= _ids_on_disk(own)
+        seen |= ids_on_disk(own)
         own.start(timeout=60)
         status, listed = own.api.call("GET", "/containers/json?all=1")
         assert status == 200
         for c in listed:
             st, body = own.api.call("GET", f"/containers/{c['Id']}/json")
             assert st == 200, body
-        assert _ids_on_disk(own) <= {c["Id"] for c in listed}, f"round {rnd}"
+        assert ids_on_disk(own) <= {c["Id"] for c in listed}, f"round {rnd}"
         running = [c for c in listed if c["State"] == "running"]
-        assert len(_shims(own)) == len(running), f"round {rnd}: {listed}"
+        assert len(shims_of(own)) == len(running), f"round {rnd}: {listed}"
         for kind in ("networks", "volumes"):
             assert own.api.call("GET", f"/{kind}")[0] == 200
         status, images = own.api.call("GET", "/images/json")
@@ -154,11 +134,11 @@ def test_sigkill_rounds_under_load_leave_a_consistent_host(own: Daemon, registry
     assert st == 200
     assert own.api.call("GET", f"/images/{pullable[0]}/json")[0] == 200
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (_shims(own) or _net_left(seen)):
+    while time.monotonic() < deadline and (shims_of(own) or _net_left(seen)):
         time.sleep(0.1)
-    assert _shims(own) == []
+    assert shims_of(own) == []
     assert _net_left(seen) == []
-    assert _ids_on_disk(own) == set()
+    assert ids_on_disk(own) == set()
     assert [m for m in leftover_mounts(own.root) if "/overlay/" in m] == []
 
 
