@@ -343,8 +343,10 @@ def nothing_left_behind() -> Iterator[None]:
         return
     with takes_back_default_bridge():
         yield
-    time.sleep(0.2)
-    leaked_cg = _session_cgroups()
+    # the last containers' cgroups go as their shims finish: wait for that, not a while
+    deadline = time.monotonic() + 5
+    while (leaked_cg := _session_cgroups()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     _remove_session_parents()
     assert not leaked_cg, f"cgroups left behind: {sorted(leaked_cg)[:5]}"
     with open("/proc/self/mounts") as f:

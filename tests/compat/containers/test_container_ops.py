@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.waiting import wait_for
+
 pytestmark = pytest.mark.compat
 
 
@@ -220,9 +222,9 @@ def test_pause_freezes_the_cgroup(docker) -> None:
 
 
 def test_stop_of_paused_delivers_the_signal(docker) -> None:
-    script = 'trap "exit 7" TERM; while true; do sleep 0.1; done'
+    script = 'trap "exit 7" TERM; echo trapped; while true; do sleep 0.1; done'
     cid = ok(docker("run", "-d", "--name", "t-pstop", "busybox", "sh", "-c", script)).strip()
-    time.sleep(0.3)  # let sh set its trap
+    wait_for(lambda: ok(docker("logs", "t-pstop")) == "trapped\n", "sh to set its trap")
     ok(docker("pause", "t-pstop"))
     t0 = time.monotonic()
     ok(docker("stop", "t-pstop"))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 pytestmark = pytest.mark.compat
 
 
@@ -105,7 +107,7 @@ def test_detached_ps_logs_stop_rm(docker) -> None:
     assert r.returncode == 0, r.stderr
     cid = out(r).strip()
     assert len(cid) == 64
-    time.sleep(0.3)
+    wait_for(lambda: out(docker("logs", "t-web")) == "started\n", "sh to set its trap")
     ps = out(docker("ps", "--filter", "label=role=web", "--format", "{{.Names}} {{.State}}"))
     assert ps.strip() == "t-web running"
     assert out(docker("ps", "-q", "--filter", "name=t-web")).strip() == cid[:12]

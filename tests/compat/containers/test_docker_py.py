@@ -24,7 +24,7 @@ def test_ping_version_info(client) -> None:
 
 
 def test_run_returns_output_and_removes(client) -> None:
-    out = client.containers.run("busybox", ["echo", "from docker-py"], remove=True)
+    out = client.containers.run("busybox", ["echo", "from docker-py"], remove=True, name="from-py")
     assert out == b"from docker-py\n"
     assert client.containers.list(all=True, filters={"name": "from-py"}) == []
 

@@ -4,13 +4,16 @@ prunes and system df."""
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
+import threading
 import time
 
 import pytest
 
 from berth.runtime import spec
 from tests.conftest import Daemon
+from tests.waiting import holds, wait_for
 
 pytestmark = pytest.mark.compat
 
@@ -42,22 +45,52 @@ def test_docker_events_die_shows_the_exit_code(docker) -> None:  # type: ignore[
 
 
 def test_docker_events_streams_live(docker, daemon: Daemon) -> None:  # type: ignore[no-untyped-def]
-    exe = "docker"
     proc = subprocess.Popen(
-        [exe, "events", "--filter", "container=cli-live", "--format", "{{.Action}}"],
+        [
+            "docker",
+            "events",
+            "--filter",
+            "container=cli-live",
+            "--filter",
+            "container=cli-warm",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Action}}",
+        ],  # fmt: skip
         env=daemon.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(
+        target=lambda: [lines.put(ln.decode().strip()) for ln in iter(proc.stdout.readline, b"")],
+        daemon=True,
+    )
+    reader.start()
     try:
-        time.sleep(0.5)
+        # the stream is live once an event made after its start reaches it
+        def warm_seen() -> bool:
+            _ok(docker("create", "--name", "cli-warm", "busybox", "true"))
+            _ok(docker("rm", "cli-warm"))
+            try:
+                while True:
+                    if lines.get(timeout=0.5).startswith("cli-warm"):
+                        return True
+            except queue.Empty:
+                return False
+
+        wait_for(warm_seen, "the events stream to carry an event")
         assert docker("run", "--rm", "--name", "cli-live", "busybox", "true").returncode == 0
-        assert proc.stdout is not None
-        seen = []
+        seen: list[str] = []
         deadline = time.monotonic() + 20
-        while "destroy" not in seen and time.monotonic() < deadline:
-            seen.append(proc.stdout.readline().decode().strip())
-        assert seen == ["create", "attach", "start", "die", "destroy"]
+        while "cli-live destroy" not in seen and time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if ln.startswith("cli-live"):
+                seen.append(ln)
+        assert seen == [f"cli-live {a}" for a in ("create", "attach", "start", "die", "destroy")]
     finally:
         proc.kill()
         proc.wait()
@@ -78,12 +111,18 @@ def test_docker_restart_policy_and_restart_count(docker) -> None:  # type: ignor
     )
     _ok(docker("run", "-d", "--name", "cli-always", "--restart", "always", "busybox",
                "sh", "-c", "sleep 0.2"))  # fmt: skip
-    time.sleep(1)
+    wait_for(
+        lambda: int(_ok(docker("inspect", "-f", "{{.RestartCount}}", "cli-always"))) >= 1,
+        "the always policy to restart the container",
+    )
     _ok(docker("stop", "-t", "1", "cli-always"))
     n = _ok(docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "cli-always")).split()
     assert int(n[0]) >= 1 and n[1] == "exited"
-    time.sleep(0.6)
-    assert _ok(docker("inspect", "-f", "{{.RestartCount}}", "cli-always")).strip() == n[0]
+    holds(
+        lambda: _ok(docker("inspect", "-f", "{{.RestartCount}}", "cli-always")).strip() == n[0],
+        0.6,
+        "a stopped always-container is not restarted",
+    )
 
 
 @pytest.mark.skipif(spec.find_init() is None, reason="install Debian's tini package")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.waiting import holds
+
 pytestmark = pytest.mark.compat
 
 
@@ -77,8 +79,7 @@ def test_health_cmd_becomes_healthy_with_event_ps_and_filter(docker) -> None:  #
     assert creates[0]["Action"] == "exec_create: /bin/sh -c echo probe-out; true"
     # at most five log entries are kept
     assert _until(lambda: len(_health(docker, "hc-ok")["Log"]) == 5)
-    time.sleep(0.8)
-    assert len(_health(docker, "hc-ok")["Log"]) == 5
+    holds(lambda: len(_health(docker, "hc-ok")["Log"]) == 5, 0.8, "at most five entries")
 
 
 def test_failing_probe_turns_unhealthy_and_probes_stop_with_the_container(docker) -> None:  # type: ignore[no-untyped-def]
@@ -101,10 +102,12 @@ def test_failing_probe_turns_unhealthy_and_probes_stop_with_the_container(docker
     _ok(docker("stop", "-t", "0", "hc-bad"))
     n = len(_health(docker, "hc-bad")["Log"])
     streak = _health(docker, "hc-bad")["FailingStreak"]
-    time.sleep(0.8)
     # no more probes once stopped; the last health stays for inspect
-    h = _health(docker, "hc-bad")
-    assert len(h["Log"]) == n and h["FailingStreak"] == streak
+    holds(
+        lambda: len((h := _health(docker, "hc-bad"))["Log"]) == n and h["FailingStreak"] == streak,
+        0.8,
+        "no probe after the stop",
+    )
     assert _ok(docker("ps", "-a", "--filter", "name=hc-bad", "--format", "{{.Status}}")).startswith(
         "Exited"
     )
@@ -178,8 +181,7 @@ def test_image_healthcheck_none_and_cmd_form(docker) -> None:  # type: ignore[no
         # --no-healthcheck: no Health, "none" for the filter
         _ok(docker("run", "-d", "--name", "hc-none", "--no-healthcheck", "hc-img:1", "sleep", "60"))
         assert _health(docker, "hc-none") is None
-        time.sleep(0.5)
-        assert _health(docker, "hc-none") is None
+        holds(lambda: _health(docker, "hc-none") is None, 0.5, "--no-healthcheck has no Health")
         none = _ok(docker("ps", "--filter", "health=none", "--format", "{{.Names}}")).split()
         assert "hc-none" in none and "hc-inh" not in none
         p = docker("ps", "--filter", "health=bogus")

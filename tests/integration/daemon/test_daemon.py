@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,7 +153,6 @@ def test_killed_daemon_finds_its_containers_again(fresh_daemon: Daemon) -> None:
     assert api.call("POST", "/containers/survivor/start")[0] == 204
     pid = api.call("GET", "/containers/survivor/json")[1]["State"]["Pid"]
     d.kill()
-    time.sleep(0.2)
     d.start()
     st = api.call("GET", "/containers/survivor/json")[1]["State"]
     assert st["Running"] and st["Pid"] == pid

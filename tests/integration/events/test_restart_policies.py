@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Daemon
 from tests.integration.events.streams import EventStream, actions
+from tests.waiting import holds
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def test_on_failure_retries_up_to_its_limit_with_backoff(d: Daemon) -> None:
     cid = _run(d, "rp-fail", ["sh", "-c", "exit 4"], "on-failure", 2)
     _wait_for(lambda: _inspect(d, "rp-fail")["RestartCount"] == 2)
     _wait_for(lambda: _inspect(d, "rp-fail")["State"]["Status"] == "exited")
-    time.sleep(0.5)  # no third restart comes
+    holds(lambda: _inspect(d, "rp-fail")["RestartCount"] == 2, 0.5, "no third restart comes")
     info = _inspect(d, "rp-fail")
     assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 4
     with EventStream(d.sock, f"?since={since:.9f}&until={time.time():.9f}") as s:
@@ -66,9 +67,13 @@ def test_on_failure_retries_up_to_its_limit_with_backoff(d: Daemon) -> None:
 def test_on_failure_does_not_restart_a_clean_exit(d: Daemon) -> None:
     _run(d, "rp-clean", ["true"], "on-failure")
     d.api.call("POST", "/containers/rp-clean/wait")
-    time.sleep(0.4)
-    info = _inspect(d, "rp-clean")
-    assert info["RestartCount"] == 0 and info["State"]["Status"] == "exited"
+    holds(
+        lambda: (
+            (i := _inspect(d, "rp-clean"))["RestartCount"] == 0 and i["State"]["Status"] == "exited"
+        ),
+        0.4,
+        "a clean exit is not restarted",
+    )
 
 
 def test_always_restarts_until_stopped_and_stop_ends_it(d: Daemon) -> None:
@@ -79,9 +84,14 @@ def test_always_restarts_until_stopped_and_stop_ends_it(d: Daemon) -> None:
     info = _inspect(d, "rp-always")
     assert info["State"]["Status"] == "exited" and not info["State"]["Restarting"]
     count = info["RestartCount"]
-    time.sleep(1.0)
-    info = _inspect(d, "rp-always")
-    assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
+    holds(
+        lambda: (
+            (i := _inspect(d, "rp-always"))["State"]["Status"] == "exited"
+            and i["RestartCount"] == count
+        ),
+        1.0,
+        "a stop ends the always policy",
+    )
     # a start by the user begins afresh
     assert d.api.call("POST", "/containers/rp-always/start")[0] == 204
     assert _inspect(d, "rp-always")["RestartCount"] == 0
@@ -107,8 +117,7 @@ def test_restarting_state_shows_in_inspect_and_ps(d: Daemon) -> None:
     assert d.api.call("POST", "/containers/rp-show/kill")[0] in (204, 409)
     _wait_for(lambda: _inspect(d, "rp-show")["State"]["Status"] == "exited")
     count = _inspect(d, "rp-show")["RestartCount"]
-    time.sleep(0.8)
-    assert _inspect(d, "rp-show")["RestartCount"] == count
+    holds(lambda: _inspect(d, "rp-show")["RestartCount"] == count, 0.8, "kill calls it off")
 
 
 def test_a_restarting_container_needs_force_to_be_removed(d: Daemon) -> None:
