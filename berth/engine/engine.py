@@ -4,79 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
-import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth import __version__
-from berth.constants import API_VERSION, MIN_API_VERSION
-from berth.engine.containers import security
+from berth.engine import system
+from berth.engine.config import EngineConfig, Listener, listener_warnings
 from berth.engine.containers.service import ContainerService
 from berth.engine.containers.store import ContainerStore
 from berth.engine.db import Database
 from berth.engine.events import EventBus
+from berth.engine.system import SystemInfo
 
-
-@dataclass(frozen=True)
-class Listener:
-    """One socket berthd serves the API on, as `docker info` reports it."""
-
-    host: str  # as given to -H: unix:///path, tcp://addr:port, fd://
-    tls: bool = False
-    policy: str = "full"  # "full", "read-only" or a policy file's path
-    tlsverify: bool = False
-
-
-_ATTACK_SURFACE = """
-         Access to the remote API is equivalent to root access on the host. Refer
-         to the 'Docker daemon attack surface' section in the documentation for
-         more information: https://docs.docker.com/go/attack-surface/"""
-
-
-def listener_warnings(listeners: tuple[Listener, ...]) -> list[str]:
-    """dockerd's (20.10+) fillAPIInfo warnings: one per TCP listener without TLS, or with
-    TLS but without client verification."""
-    out = []
-    for ln in listeners:
-        proto, _, addr = ln.host.partition("://")
-        if proto != "tcp":
-            continue
-        if not ln.tls:
-            out.append(
-                f"WARNING: API is accessible on http://{addr} without encryption.{_ATTACK_SURFACE}"
-            )
-        elif not ln.tlsverify:
-            out.append(
-                f"WARNING: API is accessible on https://{addr} without TLS client "
-                f"verification.{_ATTACK_SURFACE}"
-            )
-    return out
-
-
-@dataclass
-class EngineConfig:
-    data_root: Path
-    exec_root: Path
-    debug: bool = False
-    labels: tuple[str, ...] = ()
-    cgroup_parent: str = "berth"
-    # berth.engine.images.registry.config.RegistryOptions; None means dockerd's defaults
-    registry: Any = None
-    # the default bridge network's Linux bridge (dockerd's --bridge)
-    bridge: str = "berth0"
-    # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
-    seccomp_profile: str = ""
-    # what berthd listens on, with each listener's access policy (docker info)
-    listeners: tuple[Listener, ...] = ()
-    # dockerd's --live-restore: a stop of berthd leaves the containers running
-    live_restore: bool = False
-    # daemon.json's bridge keys (bip, icc, mtu, ...), as given: the network service's
-    network_options: dict[str, Any] = field(default_factory=dict)
-    # berth.engine.containers.defaults.ContainerDefaults; None: dockerd's builtin ones
-    container_defaults: Any = None
+__all__ = ["Engine", "EngineConfig", "Listener", "listener_warnings", "prepare_roots"]
 
 
 # dockerd's modes (/var/lib/docker 0710 and overlay2 0710: nobody else may traverse into
@@ -155,9 +95,17 @@ class Engine:
         # health probes run through the exec machinery
         self.containers.health.execs = self.execs
         self._builds: Any = None
-        self._dtype: bool | None = None
         self.started = time.time()
         self._id = self._engine_id()
+        self.system = SystemInfo(
+            cfg,
+            self._id,
+            self.containers,
+            self.images,
+            self.events,
+            self.container_defaults,
+            runtime_down=lambda: bool(getattr(zygote, "down", False)),
+        )
 
     def _engine_id(self) -> str:
         p = self.cfg.data_root / "engine-id"
@@ -198,11 +146,6 @@ class Engine:
         await self.network.shutdown(keep_rules=keep)
         self.db.close()
 
-    def _runtime_warnings(self) -> list[str]:
-        if getattr(self.containers.zygote, "down", False):
-            return ["WARNING: the shim zygote is down: containers cannot start until it is back"]
-        return []
-
     def shutdown_timeout(self, configured: int) -> int:
         """How long a shutdown may take before berthd gives up on it, as dockerd reckons
         it: the configured seconds, or a running container's own stop timeout plus 5 s of
@@ -236,242 +179,7 @@ class Engine:
         self.images.reconfigure(registry)
 
     def version(self) -> dict[str, Any]:
-        uname = os.uname()
-        details = {
-            "ApiVersion": API_VERSION,
-            "Arch": _arch(),
-            "BuildTime": "",
-            "Experimental": "false",
-            "GitCommit": "",
-            "GoVersion": "python" + platform.python_version(),
-            "KernelVersion": uname.release,
-            "MinAPIVersion": MIN_API_VERSION,
-            "Os": "linux",
-        }
-        return {
-            "Platform": {"Name": "berth"},
-            "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
-            "Version": __version__,
-            "ApiVersion": API_VERSION,
-            "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "",
-            "GoVersion": details["GoVersion"],
-            "Os": "linux",
-            "Arch": details["Arch"],
-            "KernelVersion": uname.release,
-            "BuildTime": "",
-        }
-
-    def _driver_status(self) -> list[list[str]]:
-        """overlay2's DriverStatus as dockerd reports it, from the data root's own
-        filesystem and the overlay module's settings (d_type is probed once)."""
-        if self._dtype is None:
-            self._dtype = _supports_dtype(self.cfg.data_root / "overlay")
-        metacopy = _read_proc("/sys/module/overlay/parameters/metacopy") == "Y"
-        redirect = _read_proc("/sys/module/overlay/parameters/redirect_dir") == "Y"
-        return [
-            ["Backing Filesystem", _fs_name(self.cfg.data_root / "overlay")],
-            ["Supports d_type", _bool(self._dtype)],
-            ["Using metacopy", _bool(metacopy)],
-            # berth's diff reads the upper dir, which metacopy or redirect_dir would make
-            # incomplete: dockerd's "naive diff" condition
-            ["Native Overlay Diff", _bool(not (metacopy or redirect))],
-            ["userxattr", "false"],
-        ]
-
-    def _security_options(self, v2: bool) -> list[str]:
-        """dockerd's fillSecurityOptions for what berth applies: seccomp, and cgroupns
-        when new containers get a private cgroup namespace by default."""
-        out = security.info_options(self.cfg.seccomp_profile)
-        mode = self.container_defaults.cgroupns_mode or ("private" if v2 else "host")
-        if os.path.exists("/proc/self/ns/cgroup") and mode == "private":
-            out.append("name=cgroupns")
-        return out
+        return system.version()
 
     def info(self) -> dict[str, Any]:
-        from berth.runtime import cgroups
-
-        cs = self.containers.all()
-        running = sum(1 for c in cs if c.state.status == "running")
-        paused = sum(1 for c in cs if c.state.status == "paused")
-        from berth.runtime import spec as rt_spec
-
-        v2 = cgroups.is_v2() if hasattr(cgroups, "is_v2") else False
-        swap = _swap_limit(v2)
-        forwarding = _read_proc("/proc/sys/net/ipv4/ip_forward") == "1"
-        return {
-            "ID": self._id,
-            "Containers": len(cs),
-            "ContainersRunning": running,
-            "ContainersPaused": paused,
-            "ContainersStopped": len(cs) - running - paused,
-            "Images": len(self.images.list()),
-            "Driver": "overlay2",
-            "DriverStatus": self._driver_status(),
-            "Plugins": {
-                "Volume": ["local"],
-                "Network": ["bridge", "host", "null"],
-                "Authorization": None,
-                "Log": ["json-file", "local", "none"],
-            },
-            "MemoryLimit": True,
-            "SwapLimit": swap,
-            "CpuCfsPeriod": True,
-            "CpuCfsQuota": True,
-            "CPUShares": True,
-            "CPUSet": True,
-            "PidsLimit": True,
-            "IPv4Forwarding": forwarding,
-            "Debug": self.cfg.debug,
-            "NFd": len(os.listdir("/proc/self/fd")),
-            "NGoroutines": 0,
-            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
-            "LoggingDriver": self.container_defaults.log_driver,
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": "2" if v2 else "1",
-            "NEventsListener": self.events.listeners,
-            "KernelVersion": os.uname().release,
-            "OperatingSystem": _os_name(),
-            "OSVersion": _os_release("VERSION_ID"),
-            "OSType": "linux",
-            "Architecture": os.uname().machine,
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": self.images.registry_options.info(),
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-            "DockerRootDir": str(self.cfg.data_root),
-            "HttpProxy": "",
-            "HttpsProxy": "",
-            "NoProxy": "",
-            "Name": socket.gethostname(),
-            "Labels": list(self.cfg.labels),
-            "ExperimentalBuild": False,
-            "ServerVersion": __version__,
-            "Runtimes": {"berth": {"path": "berth-builtin"}},
-            "DefaultRuntime": "berth",
-            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
-            "LiveRestoreEnabled": self.cfg.live_restore,
-            "Isolation": "",
-            "InitBinary": rt_spec.find_init() or "",
-            "SecurityOptions": self._security_options(v2),
-            "Warnings": listener_warnings(self.cfg.listeners)
-            + self._runtime_warnings()
-            + _host_warnings(swap, forwarding, self.cfg.seccomp_profile),
-            # berth's own: each listener and its access policy (berth.api.policy)
-            "BerthListeners": [
-                {"Host": ln.host, "TLS": ln.tls, "Policy": ln.policy} for ln in self.cfg.listeners
-            ],
-        }
-
-
-def _arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
-
-
-def _os_name() -> str:
-    return _os_release("PRETTY_NAME") or "Linux"
-
-
-def _os_release(key: str) -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith(key + "="):
-                return line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
-    return ""
-
-
-def _bool(v: bool) -> str:
-    return "true" if v else "false"
-
-
-def _read_proc(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
-def _swap_limit(v2: bool) -> bool:
-    """dockerd's sysinfo: memory.swap.max in berthd's own cgroup (v2), the memory
-    hierarchy's memory.memsw.limit_in_bytes (v1)."""
-    if not v2:
-        return os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-    for line in _read_proc("/proc/self/cgroup").splitlines():
-        if line.startswith("0::"):
-            group = line[3:]
-            return bool(group) and os.path.exists(f"/sys/fs/cgroup{group}/memory.swap.max")
-    return False
-
-
-def _host_warnings(swap: bool, forwarding: bool, seccomp_profile: str) -> list[str]:
-    """dockerd's (20.10-26) warnings about the host, in its words."""
-    out = []
-    if not swap:
-        out.append("WARNING: No swap limit support")
-    if not forwarding:
-        out.append("WARNING: IPv4 forwarding is disabled")
-    if seccomp_profile:
-        out.append("WARNING: daemon is not using the default seccomp profile")
-    # unset (br_netfilter not loaded) counts as disabled, as in dockerd
-    if _read_proc("/proc/sys/net/bridge/bridge-nf-call-iptables") != "1":
-        out.append("WARNING: bridge-nf-call-iptables is disabled")
-    if _read_proc("/proc/sys/net/bridge/bridge-nf-call-ip6tables") != "1":
-        out.append("WARNING: bridge-nf-call-ip6tables is disabled")
-    return out
-
-
-# moby's pkg/fsutils and graphdriver FsNames: statfs f_type -> the name docker info shows
-_FS_MAGIC = {
-    0xEF53: "extfs", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x794C7630: "overlayfs",
-    0x01021994: "tmpfs", 0x2FC12FC1: "zfs", 0x6969: "nfs", 0x65735546: "fuse",
-    0x61756673: "aufs", 0xF2F52010: "f2fs", 0x858458F6: "ramfs", 0x52654973: "reiserfs",
-    0x517B: "smb", 0x73717368: "squashfs", 0x47504653: "gpfs", 0x3153464A: "jfs",
-    0xA501FCF5: "vxfs", 0x28CD3D45: "cramfs", 0xF15F: "ecryptfs", 0x72B6: "jffs2",
-}  # fmt: skip
-
-
-def _fs_name(path: Path) -> str:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type (a long) comes first
-    if libc.statfs(os.fsencode(path), buf) != 0:
-        return "<unknown>"
-    magic = ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
-    return _FS_MAGIC.get(magic, "<unknown>")
-
-
-_SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61}
-
-
-def _supports_dtype(path: Path) -> bool:
-    """moby's fsutils.SupportsDType: entries read back with getdents64 carry a d_type
-    (xfs made with ftype=0 gives DT_UNKNOWN, which overlay cannot work on)."""
-    import ctypes
-    import tempfile
-
-    nr = _SYS_GETDENTS64.get(os.uname().machine)
-    if nr is None:
-        return True  # no way to ask here; every filesystem berth runs on has it
-    libc = ctypes.CDLL(None, use_errno=True)
-    with tempfile.TemporaryDirectory(dir=path, prefix="dtype-") as tmp:
-        os.mkdir(os.path.join(tmp, "d"))
-        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            buf = ctypes.create_string_buffer(4096)
-            n = libc.syscall(nr, fd, buf, len(buf))
-        finally:
-            os.close(fd)
-        raw, pos = buf.raw[: max(n, 0)], 0
-        while pos + 19 < len(raw):  # linux_dirent64: ino 8, off 8, reclen 2, type 1, name
-            reclen = int.from_bytes(raw[pos + 16 : pos + 18], "little")
-            name = raw[pos + 19 : pos + reclen].split(b"\0", 1)[0]
-            if name == b"d":
-                return raw[pos + 18] != 0
-            if reclen == 0:
-                break
-            pos += reclen
-    return False
+        return self.system.info()
