@@ -10,11 +10,13 @@ from typing import Any
 
 from berth.engine import system
 from berth.engine.config import EngineConfig, Listener, listener_warnings
+from berth.engine.containers import mounts
 from berth.engine.containers.service import ContainerService
 from berth.engine.containers.store import ContainerStore
 from berth.engine.db import Database
 from berth.engine.events import EventBus
 from berth.engine.system import SystemInfo
+from berth.engine.volumes.service import VolumeService
 
 __all__ = ["Engine", "EngineConfig", "Listener", "listener_warnings", "prepare_roots"]
 
@@ -54,9 +56,19 @@ class Engine:
         self.cfg = cfg
         prepare_roots(cfg.data_root, cfg.exec_root)
         self.db = Database(cfg.data_root / "berth.db")
+        # one event stream for the whole daemon (GET /events)
+        self.events = EventBus()
+        store = ContainerStore(self.db)
         self.images = ImageService(self.db, cfg.data_root / "image", cfg.registry)
+        # a volume's users are the containers whose mount points name it
+        self.volumes = VolumeService(
+            self.db,
+            cfg.data_root / "volumes",
+            events=self.events,
+            users=lambda name: mounts.users_of(store.all(), name),
+        )
         self.containers = ContainerService(
-            ContainerStore(self.db),
+            store,
             self.images,
             zygote,
             cfg.data_root,
@@ -69,11 +81,6 @@ class Engine:
         from berth.engine.containers.exec import ExecService
 
         self.execs = ExecService(self.containers)
-        from berth.engine.containers import mounts
-        from berth.engine.volumes.service import VolumeService
-
-        self.volumes = VolumeService(self.db, cfg.data_root / "volumes")
-        self.volumes.set_usage_check(lambda name: mounts.users_of(self.containers.all(), name))
         self.containers.volumes = self.volumes
         from berth.engine.network.service import NetworkService
 
@@ -87,11 +94,8 @@ class Engine:
         self.network.containers = self.containers
         self.containers.network = self.network
         self.containers.seccomp_profile = cfg.seccomp_profile
-        # one event stream for the whole daemon (GET /events)
-        self.events = EventBus()
         self.containers.events = self.events
         self.images.events = self.events
-        self.volumes.events = self.events
         # health probes run through the exec machinery
         self.containers.health.execs = self.execs
         self._builds: Any = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from berth.engine.db import Database
 from berth.engine.errors import Conflict, InvalidParameter, NotFound
+from berth.engine.events import EventBus
 from berth.engine.volumes import local
 from berth.engine.volumes.model import (
     ANONYMOUS_LABEL,
@@ -30,21 +31,26 @@ _TRUE, _FALSE = ("1", "true"), ("0", "false")
 
 
 class VolumeService:
-    def __init__(self, db: Database, root: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        *,
+        events: EventBus | None = None,
+        users: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        """`users(name)`: the containers that reference a volume (their mount points, as
+        dockerd restores them); `events`: where volume events go."""
         self.store = VolumeStore(db)
         self.driver = local.LocalDriver(root)
-        self._users: Callable[[str], list[str]] = lambda name: []
+        self._users = users or (lambda name: [])
         # volume name -> containers that have it mounted right now (for mount options)
         self._active: dict[str, set[str]] = {}
-        # the engine's EventBus (set by the engine): volume events
-        self.events: Any = None
+        self._events = events
 
     def _event(self, name: str, action: str, **attrs: str) -> None:
-        if self.events is not None:
-            self.events.publish("volume", action, name, {"driver": DEFAULT_DRIVER, **attrs})
-
-    def set_usage_check(self, users: Callable[[str], list[str]]) -> None:
-        self._users = users
+        if self._events is not None:
+            self._events.publish("volume", action, name, {"driver": DEFAULT_DRIVER, **attrs})
 
     # ---- lookups -------------------------------------------------------
     def get(self, name: str) -> Volume:

@@ -47,9 +47,11 @@ def test_options_and_driver_checked(svc: VolumeService) -> None:
     assert svc.list() == []
 
 
-def test_anonymous_in_use_remove_and_prune(svc: VolumeService) -> None:
+def test_anonymous_in_use_remove_and_prune(tmp_path: Path) -> None:
     users: dict[str, list[str]] = {}
-    svc.set_usage_check(lambda n: users.get(n, []))
+    svc = VolumeService(
+        Database(tmp_path / "berth.db"), tmp_path / "volumes", users=lambda n: users.get(n, [])
+    )
     anon, _ = svc.create()
     assert len(anon.name) == 64 and anon.labels == {ANONYMOUS_LABEL: ""}
     named, _ = svc.create("named")
