@@ -132,79 +132,116 @@ def _walk(
     resolved components. lenient: from a missing component on, names are kept
     literally (a `..` back out of them resolves again) and -1 is returned if the path
     ends among them."""
-    parts = deque(path.split("/"))
-    stack: list[int] = []  # fds below root_fd, owned here
-    names: list[str] = []
-    literal = 0  # how many of the last names exist only as text
-    hops = 0
+    w = _Walk(root_fd, path, follow_last=follow_last, mkdir_mode=mkdir_mode, lenient=lenient)
     try:
-        while parts:
-            name = parts.popleft()
+        w.run()
+        if trail is not None:
+            trail[:] = w.names
+        if w.literal:
+            return -1
+        return w.stack.pop() if w.stack else os.dup(root_fd)
+    finally:
+        for fd in w.stack:
+            os.close(fd)
+
+
+class _Walk:
+    """The state of one walk by hand: the fds opened below the root (owned here until
+    _walk hands the last one out), the names they were reached by, how many of the last
+    names exist only as text (lenient), and how many links were followed."""
+
+    def __init__(
+        self, root_fd: int, path: str, *, follow_last: bool, mkdir_mode: int | None, lenient: bool
+    ) -> None:
+        self.root_fd = root_fd
+        self.path = path
+        self.follow_last = follow_last
+        self.mkdir_mode = mkdir_mode
+        self.lenient = lenient
+        self.parts = deque(path.split("/"))
+        self.stack: list[int] = []
+        self.names: list[str] = []
+        self.literal = 0
+        self.hops = 0
+
+    def run(self) -> None:
+        while self.parts:
+            name = self.parts.popleft()
             if name in ("", "."):
                 continue
             if name == "..":
-                if literal:
-                    literal -= 1
-                    names.pop()
-                elif stack:
-                    os.close(stack.pop())
-                    names.pop()
-                continue
-            if literal:
-                literal += 1
-                names.append(name)
-                continue
-            cur = stack[-1] if stack else root_fd
-            try:
-                fd = os.open(name, O_LOOK, dir_fd=cur)
-            except FileNotFoundError:
-                if lenient:
-                    literal = 1
-                    names.append(name)
-                    continue
-                if mkdir_mode is None:
-                    raise
-                try:
-                    os.mkdir(name, mkdir_mode, dir_fd=cur)
-                except FileExistsError:
-                    pass  # made meanwhile: use whatever it is
-                fd = os.open(name, O_LOOK, dir_fd=cur)
-            st = os.fstat(fd)
-            if stat.S_ISLNK(st.st_mode) and (parts or follow_last):
-                try:
-                    if _on_procfs(fd):
-                        raise OSError(errno.ELOOP, "refusing a link on procfs", path)
-                    target = _readlink_fd(fd)
-                finally:
-                    os.close(fd)
-                hops += 1
-                if hops > MAXSYMLINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                if not target:
-                    raise FileNotFoundError(errno.ENOENT, "empty symlink", path)
-                if target.startswith("/"):
-                    while stack:
-                        os.close(stack.pop())
-                    names.clear()
-                parts.extendleft(reversed(target.split("/")))
-                continue
-            if parts and not stat.S_ISDIR(st.st_mode):
-                os.close(fd)
-                if lenient:
-                    literal = 1
-                    names.append(name)
-                    continue
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-            stack.append(fd)
-            names.append(name)
-        if trail is not None:
-            trail[:] = names
-        if literal:
-            return -1
-        return stack.pop() if stack else os.dup(root_fd)
-    finally:
-        for fd in stack:
+                self._up()
+            elif self.literal:
+                self._as_text(name)
+            else:
+                self._step(name)
+
+    def _up(self) -> None:
+        if self.literal:
+            self.literal -= 1
+            self.names.pop()
+        elif self.stack:
+            os.close(self.stack.pop())
+            self.names.pop()
+
+    def _as_text(self, name: str) -> None:
+        self.literal += 1
+        self.names.append(name)
+
+    def _step(self, name: str) -> None:
+        """Into `name` below the current directory: a directory is pushed, a link expanded."""
+        fd = self._open(name)
+        if fd < 0:
+            return
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode) and (self.parts or self.follow_last):
+            self._follow(fd)
+            return
+        if self.parts and not stat.S_ISDIR(st.st_mode):
             os.close(fd)
+            if self.lenient:
+                self._as_text(name)
+                return
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.path)
+        self.stack.append(fd)
+        self.names.append(name)
+
+    def _open(self, name: str) -> int:
+        """O_PATH fd of `name` in the current directory, made first if missing and asked
+        to; -1 if missing and lenient (the name is then kept as text)."""
+        cur = self.stack[-1] if self.stack else self.root_fd
+        try:
+            return os.open(name, O_LOOK, dir_fd=cur)
+        except FileNotFoundError:
+            if self.lenient:
+                self._as_text(name)
+                return -1
+            if self.mkdir_mode is None:
+                raise
+        try:
+            os.mkdir(name, self.mkdir_mode, dir_fd=cur)
+        except FileExistsError:
+            pass  # made meanwhile: use whatever it is
+        return os.open(name, O_LOOK, dir_fd=cur)
+
+    def _follow(self, fd: int) -> None:
+        """Expand the link open at `fd` (closed here) into the parts still to walk."""
+        try:
+            if _on_procfs(fd):
+                raise OSError(errno.ELOOP, "refusing a link on procfs", self.path)
+            target = _readlink_fd(fd)
+        finally:
+            os.close(fd)
+        self.hops += 1
+        if self.hops > MAXSYMLINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), self.path)
+        if not target:
+            raise FileNotFoundError(errno.ENOENT, "empty symlink", self.path)
+        if target.startswith("/"):
+            while self.stack:
+                os.close(self.stack.pop())
+            self.names.clear()
+        self.parts.extendleft(reversed(target.split("/")))
 
 
 def _fallback_open(root_fd: int, path: str, flags: int) -> int:

@@ -388,26 +388,53 @@ def plan(
     console in the container's own devpts after pivot_root)."""
     root = os.path.abspath(config["root"]["path"])
     linux = config.get("linux") or {}
+    terminal = bool((config.get("process") or {}).get("terminal"))
+    rprop = _PROPAGATION.get(linux.get("rootfsPropagation") or "rslave", MS_SLAVE | MS_REC)
+    before: list[Step] = [(_do_root_propagation, (root, rprop))]
+    mounts, dev_tmpfs = _plan_mounts(
+        root,
+        config.get("mounts") or [],
+        linux,
+        cgroup_host=cgroup_host,
+        cgroup_links=cgroup_links,
+        cgroup_binds=cgroup_binds,
+    )
+    before += mounts
+    devices = _plan_devices(linux, dev_tmpfs)
+    if devices or dev_tmpfs:
+        before.append((_do_devices, (root, tuple(devices))))
+    if terminal and dev_tmpfs and bind_stdio_console:
+        before.append((_do_console, (root,)))
+    cwd = (config.get("process") or {}).get("cwd") or "/"
+    if cwd != "/":
+        before.append((_do_mkcwd_in_root, (root, cwd)))
+    before.append((_do_pivot, (root,)))
+    return before, _plan_after(config, linux)
+
+
+def _plan_mounts(
+    root: str,
+    mounts: list[dict],
+    linux: dict,
+    *,
+    cgroup_host: tuple[tuple[str, str, str], ...],
+    cgroup_links: tuple[tuple[str, str], ...],
+    cgroup_binds: tuple[tuple[str, str], ...],
+) -> tuple[list[Step], bool]:
+    """A step per OCI mount, and whether /dev is a tmpfs (which then needs its nodes)."""
     ns_types = {n["type"] for n in linux.get("namespaces", [])}
     own_cgroupns = any(
         n["type"] == "cgroup" and not n.get("path") for n in linux.get("namespaces", [])
     )
-    terminal = bool((config.get("process") or {}).get("terminal"))
-    rprop = _PROPAGATION.get(linux.get("rootfsPropagation") or "rslave", MS_SLAVE | MS_REC)
-    before: list[Step] = [(_do_root_propagation, (root, rprop))]
+    steps: list[Step] = []
     dev_tmpfs = False
-    for m in config.get("mounts") or []:
+    for m in mounts:
         dest = m["destination"]
         fstype = m.get("type") or ""
-        opts = m.get("options") or []
-        flags, prop, data = parse_options(opts)
+        flags, prop, data = parse_options(m.get("options") or [])
         if fstype == "cgroup":
-            before.append(
-                (
-                    _do_cgroup_mount,
-                    (root, dest, flags, cgroup_host, cgroup_links, own_cgroupns, cgroup_binds),
-                )
-            )
+            args = (root, dest, flags, cgroup_host, cgroup_links, own_cgroupns, cgroup_binds)
+            steps.append((_do_cgroup_mount, args))
             continue
         if fstype == "bind":
             flags |= MS_BIND
@@ -417,9 +444,14 @@ def plan(
             m = dict(m, source="/sys")
         source = m.get("source") or fstype
         is_file = bool(flags & MS_BIND) and not os.path.isdir(source)
-        before.append((_do_mount, (root, dest, source, fstype, flags, prop, data, is_file)))
+        steps.append((_do_mount, (root, dest, source, fstype, flags, prop, data, is_file)))
         if os.path.normpath(dest) == "/dev" and fstype == "tmpfs":
             dev_tmpfs = True
+    return steps, dev_tmpfs
+
+
+def _plan_devices(linux: dict, dev_tmpfs: bool) -> list[tuple[str, int, int, int, int, int]]:
+    """The nodes to make: the defaults on a /dev tmpfs, then linux.devices."""
     devices: list[tuple[str, int, int, int, int, int]] = []
     if dev_tmpfs:
         devices = [
@@ -437,15 +469,11 @@ def plan(
                 d.get("gid") or 0,
             )
         )
-    if devices or dev_tmpfs:
-        before.append((_do_devices, (root, tuple(devices))))
-    if terminal and dev_tmpfs and bind_stdio_console:
-        before.append((_do_console, (root,)))
-    cwd = (config.get("process") or {}).get("cwd") or "/"
-    if cwd != "/":
-        before.append((_do_mkcwd_in_root, (root, cwd)))
-    before.append((_do_pivot, (root,)))
+    return devices
 
+
+def _plan_after(config: dict, linux: dict) -> list[Step]:
+    """What is done after pivot_root: sysctls, read-only and masked paths, a read-only root."""
     after: list[Step] = []
     for k, v in (linux.get("sysctl") or {}).items():
         after.append((_do_sysctl, (k, v)))
@@ -455,7 +483,7 @@ def plan(
         after.append((_do_mask, (p,)))
     if (config.get("root") or {}).get("readonly"):
         after.append((_do_readonly_root, ()))
-    return before, after
+    return after
 
 
 def _do_mkcwd_in_root(sys_: Syscalls, root: str, cwd: str) -> None:

@@ -262,6 +262,25 @@ class Syscalls:
         )
         self._check(ret, f"keyctl(SETPERM, {serial}, {perm:#x})")
 
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        """setrlimit(2) of RLIMIT_* `resource`."""
+        import resource as _resource  # rare: only configs with rlimits get here
+
+        _resource.setrlimit(resource, (soft, hard))
+
+    def umask(self, mask: int) -> int:
+        """umask(2); returns the previous mask."""
+        return os.umask(mask)
+
+    def reset_signals(self, signals: tuple[int, ...]) -> None:
+        """Empty the signal mask and give `signals` their default disposition: both survive
+        execve, and Python itself ignores some (SIGPIPE, SIGXFSZ)."""
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for s in signals:
+            signal.signal(s, signal.SIG_DFL)
+
     def setsid(self) -> None:
         """Start a new session (the container init leads it)."""
         os.setsid()
@@ -324,9 +343,20 @@ class Syscalls:
         finally:
             os.close(fd)
 
+    def read_file(self, path: str) -> str:
+        """The text of a small file (a /proc knob read before it is written)."""
+        with open(path) as f:
+            return f.read()
+
     def dup2(self, fd: int, fd2: int) -> None:
         """dup2(2) without CLOEXEC on the copy."""
         os.dup2(fd, fd2, inheritable=True)
+
+    def dup_above(self, fd: int, lowest: int) -> int:
+        """fcntl(fd, F_DUPFD_CLOEXEC, lowest): a close-on-exec copy numbered `lowest` or up."""
+        import fcntl
+
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
 
     def close(self, fd: int) -> None:
         """close(2)."""

@@ -154,3 +154,23 @@ def test_tty_is_controlling_terminal(rootfs_dir: Path) -> None:
     stat_line = next(ln for ln in text.splitlines() if ln.startswith("1 ("))
     assert int(stat_line.split(") ")[1].split()[4]) != 0  # tty_nr: it has a controlling tty
     assert "/dev/console" in text
+
+
+def test_limits_umask_and_signals_reach_the_process(run: Runner) -> None:
+    # each of these is set through the syscalls seam in the child (oom_score_adj written,
+    # setrlimit, umask 022, signal mask and dispositions reset)
+    res = run(
+        "sh",
+        "-c",
+        "cat /proc/self/oom_score_adj; ulimit -n; ulimit -Hn; umask; cat /proc/self/status",
+        oom_score_adj=321,
+        rlimits=[("RLIMIT_NOFILE", 123, 456)],
+    )
+    assert res.code == 0, res.out
+    lines = res.out.splitlines()
+    assert lines[:4] == ["321", "123", "456", "0022"]
+    assert _status(res.out, "SigBlk") == "0000000000000000"
+    # Python ignores SIGPIPE and SIGXFSZ; whatever else our own parent ignores stays
+    ignored = int(_status(res.out, "SigIgn"), 16)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        assert not ignored >> (sig - 1) & 1, sig

@@ -2,7 +2,10 @@
 
 Every call is appended to `calls` as (name, args) and has no effect, so the
 order of namespace, mount and identity operations can be checked without root.
-Reads (lstat, isdir) in the code under test still see the real filesystem.
+Reads (lstat, isdir) in the code under test still see the real filesystem; the one
+read that goes through the seam, read_file, answers from `files`. The fake overrides
+every public method of Syscalls (test_syscalls_seam checks), so nothing falls through
+to the real calls.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ class FakeSyscalls(Syscalls):
     def __init__(self) -> None:  # no libc needed
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.fail: dict[str, OSError] = {}
+        self.files: dict[str, str] = {}  # what read_file answers; "0" for any other path
+        self._next_fd = 100
 
     def _rec(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -140,8 +145,40 @@ class FakeSyscalls(Syscalls):
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
 
+    def read_file(self, path: str) -> str:
+        self._rec("read_file", path)
+        return self.files.get(path, "0")
+
     def dup2(self, fd: int, fd2: int) -> None:
         self._rec("dup2", fd, fd2)
+
+    def dup_above(self, fd: int, lowest: int) -> int:
+        self._rec("dup_above", fd, lowest)
+        self._next_fd = max(self._next_fd, lowest) + 1
+        return self._next_fd
+
+    def close(self, fd: int) -> None:
+        self._rec("close", fd)
+
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        self._rec("setrlimit", resource, soft, hard)
+
+    def umask(self, mask: int) -> int:
+        self._rec("umask", mask)
+        return 0o022
+
+    def reset_signals(self, signals: tuple[int, ...]) -> None:
+        self._rec("reset_signals", tuple(signals))
+
+    def open_pty(self, ptmx: str) -> tuple[int, int, str]:
+        self._rec("open_pty", ptmx)
+        return 90, 91, "/dev/pts/0"
+
+    def set_winsize(self, fd: int, rows: int, cols: int) -> None:
+        self._rec("set_winsize", fd, rows, cols)
+
+    def send_fds(self, sock: int, fds: list[int], message: bytes) -> None:
+        self._rec("send_fds", sock, list(fds), message)
 
     def execve(self, path: str, args: list[str], env: list[str]) -> None:
         self._rec("execve", path, list(args), list(env))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from berth.runtime import cgroups
+from berth.runtime.cgroups import devices as cgroup_devices
 
 V1 = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 
@@ -272,7 +273,9 @@ def hybrid(v1root: str) -> str:
 @pytest.fixture
 def attached(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes]]:
     calls: list[tuple[str, bytes]] = []
-    monkeypatch.setattr(cgroups, "attach_device_program", lambda d, code: calls.append((d, code)))
+    monkeypatch.setattr(
+        cgroup_devices, "attach_device_program", lambda d, code: calls.append((d, code))
+    )
     return calls
 
 
@@ -315,7 +318,7 @@ def _failing_attach(monkeypatch: pytest.MonkeyPatch, err: int) -> None:
     def attach(d: str, code: bytes) -> None:
         raise OSError(err, "bpf(BPF_PROG_LOAD): refused")
 
-    monkeypatch.setattr(cgroups, "attach_device_program", attach)
+    monkeypatch.setattr(cgroup_devices, "attach_device_program", attach)
 
 
 def test_hybrid_without_cgroup_bpf_still_starts(

@@ -80,7 +80,7 @@ def test_setup_order_root(tmp: Path) -> None:
     keep = fake.index("prctl", PR_SET_KEEPCAPS, 1)
     assert first_drop < keep < fake.index("setgroups") < fake.index("setresgid")
     assert fake.index("setresgid") < fake.index("setresuid") < fake.index("capset")
-    assert names[-3:] == ["chdir", "close_range", "execve"]
+    assert names[-4:] == ["chdir", "umask", "close_range", "execve"]
     _, (path, args, env) = fake.calls[-1]
     assert (
         path == "/bin/sh" and args == ["sh", "-c", "true"] and env == ["PATH=/bin:/usr/bin", "A=1"]
@@ -110,10 +110,10 @@ def test_setup_no_new_privs_and_tty(tmp: Path) -> None:
 
 
 def test_exec_errors_read_like_runc(tmp: Path) -> None:
-    with pytest.raises(executor._ExecError) as e:
+    with pytest.raises(executor.ExecError) as e:
         _run_setup(_config(tmp, args=["no-such-binary-here"]))
     assert str(e.value) == 'exec: "no-such-binary-here": executable file not found in $PATH'
-    with pytest.raises(executor._ExecError) as e:
+    with pytest.raises(executor.ExecError) as e:
         _run_setup(_config(tmp, args=["/etc"]))
     assert str(e.value) == 'exec: "/etc": permission denied'
 
@@ -126,11 +126,11 @@ def test_look_path(tmp: Path) -> None:
     noexec.write_text("")
     assert executor.look_path("tool", f"/nonexistent:{tmp}") == str(exe)
     assert executor.look_path(str(exe), "") == str(exe)
-    with pytest.raises(executor._ExecError, match="permission denied"):
+    with pytest.raises(executor.ExecError, match="permission denied"):
         executor.look_path(str(noexec), "")
-    with pytest.raises(executor._ExecError, match="executable file not found"):
+    with pytest.raises(executor.ExecError, match="executable file not found"):
         executor.look_path("data", str(tmp))
-    with pytest.raises(executor._ExecError, match=r"stat /nope/x: no such file or directory"):
+    with pytest.raises(executor.ExecError, match=r"stat /nope/x: no such file or directory"):
         executor.look_path("/nope/x", "")
     assert stat.S_IMODE(os.stat(exe).st_mode) == 0o755
 
@@ -141,5 +141,5 @@ def test_chdir_failure_message(tmp: Path) -> None:
     p = executor.plan(_config(tmp))
     # the first chdir is the pivot's; fail the one for the cwd
     p.fs_before = []
-    with pytest.raises(executor._ExecError, match=r'chdir to cwd \("/"\) set in config.json'):
+    with pytest.raises(executor.ExecError, match=r'chdir to cwd \("/"\) set in config.json'):
         executor.setup(p, fake, [])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from berth.runtime import executor
+from berth.runtime.executor import planning
 from berth.runtime.spec import RuntimeSpec, to_oci
 from berth.runtime.syscalls import (
     CLONE_NEWCGROUP,
@@ -37,7 +38,7 @@ def _process(**kw: object) -> dict:
 
 
 def test_plan_exec_joins_what_differs(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor, "_same_ns", lambda name, pid: name in ("net", "pid"))
+    monkeypatch.setattr(planning, "_same_ns", lambda name, pid: name in ("net", "pid"))
     p = executor.plan_exec(_config(tmp), _process(), 4242)
     assert p.joins == [
         (CLONE_NEWCGROUP, "/proc/4242/ns/cgroup"),
@@ -57,7 +58,7 @@ def test_plan_exec_same_namespaces_joins_nothing(tmp: Path) -> None:
 
 
 def test_exec_setup_order(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor, "_same_ns", lambda name, pid: False)
+    monkeypatch.setattr(planning, "_same_ns", lambda name, pid: False)
     proc = _process(
         terminal=True,
         user={"uid": 65534, "gid": 65534},
@@ -83,7 +84,7 @@ def test_exec_setup_order(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert fake.index("setns", 104) < fake.index("setsid") < fake.index("set_controlling_tty")
     assert fake.index("setresuid") < fake.index("capset")
     assert ("setresuid", (65534, 65534, 65534)) in fake.calls
-    assert names[-3:] == ["chdir", "close_range", "execve"]
+    assert names[-4:] == ["chdir", "umask", "close_range", "execve"]
 
 
 def test_exec_process_args_required(tmp: Path) -> None:

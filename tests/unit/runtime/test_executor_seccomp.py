@@ -85,7 +85,7 @@ def test_with_nnp_the_filter_goes_in_last(tmp: Path) -> None:
     fake = _setup(executor.plan(_config(tmp, no_new_privileges=True)))
     names = fake.names()
     assert fake.index("prctl", PR_SET_NO_NEW_PRIVS, 1) < fake.index("capset")
-    assert names[-4:] == ["chdir", "close_range", "seccomp_load", "execve"]
+    assert names[-5:] == ["chdir", "umask", "close_range", "seccomp_load", "execve"]
     assert names.count("seccomp_load") == 1
 
 
