@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from berth.api.http.router import Router
+
+if TYPE_CHECKING:
+    from berth.api.backends import Backend
+    from berth.engine.engine import Engine
 
 
 def build_router() -> Router:
@@ -33,3 +39,9 @@ def build_router() -> Router:
     served = {(r.method, r.pattern) for area in areas for r in area.ROUTES}
     router.add_all([r for r in absent.ROUTES if (r.method, r.pattern) not in served])
     return router
+
+
+def as_backend(engine: Engine) -> Backend:
+    """The engine as the API's backend. Never called: mypy checks here that the engine
+    has every call each area's protocol (berth.api.backends) declares, with its types."""
+    return engine

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from berth.engine.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
+    from berth.api.backends import PolicyBackend
     from berth.api.http.request import Request
     from berth.api.http.router import Route
 
@@ -289,7 +290,7 @@ class Policy:
     def deny(self, method: str, path: str, why: str = "") -> Forbidden:
         return Forbidden(f"berth: {self._what} of this socket does not allow {method} {path}{why}")
 
-    async def check(self, req: Request, route: Route, backend: Any) -> None:
+    async def check(self, req: Request, route: Route, backend: PolicyBackend) -> None:
         """Raise Forbidden (403) when this policy does not allow the call; NotFound (404)
         for a container outside the policy's label scope."""
         if self.everything:
@@ -303,7 +304,7 @@ class Policy:
 class _Scope:
     """The label scope of one call: which containers it may name, what it may create."""
 
-    def __init__(self, policy: Policy, req: Request, route: Route, backend: Any) -> None:
+    def __init__(self, policy: Policy, req: Request, route: Route, backend: PolicyBackend) -> None:
         self.policy = policy
         self.req = req
         self.route = route

@@ -82,6 +82,11 @@ def parse_media_type(value: str) -> tuple[str, str]:
     return base, ""
 
 
+def version_tuple(v: str) -> tuple[int, ...]:
+    """ "1.42" -> (1, 42); ValueError for what is no API version."""
+    return tuple(int(p) for p in v.split("."))
+
+
 class Request:
     """One parsed request. The body is read lazily from the connection."""
 
@@ -98,6 +103,7 @@ class Request:
         path, _, qs = target.partition("?")
         self.raw_path = path
         self.path = path
+        # the /vX.Y prefix's version; None when the path has none (the newest)
         self.api_version: str | None = None
         self.query: dict[str, list[str]] = parse_qs(qs, keep_blank_values=True)
         self.headers = headers  # keys are lower-case
@@ -108,6 +114,11 @@ class Request:
         self._message = message
         self._body_state = "unread"  # unread | reading | done
         self._json: Any = _MISSING
+
+    def at_least(self, version: str) -> bool:
+        """Whether the client speaks API `version` or newer (the one place a handler
+        asks). A request without a version in its path means the newest."""
+        return self.api_version is None or version_tuple(self.api_version) >= version_tuple(version)
 
     # ---- query helpers -------------------------------------------------
     def q(self, name: str, default: str | None = None) -> str | None:

@@ -1,16 +1,19 @@
-"""Declarative route table: (method, pattern) -> handler, with version gates."""
+"""Declarative route table: (method, pattern) -> handler.
+
+A handler takes the request and its area's backend (berth.api.backends); what changes
+with the API version is decided in the handler through `Request.at_least`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+from berth.api.backends import Backend
 from berth.api.http.request import Request
 from berth.api.http.response import AnyResponse
 
-Handler = Callable[[Request, Any], Awaitable[AnyResponse]]
+Handler = Callable[[Request, Backend], Awaitable[AnyResponse]]
 
 _PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
 
@@ -20,7 +23,6 @@ class Route:
     method: str
     pattern: str  # e.g. "/containers/{name}/start", "/images/{name:path}/json"
     handler: Handler
-    min_version: str | None = None
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -31,10 +33,6 @@ def _compile(pattern: str) -> re.Pattern[str]:
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
     return re.compile("^" + "".join(out) + "$")
-
-
-def version_tuple(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in v.split("."))
 
 
 class Router:

@@ -23,13 +23,14 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 
+from berth.api.backends import Backend
 from berth.api.errors import host_fault, status_for
 from berth.api.http.parser import FramingError, MessageReader
-from berth.api.http.request import Request
+from berth.api.http.request import Request, version_tuple
 from berth.api.http.response import AnyResponse, HijackResponse, Response, StreamResponse
-from berth.api.http.router import Route, Router, version_tuple
+from berth.api.http.router import Route, Router
 from berth.constants import API_VERSION, MIN_API_VERSION
 from berth.engine.errors import EngineError, InvalidParameter, NotFound
 
@@ -57,7 +58,7 @@ class Policy(Protocol):
 
     def allows_everything(self) -> bool: ...
 
-    async def check(self, req: Request, route: Route, backend: Any) -> None:
+    async def check(self, req: Request, route: Route, backend: Backend) -> None:
         """Raise berth.engine.errors.Forbidden when `req` is not allowed."""
 
 
@@ -109,7 +110,7 @@ class HTTPServer:
     body_timeout: float | None = 300.0
     max_connections: int = 1024
 
-    def __init__(self, router: Router, backend: Any) -> None:
+    def __init__(self, router: Router, backend: Backend) -> None:
         self.router = router
         self.backend = backend
         self.connections: set[asyncio.Task[None]] = set()
@@ -323,12 +324,6 @@ class HTTPServer:
         if route is None:
             if exists:
                 return Response(405, b'{"message":"method not allowed"}\n', "application/json")
-            raise NotFoundRoute("page not found")
-        if (
-            route.min_version
-            and req.api_version
-            and (version_tuple(req.api_version) < version_tuple(route.min_version))
-        ):
             raise NotFoundRoute("page not found")
         req.match_info = params
         if matched:

@@ -22,8 +22,7 @@ Bodies are read first, as dockerd reads them first: malformed JSON is still a 40
 
 from __future__ import annotations
 
-from typing import Any
-
+from berth.api.backends import NoBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, json_response
 from berth.api.http.router import Handler, Route
@@ -57,46 +56,46 @@ async def _read_body(req: Request) -> None:
 
 
 def _swarm(message: str) -> Handler:
-    async def handler(req: Request, eng: Any) -> Response:
+    async def handler(req: Request, eng: NoBackend) -> Response:
         await _read_body(req)
         return _unavailable(message)
 
     return handler
 
 
-async def update_volume(req: Request, eng: Any) -> Response:
+async def update_volume(req: Request, eng: NoBackend) -> Response:
     return _unavailable(NO_CLUSTER_VOLUMES)  # dockerd answers before it reads the body
 
 
-async def list_plugins(req: Request, eng: Any) -> Response:
+async def list_plugins(req: Request, eng: NoBackend) -> Response:
     return json_response([])
 
 
-async def plugin_not_found(req: Request, eng: Any) -> Response:
+async def plugin_not_found(req: Request, eng: NoBackend) -> Response:
     await _read_body(req)
     raise NotFound(f'plugin "{req.match_info["name"]}" not found')
 
 
 def _no_plugins(what: str) -> Handler:
-    async def handler(req: Request, eng: Any) -> Response:
+    async def handler(req: Request, eng: NoBackend) -> Response:
         await _read_body(req)
         raise NotImplementedYet(NO_PLUGINS.format(what=what))
 
     return handler
 
 
-async def search(req: Request, eng: Any) -> Response:
+async def search(req: Request, eng: NoBackend) -> Response:
     raise NotImplementedYet(NO_SEARCH)
 
 
-async def distribution(req: Request, eng: Any) -> Response:
+async def distribution(req: Request, eng: NoBackend) -> Response:
     raise NotImplementedYet(
         f"berth does not serve GET /distribution/{req.match_info['name']}/json: it does not "
         "query registries for image metadata; pull the image and inspect it instead"
     )
 
 
-async def session(req: Request, eng: Any) -> Response:
+async def session(req: Request, eng: NoBackend) -> Response:
     raise NotImplementedYet(
         "berth has no BuildKit session endpoint: BuildKit is not supported (use the classic "
         "builder, DOCKER_BUILDKIT=0)"

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from berth.api.backends import BuildBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
 from berth.api.http.router import Route
@@ -14,7 +15,7 @@ from berth.engine.build.options import BuildOptions, Ulimit
 from berth.engine.errors import InvalidParameter
 
 
-async def build(req: Request, eng: Any) -> Response | StreamResponse:
+async def build(req: Request, eng: BuildBackend) -> Response | StreamResponse:
     opts = decode(req.query, req.headers.get("x-registry-config"))
     gen = eng.builds.build(opts, req.iter_body())
     # Up to the first message here: bad input found before it (no Dockerfile, a syntax
@@ -32,7 +33,7 @@ async def _lines(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[bytes]
         yield json.dumps(msg).encode() + b"\r\n"
 
 
-async def build_prune(req: Request, eng: Any) -> Response:
+async def build_prune(req: Request, eng: BuildBackend) -> Response:
     return json_response(eng.builds.prune())
 
 
@@ -65,44 +66,40 @@ def _bool(raw: str | None, default: bool) -> bool:
     return raw.strip().lower() not in ("", "0", "no", "false", "none")
 
 
-def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOptions:
-    """The query of POST /build (a name -> values mapping) and its X-Registry-Config."""
+class _Query:
+    """POST /build's query with Go's FormValue: the first value of a repeated parameter
+    (docker-py sends `dockerfile` twice for a Dockerfile outside the context: its name,
+    then its text)."""
 
-    # Go's FormValue: the first value of a repeated parameter (docker-py sends
-    # `dockerfile` twice for a Dockerfile outside the context: its name, then its text)
-    def q(name: str) -> str:
-        v = query.get(name)
+    def __init__(self, query: dict[str, list[str]]) -> None:
+        self.query = query
+
+    def __call__(self, name: str) -> str:
+        v = self.query.get(name)
         return v[0] if v else ""
 
-    def has(name: str) -> str | None:
-        v = query.get(name)
-        return v[0] if v else None
+    def flag(self, name: str, default: bool = False) -> bool:
+        v = self.query.get(name)
+        return _bool(v[0] if v else None, default)
 
-    if q("remote"):
-        raise InvalidParameter(
-            "remote build contexts (a Git repository or URL) are not supported by berth: "
-            "send the context as a tar"
-        )
-    if _bool(has("squash"), False):
-        raise InvalidParameter("squash is only supported with experimental mode")
-    if q("isolation") not in ("", "default"):
-        raise InvalidParameter(f"Unsupported isolation: {q('isolation')!r}")
-    if q("version") not in ("", "1"):
-        raise InvalidParameter(
-            "BuildKit is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"
-        )
-    if q("outputs"):
-        raise InvalidParameter("outputs are a BuildKit option: not supported by berth")
+    def all(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+
+def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOptions:
+    """The query of POST /build (a name -> values mapping) and its X-Registry-Config."""
+    q = _Query(query)
+    _refuse_unsupported(q)
     opts = BuildOptions(
-        tags=[t for t in query.get("t", []) if t],
+        tags=[t for t in q.all("t") if t],
         dockerfile=q("dockerfile") or "Dockerfile",
         target=q("target"),
-        no_cache=_bool(has("nocache"), False),
-        pull=_bool(has("pull"), False),
+        no_cache=q.flag("nocache"),
+        pull=q.flag("pull"),
         network_mode=q("networkmode"),
-        remove=_bool(has("rm"), True),
-        force_remove=_bool(has("forcerm"), False),
-        quiet=_bool(has("q"), False),
+        remove=q.flag("rm", True),
+        force_remove=q.flag("forcerm"),
+        quiet=q.flag("q"),
         platform=q("platform"),
         shm_size=_int(q("shmsize"), "shmsize"),
         memory=_int(q("memory"), "memory"),
@@ -116,6 +113,33 @@ def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOpt
     )
     if opts.force_remove:
         opts.remove = True
+    _decode_json_fields(q, opts)
+    if registry_config:
+        opts.registry_auth = _registry_config(registry_config)
+    return opts
+
+
+def _refuse_unsupported(q: _Query) -> None:
+    """dockerd's refusals, and berth's own for what only BuildKit or a remote has."""
+    if q("remote"):
+        raise InvalidParameter(
+            "remote build contexts (a Git repository or URL) are not supported by berth: "
+            "send the context as a tar"
+        )
+    if q.flag("squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
+    if q("isolation") not in ("", "default"):
+        raise InvalidParameter(f"Unsupported isolation: {q('isolation')!r}")
+    if q("version") not in ("", "1"):
+        raise InvalidParameter(
+            "BuildKit is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"
+        )
+    if q("outputs"):
+        raise InvalidParameter("outputs are a BuildKit option: not supported by berth")
+
+
+def _decode_json_fields(q: _Query, opts: BuildOptions) -> None:
+    """buildargs, labels, cachefrom and ulimits (JSON in the query) and extrahosts."""
     if q("buildargs"):
         args = _json_field(q("buildargs"), "buildargs", dict)
         for k, v in args.items():
@@ -135,21 +159,23 @@ def decode(query: dict[str, list[str]], registry_config: str | None) -> BuildOpt
     if q("extrahosts"):
         # the CLI sends a comma-free list joined by commas (older) or repeated values
         hosts: list[str] = []
-        for raw in query.get("extrahosts", []):
+        for raw in q.all("extrahosts"):
             hosts += [h for h in raw.split(",") if h]
         opts.extra_hosts = hosts
     if q("ulimits"):
-        uls = _json_field(q("ulimits"), "ulimits", list)
-        for u in uls:
-            if not isinstance(u, dict) or not isinstance(u.get("Name"), str):
-                raise InvalidParameter("invalid ulimits: expected a list of {Name, Soft, Hard}")
-            soft, hard = u.get("Soft", 0), u.get("Hard", 0)
-            if not isinstance(soft, int) or not isinstance(hard, int):
-                raise InvalidParameter("invalid ulimits: Soft and Hard must be integers")
-            opts.ulimits.append(Ulimit(u["Name"], soft, hard))
-    if registry_config:
-        opts.registry_auth = _registry_config(registry_config)
-    return opts
+        opts.ulimits.extend(_ulimits(q("ulimits")))
+
+
+def _ulimits(raw: str) -> list[Ulimit]:
+    out = []
+    for u in _json_field(raw, "ulimits", list):
+        if not isinstance(u, dict) or not isinstance(u.get("Name"), str):
+            raise InvalidParameter("invalid ulimits: expected a list of {Name, Soft, Hard}")
+        soft, hard = u.get("Soft", 0), u.get("Hard", 0)
+        if not isinstance(soft, int) or not isinstance(hard, int):
+            raise InvalidParameter("invalid ulimits: Soft and Hard must be integers")
+        out.append(Ulimit(u["Name"], soft, hard))
+    return out
 
 
 def _registry_config(raw: str) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from berth.api.backends import ContainerOpsBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, empty, json_response
 from berth.api.http.router import Route
@@ -27,14 +28,14 @@ def _path(req: Request) -> str:
     return path
 
 
-async def archive_head(req: Request, eng: Any) -> Response:
+async def archive_head(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers import archive
 
     st = await archive.stat_path(eng.containers, req.match_info["name"], _path(req))
     return Response(200, b"", headers={archive.STAT_HEADER: archive.encode_stat(st)})
 
 
-async def archive_get(req: Request, eng: Any) -> StreamResponse:
+async def archive_get(req: Request, eng: ContainerOpsBackend) -> StreamResponse:
     from berth.engine.containers import archive
 
     st, body = await archive.get_archive(eng.containers, req.match_info["name"], _path(req))
@@ -45,7 +46,7 @@ async def archive_get(req: Request, eng: Any) -> StreamResponse:
     )
 
 
-async def archive_put(req: Request, eng: Any) -> Response:
+async def archive_put(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers import archive
 
     await archive.put_archive(
@@ -59,24 +60,23 @@ async def archive_put(req: Request, eng: Any) -> Response:
     return Response(200, b"")
 
 
-async def changes(req: Request, eng: Any) -> Response:
+async def changes(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers import diff
 
-    svc = eng.containers
-    c = svc.get(req.match_info["name"])
-    image = svc.images.get(c.image_id)
-    upper = str(svc.overlay_dir / c.id / "upper")
-    return json_response(diff.changes(upper, svc.images.layer_dirs(image)) or None)
+    c = eng.containers.get(req.match_info["name"])
+    image = eng.images.get(c.image_id)
+    upper = str(eng.containers.overlay_dir / c.id / "upper")
+    return json_response(diff.changes(upper, eng.images.layer_dirs(image)) or None)
 
 
-async def export(req: Request, eng: Any) -> StreamResponse:
+async def export(req: Request, eng: ContainerOpsBackend) -> StreamResponse:
     from berth.engine.containers import archive
 
     body = await archive.export(eng.containers, req.match_info["name"])
     return StreamResponse(body, content_type="application/x-tar")
 
 
-async def commit(req: Request, eng: Any) -> Response:
+async def commit(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers import commit as commit_ops
 
     name = req.q("container") or ""
@@ -101,7 +101,7 @@ def _commit_config(body: Any) -> dict[str, Any] | None:
     return None if body is None else create_rules.check_request(body)
 
 
-async def top(req: Request, eng: Any) -> Response:
+async def top(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers import top as top_ops
 
     return json_response(
@@ -109,7 +109,7 @@ async def top(req: Request, eng: Any) -> Response:
     )
 
 
-async def stats(req: Request, eng: Any) -> StreamResponse:
+async def stats(req: Request, eng: ContainerOpsBackend) -> StreamResponse:
     from berth.engine.containers import stats as stats_ops
 
     frames = stats_ops.stats(
@@ -128,17 +128,17 @@ async def stats(req: Request, eng: Any) -> StreamResponse:
     return StreamResponse(body())
 
 
-async def pause(req: Request, eng: Any) -> Response:
+async def pause(req: Request, eng: ContainerOpsBackend) -> Response:
     await eng.containers.pause(req.match_info["name"])
     return empty(204)
 
 
-async def unpause(req: Request, eng: Any) -> Response:
+async def unpause(req: Request, eng: ContainerOpsBackend) -> Response:
     await eng.containers.unpause(req.match_info["name"])
     return empty(204)
 
 
-async def update(req: Request, eng: Any) -> Response:
+async def update(req: Request, eng: ContainerOpsBackend) -> Response:
     from berth.engine.containers.update import UpdateConfig
 
     body = wire.check(UpdateConfig, await req.json())  # 400 before the container's lookup

@@ -6,9 +6,10 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from berth import stdcopy
+from berth.api.backends import ContainersBackend
 from berth.api.http.request import Request
 from berth.api.http.response import (
     HijackResponse,
@@ -28,8 +29,11 @@ from berth.engine.containers.logs import LogOptions, until_gone
 from berth.engine.errors import Conflict, EngineError, InvalidParameter, NotFound
 from berth.engine.filters import normalize as normalize_filters
 
+if TYPE_CHECKING:
+    from berth.engine.containers.model import Container
 
-async def create(req: Request, eng: Any) -> Response:
+
+async def create(req: Request, eng: ContainersBackend) -> Response:
     # decoded at the edge: a field of the wrong JSON type is a 400 before anything is stored
     body = create_rules.decode_request(await req.json())
     if req.q("platform") and body.config.image:
@@ -38,7 +42,7 @@ async def create(req: Request, eng: Any) -> Response:
     return json_response({"Id": c.id, "Warnings": warnings}, 201)
 
 
-async def list_containers(req: Request, eng: Any) -> Response:
+async def list_containers(req: Request, eng: ContainersBackend) -> Response:
     svc = eng.containers
     flt = normalize_filters(req.qjson("filters"))
     ok = cfilters.build(flt, svc.get, lambda c, ref: _image_matches(eng, c, ref))
@@ -69,7 +73,7 @@ def command_text(path: str, args: list[str]) -> str:
     return path + " " + " ".join(f"'{a}'" if " " in a else a for a in args)
 
 
-async def _sizes(eng: Any, c: Any) -> dict[str, int]:
+async def _sizes(eng: ContainersBackend, c: Container) -> dict[str, int]:
     """SizeRw (the upper dir's bytes) and SizeRootFs (the image's layers and those), each
     left out when 0, as dockerd's omitempty does."""
     from berth.engine.containers.diff import upper_size
@@ -99,7 +103,7 @@ def _platform(os_: str, arch: str, variant: str) -> tuple[str, str, str]:
     return os_.lower(), a, v
 
 
-def _check_platform(eng: Any, ref: str, wanted_text: str) -> None:
+def _check_platform(eng: ContainersBackend, ref: str, wanted_text: str) -> None:
     """?platform= on create: the local image must be of that platform, else dockerd's 404
     (the docker CLI then pulls the image for the platform asked for)."""
     from berth.engine.errors import NotFound
@@ -124,14 +128,14 @@ def _check_platform(eng: Any, ref: str, wanted_text: str) -> None:
     )
 
 
-def _image_matches(eng: Any, c: Any, ref: str) -> bool:
+def _image_matches(eng: ContainersBackend, c: Container, ref: str) -> bool:
     try:
         return bool(eng.images.get(ref).id == c.image_id)
     except Exception:  # noqa: BLE001 - an unknown image matches nothing
         return False
 
 
-async def inspect(req: Request, eng: Any) -> Response:
+async def inspect(req: Request, eng: ContainersBackend) -> Response:
     c = eng.containers.get(req.match_info["name"])
     out = views.inspect(c, exec_ids=eng.execs.ids_for(c.id))
     if req.qbool("size"):
@@ -142,27 +146,27 @@ async def inspect(req: Request, eng: Any) -> Response:
     return json_response(out)
 
 
-async def start(req: Request, eng: Any) -> Response:
+async def start(req: Request, eng: ContainersBackend) -> Response:
     await eng.containers.start(req.match_info["name"])
     return empty(204)
 
 
-async def stop(req: Request, eng: Any) -> Response:
+async def stop(req: Request, eng: ContainersBackend) -> Response:
     await eng.containers.stop(req.match_info["name"], req.qint("t"), req.q("signal"))
     return empty(204)
 
 
-async def restart(req: Request, eng: Any) -> Response:
+async def restart(req: Request, eng: ContainersBackend) -> Response:
     await eng.containers.restart(req.match_info["name"], req.qint("t"), req.q("signal"))
     return empty(204)
 
 
-async def kill(req: Request, eng: Any) -> Response:
+async def kill(req: Request, eng: ContainersBackend) -> Response:
     await eng.containers.kill(req.match_info["name"], req.q("signal"))
     return empty(204)
 
 
-async def remove(req: Request, eng: Any) -> Response:
+async def remove(req: Request, eng: ContainersBackend) -> Response:
     if req.qbool("link"):
         await _remove_link(eng, req.match_info["name"])
         return empty(204)
@@ -172,7 +176,7 @@ async def remove(req: Request, eng: Any) -> Response:
     return empty(204)
 
 
-async def _remove_link(eng: Any, name: str) -> None:
+async def _remove_link(eng: ContainersBackend, name: str) -> None:
     """`docker rm --link /web/db`: container web's legacy link db goes (dockerd's rmLink);
     both containers stay."""
     full = name if name.startswith("/") else "/" + name
@@ -190,12 +194,12 @@ async def _remove_link(eng: Any, name: str) -> None:
     eng.containers.store.save(p)
 
 
-async def rename(req: Request, eng: Any) -> Response:
+async def rename(req: Request, eng: ContainersBackend) -> Response:
     await eng.containers.rename(req.match_info["name"], req.q("name") or "")
     return empty(204)
 
 
-async def wait(req: Request, eng: Any) -> StreamResponse:
+async def wait(req: Request, eng: ContainersBackend) -> StreamResponse:
     fut = await eng.containers.wait(req.match_info["name"], req.q("condition") or "not-running")
 
     async def body() -> AsyncIterator[bytes]:
@@ -207,7 +211,7 @@ async def wait(req: Request, eng: Any) -> StreamResponse:
     return StreamResponse(body())
 
 
-async def resize(req: Request, eng: Any) -> Response:
+async def resize(req: Request, eng: ContainersBackend) -> Response:
     h, w = req.qint("h", 0) or 0, req.qint("w", 0) or 0
     await eng.containers.resize(req.match_info["name"], h, w)
     return Response(200, b"", "text/plain")
@@ -235,7 +239,7 @@ def _log_options(req: Request, follow_default: bool = False) -> LogOptions:
     )
 
 
-async def logs(req: Request, eng: Any) -> StreamResponse:
+async def logs(req: Request, eng: ContainersBackend) -> StreamResponse:
     c = eng.containers.get(req.match_info["name"])
     opts = _log_options(req)
     if not (opts.stdout or opts.stderr):
@@ -253,7 +257,7 @@ async def logs(req: Request, eng: Any) -> StreamResponse:
     return StreamResponse(body, content_type=ctype)
 
 
-async def attach(req: Request, eng: Any) -> HijackResponse:
+async def attach(req: Request, eng: ContainersBackend) -> HijackResponse:
     svc = eng.containers
     c = svc.get(req.match_info["name"])
     stdin, stdout, stderr = req.qbool("stdin"), req.qbool("stdout"), req.qbool("stderr")
@@ -291,7 +295,7 @@ async def attach(req: Request, eng: Any) -> HijackResponse:
                 detach_keys=detach_keys if tty else None,
             )
             if detached:
-                svc.events.container(c, "detach")
+                eng.events.container(c, "detach")
         finally:
             if areq is not None:
                 svc.cancel_attach(c, areq)

@@ -8,9 +8,10 @@ import base64
 from typing import Any
 
 from berth import stdcopy
+from berth.api.backends import ExecBackend
 from berth.api.http.request import Request
 from berth.api.http.response import HijackResponse, Response, json_response
-from berth.api.http.router import Route, version_tuple
+from berth.api.http.router import Route
 from berth.api.streams import proxy
 from berth.engine import wire
 from berth.engine.containers.exec import ExecStartOptions
@@ -20,21 +21,17 @@ RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
-def _at_least(req: Request, version: str) -> bool:
-    return req.api_version is None or version_tuple(req.api_version) >= version_tuple(version)
-
-
-async def create(req: Request, eng: Any) -> Response:
+async def create(req: Request, eng: ExecBackend) -> Response:
     body = await req.json()
     ex = eng.execs.create(req.match_info["name"], body)
     return json_response({"Id": ex.id}, 201)
 
 
-async def start(req: Request, eng: Any) -> Response | HijackResponse:
+async def start(req: Request, eng: ExecBackend) -> Response | HijackResponse:
     opts = wire.decode_struct(ExecStartOptions, await req.json())
     eid = req.match_info["id"]
     detach, tty = opts.detach, opts.tty
-    size = opts.console_size if tty and _at_least(req, "1.42") else None
+    size = opts.console_size if tty and req.at_least("1.42") else None
     if size is not None and len(size) != 2:
         size = (list(size) + [0, 0])[:2]  # a Go [2]uint
     execs = eng.execs
@@ -67,17 +64,17 @@ async def start(req: Request, eng: Any) -> Response | HijackResponse:
         if detached:
             execs.detached(eid)
 
-    ctype = MULTIPLEXED if not tty and _at_least(req, "1.42") else RAW
+    ctype = MULTIPLEXED if not tty and req.at_least("1.42") else RAW
     return HijackResponse(session, content_type=ctype)
 
 
-async def resize(req: Request, eng: Any) -> Response:
+async def resize(req: Request, eng: ExecBackend) -> Response:
     h, w = req.qint("h", 0) or 0, req.qint("w", 0) or 0
     await eng.execs.resize(req.match_info["id"], h, w)
     return Response(200, b"", "text/plain")
 
 
-async def inspect(req: Request, eng: Any) -> Response:
+async def inspect(req: Request, eng: ExecBackend) -> Response:
     ex = eng.execs.inspect(req.match_info["id"])
     process: dict[str, Any] = {
         "tty": ex.tty,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from berth.api.backends import ImagesBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
-from berth.api.http.router import Route, version_tuple
+from berth.api.http.router import Route
 from berth.engine import wire
 from berth.engine.errors import InvalidParameter, NotImplementedYet
 from berth.engine.filters import normalize as normalize_filters
+
+if TYPE_CHECKING:
+    from berth.engine.images.model import Image
 
 
 @dataclass
@@ -33,13 +37,9 @@ def _filters(req: Request) -> dict[str, list[str]]:
     return normalize_filters(req.qjson("filters"))
 
 
-def _at_least(req: Request, version: str) -> bool:
-    return req.api_version is None or version_tuple(req.api_version) >= version_tuple(version)
-
-
-def _summary(req: Request, img: Any) -> dict[str, Any]:
+def _summary(req: Request, img: Image) -> dict[str, Any]:
     tags, digests = img.repo_tags, img.repo_digests
-    if not tags and not digests and not _at_least(req, "1.43"):
+    if not tags and not digests and not req.at_least("1.43"):
         tags, digests = ["<none>:<none>"], ["<none>@<none>"]
     out = {
         "Containers": -1,
@@ -52,17 +52,17 @@ def _summary(req: Request, img: Any) -> dict[str, Any]:
         "SharedSize": -1,
         "Size": img.size,
     }
-    if not _at_least(req, "1.44"):
+    if not req.at_least("1.44"):
         out["VirtualSize"] = img.size
     return out
 
 
-async def list_images(req: Request, eng: Any) -> Response:
+async def list_images(req: Request, eng: ImagesBackend) -> Response:
     images = eng.images.list(all=req.qbool("all"), filters=_filters(req))
     return json_response([_summary(req, i) for i in images])
 
 
-def _inspect(req: Request, eng: Any, img: Any) -> dict[str, Any]:
+def _inspect(req: Request, eng: ImagesBackend, img: Image) -> dict[str, Any]:
     raw = img.raw_config
     dirs = eng.images.layer_dirs(img)
     data: dict[str, str] = {}
@@ -72,7 +72,7 @@ def _inspect(req: Request, eng: Any, img: Any) -> dict[str, Any]:
         if len(dirs) > 1:
             data["LowerDir"] = ":".join(reversed(dirs[:-1]))
     # API 1.50 shows only the image-config fields; older ones the stored container-config.
-    config = img.config.to_wire() if _at_least(req, "1.50") else raw.get("config") or {}
+    config = img.config.to_wire() if req.at_least("1.50") else raw.get("config") or {}
     out: dict[str, Any] = {
         "Id": img.id,
         "RepoTags": img.repo_tags,
@@ -94,29 +94,29 @@ def _inspect(req: Request, eng: Any, img: Any) -> dict[str, Any]:
         out["Variant"] = raw["variant"]
     if raw.get("os.version"):
         out["OsVersion"] = raw["os.version"]
-    if not _at_least(req, "1.45"):
+    if not req.at_least("1.45"):
         out["Container"] = raw.get("container") or ""
         out["ContainerConfig"] = raw.get("container_config") or {}
-    if not _at_least(req, "1.44"):
+    if not req.at_least("1.44"):
         out["VirtualSize"] = img.size
     return out
 
 
-async def inspect(req: Request, eng: Any) -> Response:
+async def inspect(req: Request, eng: ImagesBackend) -> Response:
     img = eng.images.get(req.match_info["name"])
     return json_response(_inspect(req, eng, img))
 
 
-async def history(req: Request, eng: Any) -> Response:
+async def history(req: Request, eng: ImagesBackend) -> Response:
     return json_response(eng.images.history(req.match_info["name"]))
 
 
-async def tag(req: Request, eng: Any) -> Response:
+async def tag(req: Request, eng: ImagesBackend) -> Response:
     eng.images.tag(req.match_info["name"], req.q("repo") or "", req.q("tag") or None)
     return Response(201)
 
 
-async def remove(req: Request, eng: Any) -> Response:
+async def remove(req: Request, eng: ImagesBackend) -> Response:
     image_id = eng.images.resolve_id(req.match_info["name"])
     records = eng.images.remove(
         req.match_info["name"], force=req.qbool("force"), prune=not req.qbool("noprune")
@@ -149,7 +149,7 @@ async def _checked_tar(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         raise InvalidParameter(err)
 
 
-async def load(req: Request, eng: Any) -> Response | StreamResponse:
+async def load(req: Request, eng: ImagesBackend) -> Response | StreamResponse:
     gen = eng.images.load(_checked_tar(req.iter_body()), quiet=req.qbool("quiet"))
     # Run up to the first message here: a bad archive is then a plain 400 response.
     try:
@@ -165,17 +165,17 @@ async def _tar_chunks(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator
         yield chunk
 
 
-async def _save(refs: list[str], eng: Any) -> StreamResponse:
+async def _save(refs: list[str], eng: ImagesBackend) -> StreamResponse:
     gen = eng.images.save(refs)
     first = await gen.__anext__()  # unknown names fail here, before any header
     return StreamResponse(chunks=_tar_chunks(first, gen), content_type="application/x-tar")
 
 
-async def save_many(req: Request, eng: Any) -> StreamResponse:
+async def save_many(req: Request, eng: ImagesBackend) -> StreamResponse:
     return await _save(req.query.get("names") or [], eng)
 
 
-async def save_one(req: Request, eng: Any) -> StreamResponse:
+async def save_one(req: Request, eng: ImagesBackend) -> StreamResponse:
     return await _save([req.match_info["name"]], eng)
 
 
@@ -183,7 +183,7 @@ async def _one(msg: dict) -> AsyncIterator[bytes]:
     yield json.dumps(msg).encode() + b"\n"
 
 
-async def create(req: Request, eng: Any) -> Response | StreamResponse:
+async def create(req: Request, eng: ImagesBackend) -> Response | StreamResponse:
     src = req.q("fromSrc")
     image = req.q("fromImage")
     if src:
@@ -219,14 +219,14 @@ async def _progress(gen: AsyncIterator[dict]) -> Response | StreamResponse:
     return StreamResponse(chunks=_json_lines(first, gen))
 
 
-async def push(req: Request, eng: Any) -> Response | StreamResponse:
+async def push(req: Request, eng: ImagesBackend) -> Response | StreamResponse:
     gen = eng.images.push(
         req.match_info["name"], req.q("tag") or None, auth=req.headers.get("x-registry-auth")
     )
     return await _progress(gen)
 
 
-async def auth(req: Request, eng: Any) -> Response:
+async def auth(req: Request, eng: ImagesBackend) -> Response:
     body = wire.check(AuthConfig, await req.json() if req.has_body else None)
     return json_response(await eng.images.login(body))
 

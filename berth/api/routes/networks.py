@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from berth.api.backends import NetworksBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, empty, json_response
 from berth.api.http.router import Route
@@ -84,27 +85,27 @@ async def _body(req: Request, cls: type) -> dict[str, Any]:
     return wire.check(cls, await req.json())
 
 
-async def list_networks(req: Request, eng: Any) -> Response:
+async def list_networks(req: Request, eng: NetworksBackend) -> Response:
     nets = eng.network.list(_filters(req))
     return json_response([n.to_api(eng.network.attached(n)) for n in nets])
 
 
-async def inspect(req: Request, eng: Any) -> Response:
+async def inspect(req: Request, eng: NetworksBackend) -> Response:
     n = eng.network.get(req.match_info["id"])
     return json_response(n.to_api(eng.network.attached(n)))
 
 
-async def create(req: Request, eng: Any) -> Response:
+async def create(req: Request, eng: NetworksBackend) -> Response:
     n, warning = await eng.network.create(await _body(req, CreateRequest))
     return json_response({"Id": n.id, "Warning": warning}, 201)
 
 
-async def remove(req: Request, eng: Any) -> Response:
+async def remove(req: Request, eng: NetworksBackend) -> Response:
     await eng.network.remove(req.match_info["id"])
     return empty(204)
 
 
-async def connect(req: Request, eng: Any) -> Response:
+async def connect(req: Request, eng: NetworksBackend) -> Response:
     body = await _body(req, ConnectOptions)
     c = eng.containers.get(body.get("Container") or "")
     await eng.network.connect(c, req.match_info["id"], body.get("EndpointConfig") or {})
@@ -112,7 +113,7 @@ async def connect(req: Request, eng: Any) -> Response:
     return empty(200)
 
 
-async def disconnect(req: Request, eng: Any) -> Response:
+async def disconnect(req: Request, eng: NetworksBackend) -> Response:
     body = await _body(req, DisconnectOptions)
     c = eng.containers.get(body.get("Container") or "")
     await eng.network.disconnect(c, req.match_info["id"], bool(body.get("Force")))
@@ -120,7 +121,7 @@ async def disconnect(req: Request, eng: Any) -> Response:
     return empty(200)
 
 
-async def prune(req: Request, eng: Any) -> Response:
+async def prune(req: Request, eng: NetworksBackend) -> Response:
     return json_response({"NetworksDeleted": await eng.network.prune(_filters(req))})
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from berth.api.backends import SystemBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, json_response
 from berth.api.http.router import Route
@@ -16,15 +15,15 @@ _PING_HEADERS = {
 }
 
 
-async def ping(req: Request, eng: Any) -> Response:
+async def ping(req: Request, eng: SystemBackend) -> Response:
     return Response(200, b"OK", "text/plain; charset=utf-8", dict(_PING_HEADERS))
 
 
-async def version(req: Request, eng: Any) -> Response:
+async def version(req: Request, eng: SystemBackend) -> Response:
     return json_response(eng.version())
 
 
-async def info(req: Request, eng: Any) -> Response:
+async def info(req: Request, eng: SystemBackend) -> Response:
     return json_response(eng.info())
 
 

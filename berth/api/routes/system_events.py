@@ -7,17 +7,17 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
+from berth.api.backends import EventsBackend, NoBackend, PruneBackend
 from berth.api.http.request import Request
 from berth.api.http.response import Response, StreamResponse, json_response
-from berth.api.http.router import Route, version_tuple
+from berth.api.http.router import Route
 from berth.api.views import containers as views
 from berth.engine import events as ev
 from berth.engine.errors import InvalidParameter
 
 
-async def events(req: Request, eng: Any) -> StreamResponse:
+async def events(req: Request, eng: EventsBackend) -> StreamResponse:
     flt = ev.normalize_filters(req.qjson("filters"))
     since_s, until_s = req.q("since"), req.q("until")
     since, until = ev.parse_time(since_s), ev.parse_time(until_s)
@@ -29,8 +29,8 @@ async def events(req: Request, eng: Any) -> StreamResponse:
         # subscribe and read the history with no await between: nothing falls in the gap
         sub = bus.subscribe(flt)
         try:
-            for e in bus.history(flt, since, until):
-                yield _line(e)
+            for past in bus.history(flt, since, until):
+                yield _line(past)
             if until is not None and until < time.time_ns():
                 return  # only past events were asked for
             # the client never sends more on this connection: readable means it went away
@@ -63,9 +63,9 @@ def _line(e: ev.Event) -> bytes:
     return json.dumps(e.to_wire(), separators=(",", ":")).encode() + b"\n"
 
 
-async def system_df(req: Request, eng: Any) -> Response:
+async def system_df(req: Request, eng: PruneBackend) -> Response:
     types: list[str] | None = req.query.get("type")
-    if req.api_version and version_tuple(req.api_version) < (1, 42):
+    if not req.at_least("1.42"):
         types = None
     from berth.engine import prune  # on first use: berthd's start does not pay for it
 
@@ -90,7 +90,7 @@ async def system_df(req: Request, eng: Any) -> Response:
     )
 
 
-async def containers_prune(req: Request, eng: Any) -> Response:
+async def containers_prune(req: Request, eng: PruneBackend) -> Response:
     from berth.engine import prune
 
     rep = await prune.prune_containers(eng, req.qjson("filters"))
@@ -100,14 +100,14 @@ async def containers_prune(req: Request, eng: Any) -> Response:
     )
 
 
-async def images_prune(req: Request, eng: Any) -> Response:
+async def images_prune(req: Request, eng: PruneBackend) -> Response:
     from berth.engine import prune
 
     rep = await prune.prune_images(eng, req.qjson("filters"))
     return json_response({"ImagesDeleted": rep.deleted or None, "SpaceReclaimed": rep.reclaimed})
 
 
-async def networks_prune(req: Request, eng: Any) -> Response:
+async def networks_prune(req: Request, eng: NoBackend) -> Response:
     # berth has only the host and null networks, which are never pruned
     return json_response({"NetworksDeleted": None})
 

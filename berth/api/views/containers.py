@@ -82,12 +82,7 @@ def _primary(c: Container) -> dict[str, Any]:
     return next(iter(c.networks.values()), {}) if c.networks else {}
 
 
-def inspect(
-    c: Container,
-    *,
-    driver_data: dict[str, str] | None = None,
-    exec_ids: list[str] | None = None,
-) -> dict[str, Any]:
+def _state(c: Container) -> dict[str, Any]:
     st = c.state
     state = wire.to_wire(st)
     if state.get("Health") is None:
@@ -98,6 +93,43 @@ def inspect(
         Restarting=st.status == "restarting",
         Dead=st.status == "dead",
     )
+    return state
+
+
+def _network_settings(c: Container) -> dict[str, Any]:
+    primary = _primary(c)
+    # the top-level endpoint fields are the default bridge's (dockerd's legacy ones)
+    bridge = primary if "bridge" in c.networks else {}
+    return {
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": f"/run/netns/berth-{c.id[:12]}"
+        if c.ports is not None and primary.get("IPAddress")
+        else "",
+        "Ports": dict(c.ports or {}),
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": bridge.get("EndpointID", ""),
+        "Gateway": bridge.get("Gateway", ""),
+        "GlobalIPv6Address": bridge.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": bridge.get("GlobalIPv6PrefixLen", 0),
+        "IPAddress": bridge.get("IPAddress", ""),
+        "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+        "IPv6Gateway": bridge.get("IPv6Gateway", ""),
+        "MacAddress": bridge.get("MacAddress", ""),
+        "Networks": _networks(c),
+    }
+
+
+def inspect(
+    c: Container,
+    *,
+    driver_data: dict[str, str] | None = None,
+    exec_ids: list[str] | None = None,
+) -> dict[str, Any]:
     config = wire.to_wire(c.config)
     config["Env"] = config.get("Env") or []
     return {
@@ -105,7 +137,7 @@ def inspect(
         "Created": c.created,
         "Path": c.path,
         "Args": c.args,
-        "State": state,
+        "State": _state(c),
         "Image": c.image_id,
         "ResolvConfPath": c.resolv_conf_path,
         "HostnamePath": c.hostname_path,
@@ -123,30 +155,5 @@ def inspect(
         "GraphDriver": {"Name": "overlay2", "Data": driver_data or {}},
         "Mounts": mounts.api_list(c.mount_points),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": f"/run/netns/berth-{c.id[:12]}"
-            if c.ports is not None and _primary(c).get("IPAddress")
-            else "",
-            "Ports": dict(c.ports or {}),
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": _primary(c).get("EndpointID", "") if "bridge" in c.networks else "",
-            "Gateway": _primary(c).get("Gateway", "") if "bridge" in c.networks else "",
-            "GlobalIPv6Address": _primary(c).get("GlobalIPv6Address", "")
-            if "bridge" in c.networks
-            else "",
-            "GlobalIPv6PrefixLen": _primary(c).get("GlobalIPv6PrefixLen", 0)
-            if "bridge" in c.networks
-            else 0,
-            "IPAddress": _primary(c).get("IPAddress", "") if "bridge" in c.networks else "",
-            "IPPrefixLen": _primary(c).get("IPPrefixLen", 0) if "bridge" in c.networks else 0,
-            "IPv6Gateway": _primary(c).get("IPv6Gateway", "") if "bridge" in c.networks else "",
-            "MacAddress": _primary(c).get("MacAddress", "") if "bridge" in c.networks else "",
-            "Networks": _networks(c),
-        },
+        "NetworkSettings": _network_settings(c),
     }
