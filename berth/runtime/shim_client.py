@@ -1,4 +1,4 @@
-"""The engine's asyncio client for a container's shim (protocol: berth/runtime/shim.py)."""
+"""The engine's asyncio client for a container's shim (protocol: berth/runtime/shim/protocol.py)."""
 
 from __future__ import annotations
 
