@@ -1,20 +1,17 @@
-"""The `docker save` archive: read one (legacy docker-archive or OCI layout, both as
-docker 25+ writes them) and write one (docker-archive + OCI layout in one tar)."""
+"""The `docker save` archive, read: legacy docker-archive or OCI layout, both as docker
+25+ writes them (save.py writes one); and TarCheck, the structure of a load's body."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform as _platform
 import tarfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from berth.engine.errors import InvalidParameter
-from berth.engine.images.reference import familiar, parse_tagged
+from berth.engine.images.reference import parse_tagged
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -26,7 +23,6 @@ ANN_IMAGE_NAME = "io.containerd.image.name"
 ANN_REF_NAME = "org.opencontainers.image.ref.name"
 _MAX_JSON = 64 << 20
 _BLOCK = 512
-_RECORD = 20 * _BLOCK
 
 
 @dataclass
@@ -97,7 +93,8 @@ def _join(base: str, rel: str) -> str:
     return "/".join(parts)
 
 
-def _blob_member(digest: Any) -> str:
+def blob_member(digest: Any) -> str:
+    """Where a blob lives in an OCI layout: blobs/<algo>/<hex>."""
     if not isinstance(digest, str) or ":" not in digest:
         raise InvalidParameter(f"invalid archive: bad digest {digest!r}")
     algo, hx = digest.split(":", 1)
@@ -153,8 +150,8 @@ def _read_oci(ar: ArchiveReader) -> list[ArchiveImage]:
         if manifest is None:
             continue
         cfg = manifest.get("config") or {}
-        layers = [_blob_member(layer.get("digest")) for layer in manifest.get("layers") or []]
-        out.append(ArchiveImage(_blob_member(cfg.get("digest")), layers, tags))
+        layers = [blob_member(layer.get("digest")) for layer in manifest.get("layers") or []]
+        out.append(ArchiveImage(blob_member(cfg.get("digest")), layers, tags))
     if not out:
         raise InvalidParameter("invalid archive: index.json lists no image for this platform")
     return out
@@ -163,14 +160,14 @@ def _read_oci(ar: ArchiveReader) -> list[ArchiveImage]:
 def _pick_manifest(ar: ArchiveReader, desc: Any, depth: int) -> dict | None:
     if not isinstance(desc, dict) or depth > 4:
         raise InvalidParameter("invalid archive: bad descriptor in index")
-    doc = ar.json(_blob_member(desc.get("digest")))
+    doc = ar.json(blob_member(desc.get("digest")))
     mt = doc.get("mediaType") or desc.get("mediaType")
     if mt in (MT_OCI_INDEX, MT_DOCKER_LIST) or "manifests" in doc:
         for sub in doc.get("manifests") or []:
             plat = sub.get("platform") or {}
             if plat and (plat.get("os") != "linux" or plat.get("architecture") != host_arch()):
                 continue
-            if not ar.has(_blob_member(sub.get("digest"))):
+            if not ar.has(blob_member(sub.get("digest"))):
                 continue  # docker save --platform keeps only some manifests
             return _pick_manifest(ar, sub, depth + 1)
         return None
@@ -252,122 +249,3 @@ def host_arch() -> str:
     """The host architecture in Go/OCI spelling."""
     m = _platform.machine()
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
-
-
-# ---- save ------------------------------------------------------------------
-@dataclass
-class SaveItem:
-    """One image to save: its config blob, layer blobs (bottom first) and familiar tags."""
-
-    image_id: str
-    config_bytes: bytes
-    layers: list[tuple[str, Path, int]]  # (diff_id, blob path, size)
-    tags: list[str]  # full normalised refs
-
-
-def _manifest_bytes(item: SaveItem) -> bytes:
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": MT_OCI_MANIFEST,
-        "config": {
-            "mediaType": MT_OCI_CONFIG,
-            "digest": item.image_id,
-            "size": len(item.config_bytes),
-        },
-        "layers": [
-            {"mediaType": MT_OCI_LAYER, "digest": d, "size": size} for d, _, size in item.layers
-        ],
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE) -> bytes:
-    ti = tarfile.TarInfo(name)
-    ti.size = size if kind == tarfile.REGTYPE else 0
-    ti.type = kind
-    ti.mode = 0o644 if kind == tarfile.REGTYPE else 0o755
-    ti.mtime = 0
-    ti.uname = ti.gname = ""
-    return ti.tobuf(tarfile.PAX_FORMAT)
-
-
-def _pad(n: int) -> bytes:
-    return b"\0" * (-n % _BLOCK)
-
-
-async def write_archive(items: list[SaveItem]) -> AsyncIterator[bytes]:
-    """Stream a tar with blobs/, index.json, manifest.json, oci-layout and repositories."""
-    import asyncio
-
-    written = 0
-
-    def emit(b: bytes) -> bytes:
-        nonlocal written
-        written += len(b)
-        return b
-
-    yield emit(_header("blobs", 0, tarfile.DIRTYPE))
-    yield emit(_header("blobs/sha256", 0, tarfile.DIRTYPE))
-    seen: set[str] = set()
-    index: list[dict] = []
-    manifest: list[dict] = []
-    repos: dict[str, dict[str, str]] = {}
-    for item in items:
-        mbytes = _manifest_bytes(item)
-        mdigest = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-        for digest, path, size in item.layers:
-            if digest in seen:
-                continue
-            seen.add(digest)
-            yield emit(_header(_blob_member(digest), size))
-            with open(path, "rb") as f:  # noqa: ASYNC230 - reads below go to a thread
-                left = size
-                while left > 0:
-                    chunk = await asyncio.to_thread(f.read, min(left, 1 << 20))
-                    if not chunk:
-                        raise OSError(f"layer blob {digest} is shorter than recorded")
-                    left -= len(chunk)
-                    yield emit(chunk)
-            yield emit(_pad(size))
-        for digest, data in ((item.image_id, item.config_bytes), (mdigest, mbytes)):
-            if digest in seen:
-                continue
-            seen.add(digest)
-            yield emit(_header(_blob_member(digest), len(data)) + data + _pad(len(data)))
-        desc: dict[str, Any] = {
-            "mediaType": MT_OCI_MANIFEST,
-            "digest": mdigest,
-            "size": len(mbytes),
-        }
-        familiar_tags = [familiar(t) for t in item.tags]
-        if item.tags:
-            for full in item.tags:
-                tag = full.rsplit(":", 1)[1]
-                index.append(desc | {"annotations": {ANN_IMAGE_NAME: full, ANN_REF_NAME: tag}})
-        else:
-            index.append(desc)
-        manifest.append(
-            {
-                "Config": _blob_member(item.image_id),
-                "RepoTags": familiar_tags or None,
-                "Layers": [_blob_member(d) for d, _, _ in item.layers],
-            }
-        )
-        if item.layers:
-            top = item.layers[-1][0].split(":", 1)[1]
-            for ft in familiar_tags:
-                repo, tag = ft.rsplit(":", 1)
-                repos.setdefault(repo, {})[tag] = top
-    files = [
-        ("index.json", {"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": index}),
-        ("manifest.json", manifest),
-        ("oci-layout", {"imageLayoutVersion": "1.0.0"}),
-    ]
-    if repos:
-        files.append(("repositories", repos))
-    for name, obj in files:
-        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-        yield emit(_header(name, len(data)) + data + _pad(len(data)))
-    end = b"\0" * (2 * _BLOCK)
-    total = written + len(end)
-    yield end + b"\0" * (-total % _RECORD)

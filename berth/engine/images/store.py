@@ -146,6 +146,11 @@ class ImageStore:
         row = self.db.query_one("SELECT image_id FROM image_refs WHERE name=?", (name,))
         return row["image_id"] if row else None
 
+    def tags(self) -> list[tuple[str, str]]:
+        """(name:tag, image id) of every tag; digest references are left out."""
+        rows = self.db.query("SELECT name, image_id FROM image_refs WHERE is_digest=0")
+        return [(r["name"], r["image_id"]) for r in rows]
+
     def refs_of(self, image_id: str) -> list[tuple[str, bool]]:
         rows = self.db.query("SELECT name, is_digest FROM image_refs WHERE image_id=?", (image_id,))
         return [(r["name"], bool(r["is_digest"])) for r in rows]

@@ -1,190 +1,117 @@
-"""Layer extraction: metadata kept, whiteouts converted, hostile entries refused."""
+"""LayerPreparer: a layer's bytes (compressed or not) become a verified, extracted
+PreparedLayer; a wrong diff_id is refused before anything is extracted."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import hashlib
 import io
 import os
 import shutil
-import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from berth.engine.errors import InvalidParameter
-from berth.engine.images.layers import OPAQUE_XATTR, UnsafeLayer, extract_layer
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown, mknod, trusted.*")
+from berth.engine.images.layers import LayerPreparer
 
 
 @pytest.fixture
 def work() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
     try:
-        (d / "layer").mkdir()
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def make_tar(path: Path, entries: list[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]]) -> Path:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
-        for e in entries:
-            if isinstance(e, tuple):
-                ti, data = e
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-            else:
-                tf.addfile(e)
-    return path
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
 
 
-def entry(name: str, kind: bytes = tarfile.REGTYPE, **kw: object) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    ti.mtime = 1_600_000_000
-    for k, v in kw.items():
-        setattr(ti, k, v)
-    return ti
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@needs_root
-def test_metadata_is_preserved(work: Path) -> None:
-    tar = make_tar(
-        work / "l.tar",
-        [
-            entry("etc", tarfile.DIRTYPE, mode=0o750, uid=12, gid=34),
-            (entry("etc/file", mode=0o4755, uid=1000, gid=1000), b"hello"),
-            entry("etc/link", tarfile.SYMTYPE, linkname="file", uid=5, gid=6),
-            entry("etc/hard", tarfile.LNKTYPE, linkname="etc/file"),
-            entry("dev", tarfile.DIRTYPE),
-            entry("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666),
-            entry("fifo", tarfile.FIFOTYPE),
-            (entry("xa", pax_headers={"SCHILY.xattr.trusted.berth": "v1"}), b""),
-        ],
-    )
-    dest = work / "layer"
-    size = extract_layer(tar, dest)
-    st = os.lstat(dest / "etc/file")
-    assert (st.st_uid, st.st_gid) == (1000, 1000)
-    assert stat.S_IMODE(st.st_mode) == 0o4755, "setuid bit survives the chown"
-    assert st.st_mtime == 1_600_000_000
-    assert (dest / "etc/file").read_bytes() == b"hello"
-    d = os.lstat(dest / "etc")
-    assert (stat.S_IMODE(d.st_mode), d.st_uid, d.st_gid) == (0o750, 12, 34)
-    assert d.st_mtime == 1_600_000_000, "dir mtime is set after its contents"
-    assert os.readlink(dest / "etc/link") == "file"
-    assert os.lstat(dest / "etc/link").st_uid == 5
-    assert os.lstat(dest / "etc/hard").st_ino == st.st_ino
-    dn = os.lstat(dest / "dev/null")
-    assert stat.S_ISCHR(dn.st_mode) and os.major(dn.st_rdev) == 1 and os.minor(dn.st_rdev) == 3
-    assert stat.S_ISFIFO(os.lstat(dest / "fifo").st_mode)
-    assert os.getxattr(dest / "xa", "trusted.berth") == b"v1"
-    assert size == len(b"hello") + len(b"file")
+class _RecordingExtract:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Path, Path]] = []
+
+    def __call__(self, tar_path: Path, dest: Path) -> int:
+        self.calls.append((tar_path, dest))
+        return 42
 
 
-@needs_root
-def test_whiteouts_become_overlay_whiteouts(work: Path) -> None:
-    tar = make_tar(
-        work / "l.tar",
-        [
-            entry("a", tarfile.DIRTYPE),
-            (entry("a/.wh.gone", uid=0, gid=0), b""),
-            entry("b", tarfile.DIRTYPE),
-            (entry("b/.wh..wh..opq"), b""),
-            (entry("b/kept"), b"x"),
-            (entry(".wh..wh.plnk"), b""),
-        ],
-    )
-    dest = work / "layer"
-    extract_layer(tar, dest)
-    wh = os.lstat(dest / "a/gone")
-    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == os.makedev(0, 0)
-    assert not (dest / "a/.wh.gone").exists()
-    assert os.getxattr(dest / "b", OPAQUE_XATTR) == b"y"
-    assert (dest / "b/kept").read_bytes() == b"x"
-    assert not (dest / "b/.wh..wh..opq").exists()
-    assert not (dest / ".wh..wh.plnk").exists()
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the extractor chowns to 0:0")
+def test_gzip_layer_is_stored_uncompressed_and_extracted(work: Path) -> None:
+    raw = _tar({"hello": b"world"})
+    pl = LayerPreparer().prepare(io.BytesIO(gzip.compress(raw)), _digest(raw), work, 3)
+    assert pl.diff_id == _digest(raw)
+    assert pl.tar_path == work / "3.tar" and pl.tar_path.read_bytes() == raw
+    assert pl.tar_size == len(raw)
+    assert pl.dir_path == work / "3.d"
+    assert (pl.dir_path / "hello").read_bytes() == b"world"
+    assert pl.size == len(b"world")
 
 
-@needs_root
-def test_later_entry_replaces_earlier(work: Path) -> None:
-    tar = make_tar(
-        work / "l.tar",
-        [(entry("f"), b"old"), entry("f", tarfile.SYMTYPE, linkname="/x"), (entry("f"), b"new")],
-    )
-    extract_layer(tar, work / "layer")
-    assert (work / "layer/f").read_bytes() == b"new"
+def test_wrong_diff_id_is_refused_before_extracting(work: Path) -> None:
+    fake = _RecordingExtract()
+    raw = _tar({"a": b"1"})
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(InvalidParameter, match="invalid diffID for layer 1"):
+        LayerPreparer(fake).prepare(io.BytesIO(raw), wrong, work, 1)
+    assert fake.calls == []
+    assert not (work / "1.d").exists()
 
 
-def test_symlink_parent_inside_is_followed(work: Path) -> None:
-    tar = make_tar(
-        work / "l.tar",
-        [
-            entry("real", tarfile.DIRTYPE),
-            entry("alias", tarfile.SYMTYPE, linkname="real"),
-            (entry("alias/f", uid=os.getuid(), gid=os.getgid()), b"in"),
-        ],
-    )
-    extract_layer(tar, work / "layer")
-    assert (work / "layer/real/f").read_bytes() == b"in"
+def test_without_expected_digest_any_layer_is_taken(work: Path) -> None:
+    fake = _RecordingExtract()
+    raw = _tar({"a": b"1"})
+    pl = LayerPreparer(fake).prepare(io.BytesIO(raw), None, work, 0)
+    assert pl.diff_id == _digest(raw)
+    assert fake.calls == [(work / "0.tar", work / "0.d")]
+    assert pl.size == 42
 
 
-HOSTILE = {
-    "dotdot": [(entry("../escape"), b"x")],
-    "dotdot-inner": [(entry("a/../../escape"), b"x")],
-    "absolute": [(entry("/tmp/escape"), b"x")],
-    "symlink-parent-relative-out": [
-        entry("evil", tarfile.SYMTYPE, linkname="../.."),
-        (entry("evil/escape"), b"x"),
-    ],
-    "symlink-parent-absolute": [
-        entry("evil", tarfile.SYMTYPE, linkname="/tmp"),
-        (entry("evil/escape"), b"x"),
-    ],
-    "symlink-chain-out": [
-        entry("d", tarfile.DIRTYPE),
-        entry("d/up", tarfile.SYMTYPE, linkname=".."),
-        entry("d/upup", tarfile.SYMTYPE, linkname="up/.."),
-        (entry("d/upup/escape"), b"x"),
-    ],
-    "hardlink-out": [entry("h", tarfile.LNKTYPE, linkname="../../etc/passwd")],
-    "hardlink-absolute": [entry("h", tarfile.LNKTYPE, linkname="/etc/passwd")],
-    "hardlink-through-symlink": [
-        entry("evil", tarfile.SYMTYPE, linkname="/etc"),
-        entry("h", tarfile.LNKTYPE, linkname="evil/passwd"),
-    ],
-    "whiteout-through-symlink": [
-        entry("evil", tarfile.SYMTYPE, linkname="/tmp"),
-        (entry("evil/.wh.x"), b""),
-    ],
-}
+def test_empty_layer_is_not_extracted(work: Path) -> None:
+    fake = _RecordingExtract()
+    pl = LayerPreparer(fake).prepare(io.BytesIO(b""), None, work, 0)
+    assert fake.calls == []
+    assert (pl.size, pl.tar_size) == (0, 0)
+    assert pl.diff_id == _digest(b"")
 
 
-@pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_entries_are_refused(work: Path, case: str) -> None:
-    outside = work / "escape"
-    tar = make_tar(work / "l.tar", HOSTILE[case])  # type: ignore[arg-type]
-    with pytest.raises(UnsafeLayer) as ei:
-        extract_layer(tar, work / "layer")
-    assert "refusing" in ei.value.message
-    assert not outside.exists()
-    assert not Path("/tmp/escape").exists()
+def test_prepare_file_reports_how_far_it_has_read(work: Path) -> None:
+    raw = _tar({"big": b"x" * 200_000})
+    blob = work / "in.gz"
+    blob.write_bytes(gzip.compress(raw))
+    seen: list[int] = []
+    pl = LayerPreparer(_RecordingExtract()).prepare_file(blob, _digest(raw), work, 0, seen.append)
+    assert pl.diff_id == _digest(raw)
+    assert seen and seen == sorted(seen)
+    assert seen[-1] == blob.stat().st_size
 
 
-def test_not_a_tar(work: Path) -> None:
-    p = work / "junk.tar"
-    p.write_bytes(b"this is not a tar archive" * 50)
-    with pytest.raises(InvalidParameter, match="invalid layer tar"):
-        extract_layer(p, work / "layer")
+def test_spool_writes_the_whole_body(work: Path) -> None:
+    prep = LayerPreparer()
+    prep.spool_batch = 10  # several batches
+    chunks = [b"abcdefg", b"hij", b"", b"klmnopqrstu", b"vwxyz"]
 
+    async def body() -> AsyncIterator[bytes]:
+        for c in chunks:
+            yield c
 
-def test_truncated_tar(work: Path) -> None:
-    tar = make_tar(work / "l.tar", [(entry("big"), b"y" * 100_000)])
-    data = tar.read_bytes()
-    tar.write_bytes(data[:5000])
-    with pytest.raises(InvalidParameter):
-        extract_layer(tar, work / "layer")
+    n = asyncio.run(prep.spool(body(), work / "spooled"))
+    assert n == 26
+    assert (work / "spooled").read_bytes() == b"".join(chunks)

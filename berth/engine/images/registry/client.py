@@ -2,7 +2,8 @@
 
 Every method blocks (callers run them in worker threads). Bodies are streamed in and out
 in chunks; nothing holds a whole layer in memory. Each request uses its own connection so
-that concurrent downloads in several threads never share one."""
+that concurrent downloads in several threads never share one (transport.py); blob
+uploads, the one multi-request exchange, are in upload.py."""
 
 from __future__ import annotations
 
@@ -12,99 +13,30 @@ import ipaddress
 import json
 import re
 import socket
-import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from berth.engine.errors import EngineError, InvalidParameter, NotFound, SystemError_, Unauthorized
+from berth.engine.errors import InvalidParameter, NotFound, SystemError_, Unauthorized
 from berth.engine.images.registry import auth
 from berth.engine.images.registry.manifest import ACCEPT
+from berth.engine.images.registry.transport import (
+    CHUNK,
+    RegistryError,
+    Response,
+    error_codes,
+    error_text,
+    is_loopback,
+    send,
+)
 
-_CHUNK = 1 << 20
 # Pushes upload blobs larger than this in pieces of this size (the registry may ask for more).
 CHUNK_SIZE = 8 << 20
-_MAX_SMALL = 32 << 20  # manifests and configs are read into memory; refuse absurd ones
 _HUB_HOST = "registry-1.docker.io"
-_USER_AGENT = "berth (docker-compatible)"
 
 Progress = Callable[[int], None]
-
-
-class RegistryError(EngineError):
-    """The registry answered with an error document."""
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def error_text(body: bytes) -> str:
-    """A registry error document as dockerd prints it: "manifest unknown: manifest unknown"."""
-    try:
-        doc = json.loads(body)
-        errs = doc.get("errors") if isinstance(doc, dict) else None
-    except ValueError:
-        errs = None
-    if not errs:
-        return body.decode(errors="replace").strip()
-    parts = []
-    for e in errs:
-        if not isinstance(e, dict):
-            continue
-        code = str(e.get("code") or "unknown").lower().replace("_", " ")
-        msg = str(e.get("message") or "")
-        parts.append(f"{code}: {msg}" if msg else code)
-    return "; ".join(parts)
-
-
-def _error_codes(body: bytes) -> set[str]:
-    try:
-        doc = json.loads(body)
-        return {str(e.get("code")) for e in doc.get("errors") or [] if isinstance(e, dict)}
-    except (ValueError, AttributeError):
-        return set()
-
-
-class Response:
-    """A response whose body is read by the caller; closing it closes its connection."""
-
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        self.conn = conn
-        self.resp = resp
-        self.status = resp.status
-        self.reason = resp.reason
-
-    def header(self, name: str) -> str:
-        return self.resp.getheader(name) or ""
-
-    def read(self, n: int = -1) -> bytes:
-        return self.resp.read(n)
-
-    def read_small(self) -> bytes:
-        data = self.resp.read(_MAX_SMALL + 1)
-        if len(data) > _MAX_SMALL:
-            raise InvalidParameter("registry response too large")
-        return data
-
-    def close(self) -> None:
-        self.resp.close()
-        self.conn.close()
-
-    def __enter__(self) -> Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -120,7 +52,7 @@ class Registries:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def is_insecure(self, host: str) -> bool:
-        if _is_loopback(host) or host in self.insecure:
+        if is_loopback(host) or host in self.insecure:
             return True
         nets = []
         for entry in self.insecure:
@@ -175,17 +107,6 @@ class RegistryClient:
     def base(self) -> str:
         return f"{self.scheme}://{self.host}{self.prefix}"
 
-    def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        if scheme == "https":
-            ctx = ssl.create_default_context()
-            if self.hub.is_insecure(self.host):
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(
-                netloc, timeout=self.hub.timeout, context=ctx, blocksize=_CHUNK
-            )
-        return http.client.HTTPConnection(netloc, timeout=self.hub.timeout, blocksize=_CHUNK)
-
     def _send(
         self,
         method: str,
@@ -193,17 +114,8 @@ class RegistryClient:
         headers: dict[str, str],
         body: bytes | IO[bytes] | None = None,
     ) -> Response:
-        u = urllib.parse.urlsplit(url)
-        conn = self._connect(u.scheme, u.netloc)
-        target = u.path + (f"?{u.query}" if u.query else "")
-        hdrs = {"User-Agent": _USER_AGENT, **headers}
-        try:
-            conn.request(method, target, body=body, headers=hdrs)
-            resp = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise SystemError_(_net_error(method, url, u.netloc, exc)) from exc
-        return Response(conn, resp)
+        verify = not self.hub.is_insecure(self.host)
+        return send(method, url, headers, body, timeout=self.hub.timeout, verify=verify)
 
     # ---- ping and auth ---------------------------------------------------------
     def ping(self) -> None:
@@ -213,7 +125,7 @@ class RegistryClient:
             return
         schemes = [self.scheme] if self.scheme else ["https"]
         if not self.scheme and self.hub.is_insecure(self.host):
-            schemes = ["http"] if _is_loopback(self.host) else ["https", "http"]
+            schemes = ["http"] if is_loopback(self.host) else ["https", "http"]
         last: Exception | None = None
         for scheme in schemes:
             try:
@@ -357,7 +269,7 @@ class RegistryClient:
         body = b"" if resp.resp.getheader("Content-Length") == "0" else resp.read_small()
         resp.close()
         text = error_text(body) or f"{resp.status} {resp.reason}"
-        codes = _error_codes(body)
+        codes = error_codes(body)
         if resp.status == 404 or codes & {"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"}:
             raise NotFound(f"{what} not found: {text}")
         if resp.status in (401, 403) or codes & {"UNAUTHORIZED", "DENIED"}:
@@ -430,7 +342,7 @@ class RegistryClient:
                 if cancelled():
                     raise SystemError_("download cancelled")
                 try:
-                    chunk = resp.read(_CHUNK)
+                    chunk = resp.read(CHUNK)
                 except (OSError, http.client.HTTPException) as exc:
                     raise SystemError_(f"error reading blob {digest}: {exc}") from exc
                 if not chunk:
@@ -467,112 +379,6 @@ class RegistryClient:
                 return None
             return urllib.parse.urljoin(self.base() + "/", resp.header("Location"))
 
-    def upload_blob(
-        self,
-        path: str,
-        digest: str,
-        size: int,
-        open_src: Callable[[], IO[bytes]],
-        progress: Progress,
-        location: str | None = None,
-    ) -> None:
-        """Upload a blob: open a session, PATCH the bytes (in CHUNK_SIZE pieces with
-        Content-Range when the blob is larger; as one streamed request when it is small or
-        the registry refuses pieces), then PUT to close it with the digest (which the
-        registry checks)."""
-        scopes = [auth.repo_scope(path, "pull,push")]
-        min_chunk = 0
-        if location is None:
-            location, min_chunk = self._start_upload(path, scopes)
-        chunk = max(self.chunk_size, min_chunk)
-        done = None
-        if size > chunk:
-            done = self._upload_chunks(location, digest, size, open_src, progress, chunk, scopes)
-            if done is None:
-                progress(0)
-                location, _ = self._start_upload(path, scopes)
-        if done is None:
-
-            def body() -> IO[bytes]:
-                return _Counting(open_src(), progress)  # type: ignore[return-value]
-
-            resp = self.request(
-                "PATCH",
-                location,
-                scopes,
-                {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                body,
-            )
-            self.check(resp, f"blob upload {digest}", (202, 204))
-            with resp:
-                resp.read_small()
-                done = urllib.parse.urljoin(location, resp.header("Location") or location)
-        sep = "&" if "?" in done else "?"
-        url = done + sep + urllib.parse.urlencode({"digest": digest})
-        resp = self.request("PUT", url, scopes, {"Content-Length": "0"}, b"")
-        self.check(resp, f"blob upload {digest}", (201, 204))
-        resp.close()
-
-    def _start_upload(self, path: str, scopes: list[str]) -> tuple[str, int]:
-        """POST a new upload session: (its location, the registry's minimum chunk size)."""
-        resp = self.request("POST", f"/v2/{path}/blobs/uploads/", scopes, body=b"")
-        self.check(resp, "blob upload", (202,))
-        with resp:
-            resp.read_small()
-            location = urllib.parse.urljoin(self.base() + "/", resp.header("Location"))
-            try:
-                min_chunk = int(resp.header("OCI-Chunk-Min-Length") or 0)
-            except ValueError:
-                min_chunk = 0
-        return location, min_chunk
-
-    def _upload_chunks(
-        self,
-        location: str,
-        digest: str,
-        size: int,
-        open_src: Callable[[], IO[bytes]],
-        progress: Progress,
-        chunk: int,
-        scopes: list[str],
-    ) -> str | None:
-        """PATCH the blob piece by piece; the location to PUT to, or None when the registry
-        refuses the first piece (no chunked uploads there: the caller falls back)."""
-        for start in range(0, size, chunk):
-            n = min(chunk, size - start)
-
-            def body(start: int = start, n: int = n) -> IO[bytes]:
-                return _Part(open_src(), start, n, progress)  # type: ignore[return-value]
-
-            resp = self.request(
-                "PATCH",
-                location,
-                scopes,
-                {
-                    "Content-Type": "application/octet-stream",
-                    "Content-Length": str(n),
-                    "Content-Range": f"{start}-{start + n - 1}",
-                },
-                body,
-            )
-            if start == 0 and resp.status in (400, 405, 411, 416, 501):
-                resp.read_small()
-                resp.close()
-                self._abandon(location, scopes)
-                return None
-            self.check(resp, f"blob upload {digest}", (202,))
-            with resp:
-                resp.read_small()
-                location = urllib.parse.urljoin(location, resp.header("Location") or location)
-        return location
-
-    def _abandon(self, location: str, scopes: list[str]) -> None:
-        """Cancel an upload session (best effort: the registry expires it anyway)."""
-        try:
-            self.request("DELETE", location, scopes, {"Content-Length": "0"}, b"").close()
-        except EngineError:
-            pass
-
     def put_manifest(self, path: str, ref: str, data: bytes, media_type: str) -> str:
         resp = self.request(
             "PUT",
@@ -608,60 +414,3 @@ class RegistryClient:
                 self._token(params, [], fresh=True)
             except Unauthorized as exc:
                 raise Unauthorized(f'Get "{params.get("realm", "")}": {exc.message}') from exc
-
-
-class _Part:
-    """Bytes [start, start+length) of a file, reporting progress as an offset in the file."""
-
-    def __init__(self, f: IO[bytes], start: int, length: int, progress: Progress) -> None:
-        f.seek(start)
-        self.f = f
-        self.start = start
-        self.left = length
-        self.progress = progress
-
-    def read(self, n: int = -1) -> bytes:
-        if self.left <= 0:
-            self.f.close()
-            return b""
-        data = self.f.read(self.left if n < 0 else min(n, self.left))
-        if not data:
-            self.f.close()
-            raise SystemError_("blob upload: the source file is shorter than its size")
-        self.left -= len(data)
-        self.start += len(data)
-        self.progress(self.start)
-        return data
-
-
-class _Counting:
-    """A file wrapper that reports how much of it has been read (for push progress)."""
-
-    def __init__(self, f: IO[bytes], progress: Progress) -> None:
-        self.f = f
-        self.progress = progress
-        self.done = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
-        if not data:
-            self.f.close()
-        self.done += len(data)
-        self.progress(self.done)
-        return data
-
-
-def _net_error(method: str, url: str, netloc: str, exc: BaseException) -> str:
-    """Go's error text for a failed request, which is what docker users know."""
-    verb = method.capitalize()
-    if isinstance(exc, ConnectionRefusedError):
-        why = f"dial tcp {netloc}: connect: connection refused"
-    elif isinstance(exc, socket.gaierror):
-        why = f"dial tcp: lookup {netloc.rsplit(':', 1)[0]}: no such host"
-    elif isinstance(exc, (TimeoutError, socket.timeout)):
-        why = f"dial tcp {netloc}: i/o timeout"
-    elif isinstance(exc, ssl.SSLError):
-        why = f"tls: {exc.reason or exc}"
-    else:
-        why = str(exc) or type(exc).__name__
-    return f'{verb} "{url}": {why}'

@@ -1,9 +1,11 @@
-"""Progress messages in dockerd's JSON-lines shape, fed from worker threads."""
+"""Progress messages in dockerd's JSON-lines shape, fed from worker threads: workers
+emit into a `Reporter`, and `pump` hands its messages to the stream while a task runs."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
@@ -67,3 +69,17 @@ class Reporter:
                 self.emit(moving(text, ident, current, total))
 
         return cb
+
+
+async def pump(rep: Reporter, task: asyncio.Future[Any]) -> AsyncIterator[dict[str, Any]]:
+    """Yield the reporter's messages until `task` is done (then what is left queued)."""
+    while not task.done():
+        getter = asyncio.ensure_future(rep.queue.get())
+        done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            yield getter.result()
+        else:
+            getter.cancel()
+    await asyncio.sleep(0)  # let call_soon_threadsafe callbacks land
+    while not rep.queue.empty():
+        yield rep.queue.get_nowait()

@@ -6,27 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berth.engine.errors import EngineError, InvalidParameter, NotFound
+from berth.engine.images.layers import LayerPreparer
 from berth.engine.images.model import short_id
 from berth.engine.images.reference import Reference
 from berth.engine.images.registry import manifest as mf
 from berth.engine.images.registry.auth import Credentials
 from berth.engine.images.registry.client import Registries, RegistryClient
 from berth.engine.images.registry.meta import LayerOrigins, Origin
-from berth.engine.images.registry.progress import Reporter, status
-from berth.engine.images.store import NewImage, PreparedLayer
-
-if TYPE_CHECKING:
-    from berth.engine.images.service import ImageService
-
+from berth.engine.images.registry.progress import Reporter, pump, status
+from berth.engine.images.store import ImageStore, NewImage, PreparedLayer
 
 log = logging.getLogger("berth.pull")
 
@@ -121,91 +118,27 @@ def _check_config(cfg_bytes: bytes, n_layers: int, platform: str | None, ref: Re
     return [str(d) for d in diff_ids]
 
 
-class _CountingFile(io.RawIOBase):
-    """A raw file that reports how far it has been read (for "Extracting" progress)."""
+@dataclass(frozen=True)
+class _Target:
+    """The image a reference resolved to, and how the store stands towards it."""
 
-    def __init__(self, path: Path, cb: Any) -> None:
-        self.f = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self.cb = cb
-        self.done = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self.f.readinto(b)
-        self.done += n
-        self.cb(self.done)
-        return n
-
-    def close(self) -> None:
-        self.f.close()
-        super().close()
+    config: bytes
+    diff_ids: list[str]
+    image_id: str
+    tags: list[str]  # what the pull writes: name:tag and name@digest, or name@digest
+    before: str | None  # the image the first tag named before the pull
+    complete: bool  # the store already has the image and all its layers
 
 
-async def _pump(rep: Reporter, task: asyncio.Future[Any]) -> AsyncIterator[dict[str, Any]]:
-    """Yield the reporter's messages until `task` is done (then what is left queued)."""
-    while not task.done():
-        getter = asyncio.ensure_future(rep.queue.get())
-        done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in done:
-            yield getter.result()
-        else:
-            getter.cancel()
-    await asyncio.sleep(0)  # let call_soon_threadsafe callbacks land
-    while not rep.queue.empty():
-        yield rep.queue.get_nowait()
-
-
-async def pull(
-    svc: ImageService,
-    hub: Registries,
-    origins: LayerOrigins,
+def _target(
+    store: ImageStore,
+    client: RegistryClient,
     ref: Reference,
-    creds: Credentials,
+    top: str,
+    doc: mf.ImageManifest,
     platform: str | None,
-    limit: int = 3,
-) -> AsyncIterator[dict[str, Any]]:
-    """Progress messages of a pull; errors before the first message are raised as they are.
-
-    A bare name (no tag, no digest: `docker pull --all-tags`) pulls every tag, as dockerd does.
-    """
-    if ref.name_only:
-        tags = await asyncio.to_thread(hub.client(ref.domain, creds).list_tags, ref.path)
-        if not tags:
-            raise NotFound(f"no tags found for repository {ref.familiar_name}")
-        changed: list[bool] = []
-        for t in tags:
-            async for msg in _pull_one(
-                svc, hub, origins, ref.with_tag(t), creds, platform, limit, changed
-            ):
-                yield msg
-        word = "Downloaded newer image" if any(changed) else "Image is up to date"
-        yield status(f"Status: {word} for {ref.familiar_name}")
-        return
-    async for msg in _pull_one(svc, hub, origins, ref, creds, platform, limit, None):
-        yield msg
-
-
-async def _pull_one(
-    svc: ImageService,
-    hub: Registries,
-    origins: LayerOrigins,
-    ref: Reference,
-    creds: Credentials,
-    platform: str | None,
-    limit: int,
-    changed: list[bool] | None,
-) -> AsyncIterator[dict[str, Any]]:
-    """One tag or digest. With `changed`, the final "Status:" line is left to the caller
-    (one for all tags) and whether this image was new is appended there instead."""
-    client, top, doc = await asyncio.to_thread(_endpoint, hub, ref, creds, platform)
-    yield {"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag}
-
-    store = svc.store
-    cfg_bytes = await asyncio.to_thread(
-        client.get_blob_small, ref.path, doc.config.digest, doc.config.size
-    )
+) -> _Target:
+    cfg_bytes = client.get_blob_small(ref.path, doc.config.digest, doc.config.size)
     diff_ids = _check_config(cfg_bytes, len(doc.layers), platform, ref)
     image_id = doc.config.digest
     tags = (
@@ -213,88 +146,173 @@ async def _pull_one(
         if ref.digest
         else [f"{ref.name}:{ref.tag}", f"{ref.name}@{top}"]
     )
-    before = store.ref_target(tags[0])
-    exists = bool(store.load_images([image_id])) and all(store.has_layer(d) for d in diff_ids)
+    complete = bool(store.load_images([image_id])) and all(store.has_layer(d) for d in diff_ids)
+    return _Target(cfg_bytes, diff_ids, image_id, tags, store.ref_target(tags[0]), complete)
 
-    loop = asyncio.get_running_loop()
-    rep = Reporter(loop)
-    sem = asyncio.Semaphore(max(1, limit))
-    work = store.mkdtemp("pull-")
-    tasks: dict[str, asyncio.Task[None]] = {}
-    try:
-        wanted: dict[str, tuple[int, mf.Descriptor]] = {}
-        if not exists:
-            for i, (desc, diff_id) in enumerate(zip(doc.layers, diff_ids, strict=True)):
-                ident = short_id(desc.digest)
-                if store.has_layer(diff_id):
-                    yield status("Already exists", ident)
-                elif diff_id not in wanted:
-                    wanted[diff_id] = (i, desc)
-                    yield status("Pulling fs layer", ident)
 
-        def download(i: int, desc: mf.Descriptor) -> None:
+class _Layers:
+    """The layers of one pull that the store lacks: downloaded a few at once into `work`,
+    then prepared (verified, extracted) one after another in the manifest's order."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        path: str,
+        preparer: LayerPreparer,
+        work: Path,
+        limit: int,
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.preparer = preparer
+        self.work = work
+        self.rep = Reporter(asyncio.get_running_loop())
+        self.sem = asyncio.Semaphore(max(1, limit))
+        self.wanted: dict[str, tuple[int, mf.Descriptor]] = {}  # diff_id -> (index, blob)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def plan(
+        self, store: ImageStore, doc: mf.ImageManifest, diff_ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """Choose the layers to fetch; a status message for each layer."""
+        msgs = []
+        for i, (desc, diff_id) in enumerate(zip(doc.layers, diff_ids, strict=True)):
             ident = short_id(desc.digest)
-            with open(work / f"{i}.blob", "wb") as f:
-                client.fetch_blob(
-                    ref.path,
-                    desc.digest,
-                    desc.size,
-                    f,
-                    rep.meter("Downloading", ident, desc.size),
-                    lambda: rep.cancelled,
-                )
-            rep.emit(status("Verifying Checksum", ident))
-            rep.emit(status("Download complete", ident))
+            if store.has_layer(diff_id):
+                msgs.append(status("Already exists", ident))
+            elif diff_id not in self.wanted:
+                self.wanted[diff_id] = (i, desc)
+                msgs.append(status("Pulling fs layer", ident))
+        return msgs
 
-        async def run(i: int, desc: mf.Descriptor) -> None:
-            async with sem:
-                if not rep.cancelled:
-                    await asyncio.to_thread(download, i, desc)
+    def start(self) -> None:
+        for diff_id, (i, desc) in self.wanted.items():
+            self.tasks[diff_id] = asyncio.create_task(self._run(i, desc))
 
-        for diff_id, (i, desc) in wanted.items():
-            tasks[diff_id] = asyncio.create_task(run(i, desc))
+    async def _run(self, i: int, desc: mf.Descriptor) -> None:
+        async with self.sem:
+            if not self.rep.cancelled:
+                await asyncio.to_thread(self._download, i, desc)
 
-        prepared: list[PreparedLayer] = []
-        for diff_id, (i, desc) in wanted.items():
-            async for msg in _pump(rep, tasks[diff_id]):
+    def _download(self, i: int, desc: mf.Descriptor) -> None:
+        ident = short_id(desc.digest)
+        with open(self.work / f"{i}.blob", "wb") as f:
+            self.client.fetch_blob(
+                self.path,
+                desc.digest,
+                desc.size,
+                f,
+                self.rep.meter("Downloading", ident, desc.size),
+                lambda: self.rep.cancelled,
+            )
+        self.rep.emit(status("Verifying Checksum", ident))
+        self.rep.emit(status("Download complete", ident))
+
+    def _prepare(self, i: int, desc: mf.Descriptor, diff_id: str) -> PreparedLayer:
+        blob = self.work / f"{i}.blob"
+        meter = self.rep.meter("Extracting", short_id(desc.digest), desc.size)
+        try:
+            return self.preparer.prepare_file(blob, diff_id, self.work, i, meter)
+        finally:
+            blob.unlink(missing_ok=True)
+
+    async def fetch(self, prepared: list[PreparedLayer]) -> AsyncIterator[dict[str, Any]]:
+        """Progress of every wanted layer; each prepared one is appended to `prepared`."""
+        for diff_id, (i, desc) in self.wanted.items():
+            async for msg in pump(self.rep, self.tasks[diff_id]):
                 yield msg
-            tasks[diff_id].result()
-            ident = short_id(desc.digest)
-
-            def prepare(i: int = i, desc: mf.Descriptor = desc, diff_id: str = diff_id) -> Any:
-                meter = rep.meter("Extracting", short_id(desc.digest), desc.size)
-                src = io.BufferedReader(_CountingFile(work / f"{i}.blob", meter), 1 << 20)
-                try:
-                    return svc._prepare_layer(src, diff_id, work, i)
-                finally:
-                    src.close()
-                    (work / f"{i}.blob").unlink(missing_ok=True)
-
-            job = asyncio.ensure_future(asyncio.to_thread(prepare))
-            async for msg in _pump(rep, job):
+            self.tasks[diff_id].result()
+            job = asyncio.ensure_future(asyncio.to_thread(self._prepare, i, desc, diff_id))
+            async for msg in pump(self.rep, job):
                 yield msg
             prepared.append(job.result())
-            yield status("Pull complete", ident)
+            yield status("Pull complete", short_id(desc.digest))
 
-        await asyncio.to_thread(
-            store.commit,
-            [NewImage(image_id, cfg_bytes, diff_ids, tags)],
-            prepared,
-            fault="pull:commit",
-        )
-        for desc, diff_id in zip(doc.layers, diff_ids, strict=True):
-            origins.add(
+    async def close(self) -> None:
+        """Stop what still runs (after a failure) and wait for it."""
+        self.rep.cancelled = True
+        if self.tasks:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Deps:
+    """What a pull works with (the store, the preparer, the registry side)."""
+
+    store: ImageStore
+    preparer: LayerPreparer
+    hub: Registries
+    origins: LayerOrigins
+    limit: int
+
+
+async def pull(
+    ref: Reference,
+    creds: Credentials,
+    platform: str | None,
+    *,
+    store: ImageStore,
+    preparer: LayerPreparer,
+    hub: Registries,
+    origins: LayerOrigins,
+    limit: int = 3,
+) -> AsyncIterator[dict[str, Any]]:
+    """Progress messages of a pull; errors before the first message are raised as they are.
+
+    A bare name (no tag, no digest: `docker pull --all-tags`) pulls every tag, as dockerd does.
+    `limit` is how many layers download at once."""
+    deps = _Deps(store, preparer, hub, origins, limit)
+    if ref.name_only:
+        tags = await asyncio.to_thread(hub.client(ref.domain, creds).list_tags, ref.path)
+        if not tags:
+            raise NotFound(f"no tags found for repository {ref.familiar_name}")
+        changed: list[bool] = []
+        for t in tags:
+            async for msg in _pull_one(deps, ref.with_tag(t), creds, platform, changed):
+                yield msg
+        word = "Downloaded newer image" if any(changed) else "Image is up to date"
+        yield status(f"Status: {word} for {ref.familiar_name}")
+        return
+    async for msg in _pull_one(deps, ref, creds, platform, None):
+        yield msg
+
+
+async def _pull_one(
+    deps: _Deps,
+    ref: Reference,
+    creds: Credentials,
+    platform: str | None,
+    changed: list[bool] | None,
+) -> AsyncIterator[dict[str, Any]]:
+    """One tag or digest. With `changed`, the final "Status:" line is left to the caller
+    (one for all tags) and whether this image was new is appended there instead."""
+    store = deps.store
+    client, top, doc = await asyncio.to_thread(_endpoint, deps.hub, ref, creds, platform)
+    yield {"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag}
+    target = await asyncio.to_thread(_target, store, client, ref, top, doc, platform)
+    work = store.mkdtemp("pull-")
+    layers = _Layers(client, ref.path, deps.preparer, work, deps.limit)
+    try:
+        if not target.complete:
+            for msg in layers.plan(store, doc, target.diff_ids):
+                yield msg
+        layers.start()
+        prepared: list[PreparedLayer] = []
+        async for msg in layers.fetch(prepared):
+            yield msg
+        image = NewImage(target.image_id, target.config, target.diff_ids, target.tags)
+        await asyncio.to_thread(store.commit, [image], prepared, fault="pull:commit")
+        for desc, diff_id in zip(doc.layers, target.diff_ids, strict=True):
+            deps.origins.add(
                 diff_id, Origin(desc.digest, desc.size, desc.media_type, ref.domain, ref.path)
             )
     finally:
-        rep.cancelled = True
-        if tasks:
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await layers.close()
         await asyncio.to_thread(shutil.rmtree, work, True)
     yield status(f"Digest: {top}")
     if changed is not None:
-        changed.append(before != image_id)
-    elif before == image_id:
+        changed.append(target.before != target.image_id)
+    elif target.before == target.image_id:
         yield status(f"Status: Image is up to date for {ref.familiar}")
     else:
         yield status(f"Status: Downloaded newer image for {ref.familiar}")
