@@ -85,6 +85,7 @@ class Engine:
         from berth.engine.network.service import NetworkService
 
         self.network = NetworkService(self.db, cfg.bridge)
+        self.network.events = self.events
         # read by the network service (its constructor takes no options)
         self.network.options = cfg.network_options
         from berth.engine.containers import defaults

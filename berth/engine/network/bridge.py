@@ -361,64 +361,78 @@ def host_veth_name(cid: str, ifname: str) -> str:
     return f"veth{cid[:7]}{ifname[-1]}"
 
 
-def add_endpoint(
-    cid: str,
-    bridge: str,
-    ifname: str,
-    address: str,
-    prefixlen: int,
-    gateway: str,
-    mac: str,
-    default_route: bool,
-    mtu: int = MTU,
-    address6: str = "",
-    prefixlen6: int = 0,
-    gateway6: str = "",
-    link_local: tuple[str, ...] = (),
-) -> None:
-    """A veth pair: host end on the bridge, the other end as IFNAME in the container's netns,
-    with ADDRESS6 beside the IPv4 address on a dual-stack network and the LINK_LOCAL
-    addresses asked for (--link-local-ip)."""
-    name = netns_name(cid)
-    host_end = host_veth_name(cid, ifname)
-    tmp = f"bt{cid[:7]}{ifname[-1]}"
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One container endpoint: a veth pair from BRIDGE into the container's netns, as
+    IFNAME there, with ADDRESS6 beside the IPv4 address on a dual-stack network and the
+    LINK_LOCAL addresses asked for (--link-local-ip)."""
+
+    cid: str
+    bridge: str
+    ifname: str
+    address: str
+    prefixlen: int
+    gateway: str  # "" on an internal network: no default route out
+    mac: str
+    default_route: bool
+    mtu: int = MTU
+    address6: str = ""
+    prefixlen6: int = 0
+    gateway6: str = ""
+    link_local: tuple[str, ...] = ()
+
+
+def _add_veth(ipr: Any, host_end: str, peer: dict[str, str]) -> None:
+    try:
+        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+    except Exception as exc:
+        if getattr(exc, "code", 0) != errno.EEXIST:
+            raise
+        # a restart of the same container: its last netns is dropped but the kernel
+        # has not destroyed it (and this name's veth with it) yet
+        with contextlib.suppress(Exception):
+            _delete_veth(ipr, host_end)
+        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+
+
+def _configure_peer(ep: EndpointSpec, tmp: str) -> None:
+    """The container's end (TMP, just moved into its netns): named, addressed, up, with
+    the default routes when it carries them."""
+    name = netns_name(ep.cid)
+    with _ipr(name) as ns:
+        i = ns.link_lookup(ifname=tmp)[0]
+        ns.link("set", index=i, ifname=ep.ifname, address=ep.mac, mtu=ep.mtu)
+        ns.addr("add", index=i, address=ep.address, prefixlen=ep.prefixlen)
+        if ep.address6:
+            with _entered(os.path.join(NETNS_DIR, name)):
+                _enable_ipv6(ep.ifname)
+            ns.addr(
+                "add", index=i, address=ep.address6, prefixlen=ep.prefixlen6,
+                flags=_IFA_F_NODAD,
+            )  # fmt: skip
+        for ll in ep.link_local:
+            ns.addr(
+                "add", index=i, address=ll, prefixlen=64 if ":" in ll else 16,
+                flags=_IFA_F_NODAD,
+            )  # fmt: skip
+        ns.link("set", index=i, state="up")
+        if ep.default_route and ep.gateway:
+            ns.route("replace", dst="default", gateway=ep.gateway)
+        if ep.default_route and ep.gateway6:
+            ns.route("replace", dst="::/0", gateway=ep.gateway6, family=10)
+
+
+def add_endpoint(ep: EndpointSpec) -> None:
+    """EP's veth pair: the host end on the bridge, the other in the container's netns."""
+    host_end = host_veth_name(ep.cid, ep.ifname)
+    tmp = f"bt{ep.cid[:7]}{ep.ifname[-1]}"
     with _ipr() as ipr:
-        br = ipr.link_lookup(ifname=bridge)[0]
-        peer = {"ifname": tmp, "net_ns_fd": name}
-        try:
-            ipr.link("add", ifname=host_end, kind="veth", peer=peer)
-        except Exception as exc:
-            if getattr(exc, "code", 0) != errno.EEXIST:
-                raise
-            # a restart of the same container: its last netns is dropped but the kernel
-            # has not destroyed it (and this name's veth with it) yet
-            with contextlib.suppress(Exception):
-                _delete_veth(ipr, host_end)
-            ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+        br = ipr.link_lookup(ifname=ep.bridge)[0]
+        _add_veth(ipr, host_end, {"ifname": tmp, "net_ns_fd": netns_name(ep.cid)})
         try:
             h = ipr.link_lookup(ifname=host_end)[0]
-            ipr.link("set", index=h, master=br, mtu=mtu, state="up")
-            with _ipr(name) as ns:
-                i = ns.link_lookup(ifname=tmp)[0]
-                ns.link("set", index=i, ifname=ifname, address=mac, mtu=mtu)
-                ns.addr("add", index=i, address=address, prefixlen=prefixlen)
-                if address6:
-                    with _entered(os.path.join(NETNS_DIR, name)):
-                        _enable_ipv6(ifname)
-                    ns.addr(
-                        "add", index=i, address=address6, prefixlen=prefixlen6,
-                        flags=_IFA_F_NODAD,
-                    )  # fmt: skip
-                for ll in link_local:
-                    ns.addr(
-                        "add", index=i, address=ll, prefixlen=64 if ":" in ll else 16,
-                        flags=_IFA_F_NODAD,
-                    )  # fmt: skip
-                ns.link("set", index=i, state="up")
-                if default_route and gateway:
-                    ns.route("replace", dst="default", gateway=gateway)
-                if default_route and gateway6:
-                    ns.route("replace", dst="::/0", gateway=gateway6, family=10)
+            ipr.link("set", index=h, master=br, mtu=ep.mtu, state="up")
+            _configure_peer(ep, tmp)
         except BaseException:
             ipr.link("del", ifname=host_end)
             raise
@@ -434,59 +448,3 @@ def leftover_netns() -> list[str]:
         return [n for n in os.listdir(NETNS_DIR) if n.startswith(NETNS_PREFIX)]
     except OSError:
         return []
-
-
-LEASE_DIR = "/run/berth/leases"
-
-
-def claim_address(bridge_name: str, addr: str, cid: str) -> bool:
-    """Reserve ADDR on BRIDGE across daemons sharing the bridge (one file per address,
-    created exclusively; a file whose container netns is gone is stale and reclaimed)."""
-    d = os.path.join(LEASE_DIR, bridge_name)
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, addr)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            try:
-                with open(path) as f:
-                    owner = f.read().strip()
-            except OSError:
-                continue
-            if owner and os.path.exists(os.path.join(NETNS_DIR, owner)):
-                return False
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(netns_name(cid))
-        return True
-    return False
-
-
-def release_address(bridge_name: str, addr: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(LEASE_DIR, bridge_name, addr))
-
-
-def drop_leases(bridge_name: str) -> None:
-    """A removed network's lease files: only the stale ones (their container's netns is
-    gone); another daemon sharing the bridge keeps its leases, and the directory with them."""
-    d = os.path.join(LEASE_DIR, bridge_name)
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return
-    for addr in names:
-        path = os.path.join(d, addr)
-        try:
-            with open(path) as f:
-                owner = f.read().strip()
-        except OSError:
-            continue
-        if not owner or not os.path.exists(os.path.join(NETNS_DIR, owner)):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    with contextlib.suppress(OSError):
-        os.rmdir(d)

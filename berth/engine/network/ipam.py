@@ -62,8 +62,14 @@ def check_overlap(subnet: Net, taken: Iterable[Net]) -> None:
             )
 
 
-def pick_pool(taken: list[Net], custom: list[dict[str, Any]] | None = None) -> Net:
-    busy = taken + host_networks()
+def pick_pool(
+    taken: list[Net],
+    custom: list[dict[str, Any]] | None = None,
+    routed: list[Net] | None = None,
+) -> Net:
+    """The first default (or CUSTOM) pool that overlaps neither TAKEN nor what the host
+    routes (ROUTED, read from the host when not given)."""
+    busy = taken + (host_networks() if routed is None else routed)
     for pool in default_pools(custom):
         if not any(pool.overlaps(t) for t in busy):
             return pool

@@ -99,62 +99,21 @@ class PortMapper:
         return False
 
     async def publish(self, b: Binding) -> Binding:
+        """B held (no proxy) or served by the proxy; B's host port filled in when it was
+        0. A port taken here or on the host is refused in dockerd's words."""
         ip = b.host_ip or "0.0.0.0"
         fam = socket.AF_INET6 if _v6(ip) else socket.AF_INET
         shown = f"[{ip}]" if _v6(ip) else ip
         if b.host_port and self.in_use(b.proto, ip, b.host_port):
             raise SystemError_(f"Bind for {shown}:{b.host_port} failed: port is already allocated")
-        loop = asyncio.get_running_loop()
         try:
             if not self.proxy:
                 b.server = _reserve(fam, b.proto, ip, b.host_port)
                 b.host_port = b.server.getsockname()[1]
             elif b.proto == "udp":
-                sock = socket.socket(fam, socket.SOCK_DGRAM)
-                try:
-                    if fam == socket.AF_INET6:
-                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                    sock.bind((ip, b.host_port))
-                except BaseException:
-                    sock.close()
-                    raise
-                t, _ = await loop.create_datagram_endpoint(lambda: _UDPFront(b), sock=sock)
-                b.server = t
-                b.host_port = sock.getsockname()[1]
+                b.server, b.host_port = await _serve_udp(b, fam, ip)
             else:
-                cip, cport = b.ctr_ip, b.ctr_port
-
-                async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-                    try:
-                        cr, cw = await asyncio.open_connection(cip, cport, limit=_BUF)
-                    except OSError:
-                        w.close()
-                        return
-                    for s in (w, cw):
-                        sk = s.get_extra_info("socket")
-                        if sk is not None:
-                            sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    await asyncio.gather(_pump(r, cw), _pump(cr, w))
-                    w.close()
-                    cw.close()
-
-                if fam == socket.AF_INET6:
-                    # v6 only: the IPv4 side is 0.0.0.0's own socket
-                    ls = socket.socket(fam, socket.SOCK_STREAM)
-                    try:
-                        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                        ls.bind((ip, b.host_port))
-                    except BaseException:
-                        ls.close()
-                        raise
-                    srv = await asyncio.start_server(handle, sock=ls, limit=_BUF)
-                else:
-                    srv = await asyncio.start_server(
-                        handle, ip, b.host_port, reuse_address=True, limit=_BUF
-                    )
-                b.server = srv
-                b.host_port = srv.sockets[0].getsockname()[1]
+                b.server, b.host_port = await _serve_tcp(b, fam, ip)
         except OSError as exc:
             what = "address already in use" if exc.errno == 98 else (exc.strerror or str(exc))
             raise SystemError_(
@@ -179,12 +138,55 @@ class PortMapper:
 def _reserve(fam: int, proto: str, ip: str, port: int) -> socket.socket:
     """The port held without a proxy: bound, so that nothing else takes it (a TCP socket
     that does not listen accepts nothing); closed by unpublish."""
-    sock = socket.socket(fam, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    return _bound(fam, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM, ip, port)
+
+
+def _bound(fam: int, kind: int, ip: str, port: int, reuse: bool = False) -> socket.socket:
+    """A socket bound to IP:PORT; an IPv6 one only for IPv6 (0.0.0.0 has its own)."""
+    sock = socket.socket(fam, kind)
     try:
         if fam == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+async def _serve_udp(b: Binding, fam: int, ip: str) -> tuple[Any, int]:
+    """B's UDP proxy: (its transport, the port it got)."""
+    sock = _bound(fam, socket.SOCK_DGRAM, ip, b.host_port)
+    loop = asyncio.get_running_loop()
+    t, _ = await loop.create_datagram_endpoint(lambda: _UDPFront(b), sock=sock)
+    return t, sock.getsockname()[1]
+
+
+async def _serve_tcp(b: Binding, fam: int, ip: str) -> tuple[Any, int]:
+    """B's TCP proxy: (its server, the port it got). Each client gets its own connection
+    to the container, with Nagle off on both."""
+    cip, cport = b.ctr_ip, b.ctr_port
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            cr, cw = await asyncio.open_connection(cip, cport, limit=_BUF)
+        except OSError:
+            w.close()
+            return
+        for s in (w, cw):
+            sk = s.get_extra_info("socket")
+            if sk is not None:
+                sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await asyncio.gather(_pump(r, cw), _pump(cr, w))
+        w.close()
+        cw.close()
+
+    if fam == socket.AF_INET6:
+        # v6 only: the IPv4 side is 0.0.0.0's own socket
+        ls = _bound(fam, socket.SOCK_STREAM, ip, b.host_port, reuse=True)
+        srv = await asyncio.start_server(handle, sock=ls, limit=_BUF)
+    else:
+        srv = await asyncio.start_server(handle, ip, b.host_port, reuse_address=True, limit=_BUF)
+    return srv, srv.sockets[0].getsockname()[1]

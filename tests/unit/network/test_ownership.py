@@ -13,7 +13,7 @@ import pytest
 
 from berth.engine.db import Database
 from berth.engine.errors import Forbidden, InvalidParameter
-from berth.engine.network import bridge, nat
+from berth.engine.network import bridge, leasefiles, nat, ownership
 from berth.engine.network.model import Network
 from berth.engine.network.service import NetworkService
 from berth.engine.network.store import NetworkStore
@@ -62,7 +62,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> FakeHost:
     monkeypatch.setattr(bridge, "ensure_bridge", h.ensure_bridge)
     monkeypatch.setattr(bridge, "delete_bridge", h.delete_bridge)
     monkeypatch.setattr(bridge, "remove_address", lambda n, a: h.addresses_removed.append(a))
-    monkeypatch.setattr(bridge, "drop_leases", lambda n: None)
+    monkeypatch.setattr(leasefiles, "drop_leases", lambda n: None)
     monkeypatch.setattr(nat, "add_bridge", lambda *a: None)
     monkeypatch.setattr(
         nat,
@@ -183,20 +183,20 @@ def test_two_networks_cannot_share_a_bridge(tmp_path: Path, host: FakeHost) -> N
         asyncio.run(svc.create({"Name": "n3", "Options": opts}))
 
 
-def test_records_from_an_older_berth(tmp_path: Path, host: FakeHost) -> None:
-    svc = _service(tmp_path)
+@pytest.mark.usefixtures("host")
+def test_records_from_an_older_berth() -> None:
     link = bridge.Link(8, "bridge", ())
     nid = "b" * 64
     # named after its own id: nobody could have made it before berth
     generated = Network(id=nid, name="g", driver="bridge", created="t", bridge="br-" + nid[:12])
     assert generated.made_link is None
-    assert svc._made_link(generated, link) == f"{BOOT}/8"
-    assert svc._made_link(generated, None) == ""
+    assert ownership.made_link(generated, link) == f"{BOOT}/8"
+    assert ownership.made_link(generated, None) == ""
     chosen = Network(id=nid, name="c", driver="bridge", created="t", bridge="br-" + nid[:12],
                      options={"com.docker.network.bridge.name": "br-" + nid[:12]})  # fmt: skip
-    assert svc._made_link(chosen, link) == ""
+    assert ownership.made_link(chosen, link) == ""
     named = Network(id=nid, name="x", driver="bridge", created="t", bridge="lan0")
-    assert svc._made_link(named, link) == ""
+    assert ownership.made_link(named, link) == ""
 
 
 _NET = "0123456789ab" + "0" * 52
