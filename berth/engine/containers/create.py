@@ -207,11 +207,31 @@ def build(
     validate_config(cfg)
     if cfg.stop_signal:
         parse_signal(cfg.stop_signal)
-    ic = image_config
     cid = new_id()
     if not cfg.hostname:
         cfg.hostname = cid[:12]
-    # Entrypoint and Cmd: an explicit entrypoint resets the image's Cmd.
+    argv = _command(cfg, image_config)
+    _apply_image_defaults(cfg, image_config)
+    if not hc.log_config.type:
+        hc.log_config.type = "json-file"
+    hostopts.apply_defaults(hc)
+    if not hc.network_mode:
+        hc.network_mode = "default"
+    return Container(
+        id=cid,
+        name=name,
+        created=rfc3339nano(),
+        image_id=image_id,
+        path=argv[0],
+        args=argv[1:],
+        config=cfg,
+        host_config=hc,
+    )
+
+
+def _command(cfg: ContainerConfig, ic: Any) -> list[str]:
+    """The process's argv; sets CFG's Entrypoint and Cmd to what it is made of. An
+    explicit entrypoint resets the image's Cmd."""
     if cfg.entrypoint is None or cfg.entrypoint == []:
         entrypoint = list(ic.entrypoint or []) if cfg.entrypoint is None else []
     else:
@@ -227,7 +247,12 @@ def build(
         raise InvalidParameter("no command specified")
     cfg.cmd = cmd or None
     cfg.entrypoint = entrypoint or None
-    # Env: the image's, overridden key by key.
+    return argv
+
+
+def _apply_image_defaults(cfg: ContainerConfig, ic: Any) -> None:
+    """The image's Env (overridden key by key), WorkingDir, User, Labels, StopSignal,
+    Volumes, ExposedPorts and Healthcheck under the request's."""
     env: dict[str, str] = {}
     for item in list(ic.env or []) + list(cfg.env or []):
         k, _, v = item.partition("=")
@@ -251,18 +276,3 @@ def build(
         cfg.exposed_ports = dict(ic.exposed_ports)
     if cfg.healthcheck is None and ic.healthcheck:
         cfg.healthcheck = ic.healthcheck
-    if not hc.log_config.type:
-        hc.log_config.type = "json-file"
-    hostopts.apply_defaults(hc)
-    if not hc.network_mode:
-        hc.network_mode = "default"
-    return Container(
-        id=cid,
-        name=name,
-        created=rfc3339nano(),
-        image_id=image_id,
-        path=argv[0],
-        args=argv[1:],
-        config=cfg,
-        host_config=hc,
-    )

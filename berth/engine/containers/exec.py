@@ -3,7 +3,7 @@
 Until it has exited an exec is listed in its container's ExecIDs; once exited it can still be
 inspected, until it has been gone for `KEEP_EXITED` seconds (dockerd's exec GC). One that never
 started is forgotten when its container stops; all go with their container. The process itself
-runs under the container's shim (berth/runtime/shim.py, op "exec"), which reaps it and outlives
+runs under the container's shim (berth/runtime/shim/, op "exec"), which reaps it and outlives
 berthd; so that an exec survives a berthd restart too, each record is also written to
 `containers/<id>/execs/<exec id>.json` (removed with the container's directory) and read back at
 the first lookup after a start, a running one being watched through its shim again.
@@ -21,10 +21,19 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
 from berth.engine import wire
 from berth.engine.containers import users
+from berth.engine.containers.execopts import (
+    ExecOptions,
+    ExecStartOptions,
+    command_line,
+    detach_key_bytes,
+    key_bytes,
+    replace_or_append_env,
+    start_error,
+)
 from berth.engine.containers.model import Container
 from berth.engine.errors import (
     Conflict,
@@ -33,40 +42,21 @@ from berth.engine.errors import (
     NotFound,
     SystemError_,
 )
-from berth.engine.wire import Go, GoUint
-from berth.runtime import capabilities
-from berth.runtime.shim_client import RuntimeStartError, ShimClient, ShimError
+from berth.engine.ports import Runtime, RuntimeStartError, Shim, ShimError
+
+# the request bodies and the rules, for those who import them from here
+__all__ = [
+    "ExecInstance",
+    "ExecOptions",
+    "ExecService",
+    "ExecStartOptions",
+    "ExecStream",
+    "detach_key_bytes",
+    "key_bytes",
+    "replace_or_append_env",
+]
 
 log = logging.getLogger("berth.exec")
-
-
-@dataclass
-class ExecOptions:
-    """POST /containers/{id}/exec's body: dockerd's container.ExecOptions."""
-
-    GO: ClassVar[str] = "container.ExecOptions"
-    user: str = ""
-    privileged: bool = False
-    tty: bool = False
-    console_size: Annotated[list[GoUint], Go("[2]uint")] | None = None
-    attach_stdin: bool = False
-    attach_stderr: bool = False
-    attach_stdout: bool = False
-    detach: bool = False
-    detach_keys: str = ""
-    env: list[str] | None = None
-    working_dir: str = ""
-    cmd: list[str] | None = None
-
-
-@dataclass
-class ExecStartOptions:
-    """POST /exec/{id}/start's body: dockerd's container.ExecStartOptions."""
-
-    GO: ClassVar[str] = "container.ExecStartOptions"
-    detach: bool = False
-    tty: bool = False
-    console_size: Annotated[list[GoUint], Go("[2]uint")] | None = None
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -76,7 +66,6 @@ KEEP_EXITED = 300.0
 EXIT_GRACE = 5.0
 # how long a resize waits for the exec to start (dockerd's value)
 START_WAIT = 10.0
-_CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
 EXECS_DIR = "execs"  # under the container's directory
 # the fields of a record on disk: everything but the futures and the monotonic clock
 _SAVED = (
@@ -127,72 +116,13 @@ class ExecStream:
     detach_keys: bytes = b""  # b"": the default ctrl-p,ctrl-q
 
 
-def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
-    """moby's ReplaceOrAppendEnvValues: an override replaces the default of the same name or is
-    appended; a bare NAME (no '=') removes it."""
-    out: list[str | None] = list(defaults)
-    index = {e.partition("=")[0]: i for i, e in enumerate(defaults)}
-    for value in overrides:
-        name, eq, _ = value.partition("=")
-        if not eq:
-            if name in index:
-                out[index[name]] = None
-            continue
-        if name in index:
-            out[index[name]] = value
-        else:
-            out.append(value)
-    return [e for e in out if e]
-
-
-def key_bytes(keys: str) -> bytes:
-    """moby/term's ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11", "a,b" -> b"ab". A key is one
-    byte (Go's len: a multi-byte character is no key), ctrl-@ .. ctrl-_ or DEL; anything
-    else raises ValueError."""
-    codes = bytearray()
-    for key in keys.split(","):
-        raw = key.encode()
-        if len(raw) == 1:
-            codes += raw
-        elif key.startswith("ctrl-") and len(key) == 6 and key[5] in _CTRL:
-            codes.append(_CTRL.index(key[5]))
-        elif key == "DEL":
-            codes.append(127)
-        else:
-            raise ValueError(f"Unknown character: '{key}'")
-    return bytes(codes)
-
-
-def detach_key_bytes(keys: str) -> bytes:
-    """An exec's DetachKeys as bytes; dockerd's plain error (500) if they are not keys."""
-    try:
-        return key_bytes(keys)
-    except ValueError:
-        raise SystemError_(f"Invalid escape keys ({keys}) provided") from None
-
-
-def _command(ex: ExecInstance) -> str:
-    # dockerd joins entrypoint and args with a space even when there are no args
-    return ex.entrypoint + " " + " ".join(ex.args)
-
-
-def _start_error(message: str) -> tuple[int, EngineError]:
-    """dockerd's exit code and error kind for an exec that could not start."""
-    low = message.lower()
-    if any(s in low for s in ("executable file not found", "no such file or directory")):
-        return 127, InvalidParameter(message)
-    if "not a directory" in low:
-        return 127, InvalidParameter(message)
-    if "permission denied" in low:
-        return 126, InvalidParameter(message)
-    return 126, SystemError_(message)
-
-
 class ExecService:
-    """The daemon's exec instances. `containers` is the ContainerService."""
+    """The daemon's exec instances. `containers` is the ContainerService; RUNTIME, the
+    runtime its execs run through, is the container service's unless given."""
 
-    def __init__(self, containers: Any) -> None:
+    def __init__(self, containers: Any, runtime: Runtime | None = None) -> None:
         self.containers = containers
+        self.runtime: Runtime = runtime if runtime is not None else containers.runtime
         # health probes' execs: kept in memory only
         self._internal: set[str] = set()
         self._execs: dict[str, ExecInstance] = {}
@@ -256,7 +186,7 @@ class ExecService:
                 ex.exited.set_result(ex.exit_code)
             self._execs[ex.id] = ex
             if ex.running and ex.exit_code is None:
-                shim = ShimClient(self.containers.bundle(ex.container_id))
+                shim = self.runtime.shim(self.containers.bundle(ex.container_id))
                 task = asyncio.create_task(self._watch(ex, shim))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -361,7 +291,7 @@ class ExecService:
             self._internal.add(eid)
         else:
             self._save(ex)
-        self._event(ex, "exec_create: " + _command(ex))
+        self._event(ex, "exec_create: " + command_line(ex.entrypoint, ex.args))
         return ex
 
     # ---- start ---------------------------------------------------------
@@ -393,7 +323,7 @@ class ExecService:
             "user": user,
         }
         if ex.privileged:
-            every = capabilities.all_caps()
+            every = self.runtime.all_capabilities()
             process["capabilities"] = {
                 "bounding": every,
                 "effective": list(every),
@@ -421,8 +351,8 @@ class ExecService:
             raise Conflict(f"exec command {ex.id} is already running")
         ex.running = True
         # dockerd logs the start before it asks the runtime, and no exec_die if that fails
-        self._event(ex, "exec_start: " + _command(ex))
-        shim = ShimClient(self.containers.bundle(c.id))
+        self._event(ex, "exec_start: " + command_line(ex.entrypoint, ex.args))
+        shim = self.runtime.shim(self.containers.bundle(c.id))
         try:
             process = self._process(ex, c, console_size)
             pid, reader, writer = await shim.exec(
@@ -435,9 +365,7 @@ class ExecService:
                 raw=raw,
             )
         except RuntimeStartError as exc:
-            code, err = _start_error(
-                f"OCI runtime exec failed: exec failed: {exc.message}: unknown"
-            )
+            code, err = start_error(f"OCI runtime exec failed: exec failed: {exc.message}: unknown")
             self._exited(ex, code)
             raise err from exc
         except EngineError:
@@ -463,7 +391,7 @@ class ExecService:
             return None
         return ExecStream(reader, writer, ex.open_stdin, ex.tty, ex.detach_keys)
 
-    async def _watch(self, ex: ExecInstance, shim: ShimClient) -> None:
+    async def _watch(self, ex: ExecInstance, shim: Shim) -> None:
         try:
             code = await shim.exec_wait(ex.id)
         except (ShimError, OSError):
@@ -512,7 +440,9 @@ class ExecService:
         if not ex.running:
             return  # it has exited already: nothing to resize
         try:
-            await ShimClient(self.containers.bundle(c.id)).resize(height, width, exec_id=ex.id)
+            await self.runtime.shim(self.containers.bundle(c.id)).resize(
+                height, width, exec_id=ex.id
+            )
         except ShimError as exc:
             raise SystemError_(exc.message) from exc
 

@@ -19,7 +19,7 @@ from typing import Any
 from berth.engine.clock import parse_rfc3339, rfc3339nano
 from berth.engine.containers.model import Container
 from berth.engine.errors import EngineError
-from berth.runtime.shim_client import ShimClient, ShimError
+from berth.engine.ports import ShimError
 
 log = logging.getLogger("berth.health")
 
@@ -204,7 +204,7 @@ class HealthMonitor:
             await self.execs.wait_exit(ex.id)
         except TimeoutError:
             with contextlib.suppress(ShimError, OSError):
-                await ShimClient(self.svc.bundle(c.id)).signal(_KILL, exec_id=ex.id)
+                await self.svc.runtime.shim(self.svc.bundle(c.id)).signal(_KILL, exec_id=ex.id)
             await self.execs.wait_exit(ex.id)
             return {
                 "Start": start,

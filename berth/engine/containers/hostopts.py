@@ -2,8 +2,9 @@
 modes, privileged, and the log drivers (json-file with rotation, local, none).
 
 `validate` and `apply_defaults` hold the rules dockerd applies at create time; `runtime_fields`
-turns a container's HostConfig into RuntimeSpec fields at start; `prepare_shm`/`release_shm`
-manage the host-side /dev/shm of a shareable IPC namespace, as dockerd does.
+turns a container's HostConfig into RuntimeSpec fields at start; `shm_dir` is where the
+host-side /dev/shm of a shareable IPC namespace is mounted, as dockerd does (by the run's
+owner, resources.py).
 
 The `local` log driver stores the same json lines as json-file (not dockerd's protobuf
 records) under dockerd's path, <container dir>/local-logs/container.log, with local's
@@ -339,27 +340,6 @@ def _parse_bool(s: str) -> bool:
 def shm_dir(container_dir: Path) -> Path:
     """Host-side /dev/shm of a container with a shareable IPC namespace (dockerd's path)."""
     return container_dir / "mounts" / "shm"
-
-
-def prepare_shm(c: Container, container_dir: Path) -> None:
-    """Mount the tmpfs a shareable IPC container (and its joiners) use as /dev/shm."""
-    if c.host_config.ipc_mode != "shareable":
-        return
-    from berth.runtime import rootfs
-
-    target = shm_dir(container_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    if not os.path.ismount(target):
-        rootfs.mount_shm(str(target), c.host_config.shm_size or 64 * 1024 * 1024)
-
-
-def release_shm(container_dir: Path) -> None:
-    """Undo prepare_shm (no error if nothing is mounted)."""
-    target = shm_dir(container_dir)
-    if target.exists():
-        from berth.runtime import rootfs
-
-        rootfs.unmount(str(target))
 
 
 Lookup = Callable[[str], Container]

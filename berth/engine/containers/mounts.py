@@ -13,23 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from berth.engine.containers.tmpfsopts import (
+    DEFAULT_PROPAGATION,
+    tmpfs_data,
+    tmpfs_options,
+    validate_tmpfs,
+)
+from berth.engine.containers.tmpfsopts import PROPAGATION as _PROPAGATION
 from berth.engine.errors import InvalidParameter
 
 _RW_MODES = ("rw", "ro")
 _LABEL_MODES = ("z", "Z")
-_PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 _COPY_MODES = ("nocopy",)
 _CONSISTENCY = ("consistent", "cached", "delegated")
-DEFAULT_PROPAGATION = "rprivate"
-_TMPFS_DATA_KEYS = ("", "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
-# options accepted as flags in tmpfs data (moby's mount.MergeTmpfsOptions)
-_TMPFS_FLAGS = (
-    "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async",
-    "dirsync", "remount", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime",
-    "bind", "rbind", "unbindable", "runbindable", "private", "rprivate", "shared",
-    "rshared", "slave", "rslave", "relatime", "norelatime", "strictatime", "nostrictatime",
-)  # fmt: skip
-_PROPAGATION_FLAGS = ("unbindable", "runbindable", *_PROPAGATION)
 
 
 @dataclass
@@ -177,152 +173,89 @@ def parse_mount(spec: Any) -> Planned:
     if not isinstance(spec, dict):
         raise InvalidParameter("invalid mount config: expected an object")
     mtype = spec.get("Type") or ""
-    source = spec.get("Source") or ""
     target = spec.get("Target") or ""
-    readonly = _bool_field(spec.get("ReadOnly"))
-    bind_opts = spec.get("BindOptions")
-    vol_opts = spec.get("VolumeOptions")
-    tmpfs_opts = spec.get("TmpfsOptions")
     if mtype not in ("bind", "volume", "tmpfs"):
         raise _mount_config_error(mtype, "mount type unknown")
     _check_target(mtype, target)
     dest = posixpath.normpath(target)
+    readonly = _bool_field(spec.get("ReadOnly"))
     if mtype == "bind":
-        if not source:
-            raise _mount_config_error(mtype, "field Source must not be empty")
-        prop = (bind_opts or {}).get("Propagation") or ""
-        if prop and prop not in _PROPAGATION:
-            raise _mount_config_error(mtype, f"invalid propagation mode: {prop}")
-        if vol_opts is not None:
-            raise _mount_config_error(mtype, "field VolumeOptions must not be specified")
-        if tmpfs_opts is not None:
-            raise _mount_config_error(mtype, "field TmpfsOptions must not be specified")
-        if not source.startswith("/"):
-            raise _mount_config_error(
-                mtype, f"invalid mount path: '{source}' mount path must be absolute"
-            )
-        if not os.path.exists(source):
-            raise _mount_config_error(mtype, f"bind source path does not exist: {source}")
-        create = bool((bind_opts or {}).get("CreateMountpoint"))
-        mp = MountPoint(
-            type="bind",
-            destination=dest,
-            source=posixpath.normpath(source),
-            rw=not readonly,
-            propagation=prop or DEFAULT_PROPAGATION,
-            must_exist=not create,
-            nonrecursive=bool((bind_opts or {}).get("NonRecursive")),
-        )
-        return Planned(mp)
+        return _parse_bind(spec, dest, readonly)
     if mtype == "volume":
-        if bind_opts is not None:
-            raise _mount_config_error(mtype, "field BindOptions must not be specified")
-        if tmpfs_opts is not None:
-            raise _mount_config_error(mtype, "field TmpfsOptions must not be specified")
-        if readonly and not source:
-            raise _mount_config_error(
-                mtype, "must not set ReadOnly mode when using anonymous volumes"
-            )
-        vo = vol_opts or {}
-        if vo.get("Subpath"):
-            raise _mount_config_error(mtype, "volume subpaths are not supported")
-        dc = vo.get("DriverConfig") or {}
-        mp = MountPoint(
-            type="volume",
-            destination=dest,
-            name=source,
-            driver=dc.get("Name") or "",
-            rw=not readonly,
-            copy_data=not vo.get("NoCopy"),
-            mode="z" if source else "",
+        return _parse_volume(spec, dest, readonly)
+    return _parse_tmpfs(spec, dest, readonly)
+
+
+def _not_specified(spec: dict[str, Any], mtype: str, *fields: str) -> None:
+    for name in fields:
+        if spec.get(name) is not None:
+            raise _mount_config_error(mtype, f"field {name} must not be specified")
+
+
+def _parse_bind(spec: dict[str, Any], dest: str, readonly: bool) -> Planned:
+    source = spec.get("Source") or ""
+    bind_opts = spec.get("BindOptions") or {}
+    if not source:
+        raise _mount_config_error("bind", "field Source must not be empty")
+    prop = bind_opts.get("Propagation") or ""
+    if prop and prop not in _PROPAGATION:
+        raise _mount_config_error("bind", f"invalid propagation mode: {prop}")
+    _not_specified(spec, "bind", "VolumeOptions", "TmpfsOptions")
+    if not source.startswith("/"):
+        raise _mount_config_error(
+            "bind", f"invalid mount path: '{source}' mount path must be absolute"
         )
-        opts = dc.get("Options") if vol_opts is not None else None
-        labels = vo.get("Labels") if vol_opts is not None else None
-        return Planned(mp, driver_opts=opts or None, labels=labels or None)
-    if bind_opts is not None:
-        raise _mount_config_error(mtype, "field BindOptions must not be specified")
-    if vol_opts is not None:
-        raise _mount_config_error(mtype, "field VolumeOptions must not be specified")
-    if source:
-        raise _mount_config_error(mtype, "field Source must not be specified")
+    if not os.path.exists(source):
+        raise _mount_config_error("bind", f"bind source path does not exist: {source}")
     mp = MountPoint(
-        type="tmpfs",
+        type="bind",
         destination=dest,
+        source=posixpath.normpath(source),
         rw=not readonly,
-        tmpfs_data=tmpfs_data(tmpfs_opts, readonly),
+        propagation=prop or DEFAULT_PROPAGATION,
+        must_exist=not bind_opts.get("CreateMountpoint"),
+        nonrecursive=bool(bind_opts.get("NonRecursive")),
     )
     return Planned(mp)
 
 
-def tmpfs_data(opts: dict[str, Any] | None, readonly: bool) -> str:
-    """moby's ConvertTmpfsOptions: TmpfsOptions -> mount data."""
-    raw: list[str] = ["ro"] if readonly else []
-    opts = opts or {}
-    mode = opts.get("Mode") or 0
-    if mode:
-        raw.append(f"mode={int(mode):o}")
-    size = int(opts.get("SizeBytes") or 0)
-    if size < 0:
-        raise _mount_config_error("tmpfs", f"invalid tmpfs size: {size}")
-    if size:
-        for suffix, div in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
-            if size % div == 0:
-                raw.append(f"size={size // div}{suffix}")
-                break
-        else:
-            raw.append(f"size={size}")
-    for pair in opts.get("Options") or []:
-        if isinstance(pair, list) and pair:
-            raw.append("=".join(str(p) for p in pair))
-    return ",".join(raw)
+def _parse_volume(spec: dict[str, Any], dest: str, readonly: bool) -> Planned:
+    source = spec.get("Source") or ""
+    vol_opts = spec.get("VolumeOptions")
+    _not_specified(spec, "volume", "BindOptions", "TmpfsOptions")
+    if readonly and not source:
+        raise _mount_config_error(
+            "volume", "must not set ReadOnly mode when using anonymous volumes"
+        )
+    vo = vol_opts or {}
+    if vo.get("Subpath"):
+        raise _mount_config_error("volume", "volume subpaths are not supported")
+    dc = vo.get("DriverConfig") or {}
+    mp = MountPoint(
+        type="volume",
+        destination=dest,
+        name=source,
+        driver=dc.get("Name") or "",
+        rw=not readonly,
+        copy_data=not vo.get("NoCopy"),
+        mode="z" if source else "",
+    )
+    opts = dc.get("Options") if vol_opts is not None else None
+    labels = vo.get("Labels") if vol_opts is not None else None
+    return Planned(mp, driver_opts=opts or None, labels=labels or None)
 
 
-def merge_tmpfs_options(options: list[str]) -> list[str]:
-    """moby's MergeTmpfsOptions: later options win; raises for an unknown option."""
-    seen_flags: set[str] = set()
-    seen_data: set[str] = set()
-    out: list[str] = []
-    groups = {
-        "ro": "rdonly", "rw": "rdonly", "suid": "nosuid", "nosuid": "nosuid",
-        "dev": "nodev", "nodev": "nodev", "exec": "noexec", "noexec": "noexec",
-        "sync": "sync", "async": "sync", "mand": "mand", "nomand": "mand",
-        "atime": "noatime", "noatime": "noatime", "diratime": "nodiratime",
-        "nodiratime": "nodiratime", "relatime": "relatime", "norelatime": "relatime",
-        "strictatime": "strictatime", "nostrictatime": "strictatime",
-    }  # fmt: skip
-    for opt in reversed(options):
-        if opt == "defaults":
-            continue
-        if opt in _TMPFS_FLAGS:
-            key = "propagation" if opt in _PROPAGATION_FLAGS else groups.get(opt, opt)
-            if key not in seen_flags:
-                out.insert(0, opt)
-                seen_flags.add(key)
-            continue
-        k, eq, _ = opt.partition("=")
-        if not eq or k not in _TMPFS_DATA_KEYS:
-            parts = [k] if not eq else [k, opt.partition("=")[2]]
-            quoted = " ".join(f'"{p}"' for p in parts)
-            raise InvalidParameter(f"invalid tmpfs option [{quoted}]")
-        if k not in seen_data:
-            out.insert(0, opt)
-            seen_data.add(k)
-    return out
-
-
-def tmpfs_options(data: str) -> list[str]:
-    """The OCI options of a tmpfs mount with this data, with docker's defaults first."""
-    base = ["noexec", "nosuid", "nodev", DEFAULT_PROPAGATION]
-    return merge_tmpfs_options(base + ([o for o in data.split(",") if o] if data else []))
-
-
-def validate_tmpfs(tmpfs: dict[str, str] | None) -> None:
-    for dest, data in (tmpfs or {}).items():
-        if posixpath.normpath(dest) == "/":
-            raise InvalidParameter("invalid specification: destination can't be '/'")
-        if not dest.startswith("/"):
-            raise InvalidParameter(f"invalid mount path: '{dest}' mount path must be absolute")
-        tmpfs_options(data or "")
+def _parse_tmpfs(spec: dict[str, Any], dest: str, readonly: bool) -> Planned:
+    _not_specified(spec, "tmpfs", "BindOptions", "VolumeOptions")
+    if spec.get("Source"):
+        raise _mount_config_error("tmpfs", "field Source must not be specified")
+    mp = MountPoint(
+        type="tmpfs",
+        destination=dest,
+        rw=not readonly,
+        tmpfs_data=tmpfs_data(spec.get("TmpfsOptions"), readonly),
+    )
+    return Planned(mp)
 
 
 def parse_volumes_from(spec: str) -> tuple[str, str]:

@@ -20,9 +20,7 @@ import signal
 from pathlib import Path
 
 from berth.engine.containers import hostopts
-from berth.runtime import cgroups as rt_cgroups
-from berth.runtime import rootfs as rt_rootfs
-from berth.runtime.shim_client import ShimClient, ShimError
+from berth.engine.ports import Runtime, ShimError
 
 log = logging.getLogger("berth.containers")
 
@@ -31,12 +29,12 @@ _ID = re.compile(r"^[0-9a-f]{64}$")
 _YOUNG = 30.0
 
 
-async def end_stray_shim(bundle: Path, cgroup_path: str) -> bool:
+async def end_stray_shim(runtime: Runtime, bundle: Path, cgroup_path: str) -> bool:
     """End the shim in BUNDLE, if one answers, and the container it holds. True if there
     was one."""
     if not (bundle / "shim.sock").exists():
         return False
-    shim = ShimClient(bundle)
+    shim = runtime.shim(bundle)
     if not await asyncio.to_thread(shim.alive, 0.5):
         return False
     try:
@@ -51,12 +49,17 @@ async def end_stray_shim(bundle: Path, cgroup_path: str) -> bool:
     except (ShimError, OSError, TimeoutError) as exc:
         log.warning("ending the stray shim in %s: %s", bundle, exc)
     # whatever the shim could not do, the cgroup does
-    await asyncio.to_thread(rt_cgroups.kill_all, cgroup_path)
+    await asyncio.to_thread(runtime.kill_cgroup, cgroup_path)
     return True
 
 
 async def sweep_orphans(
-    known: set[str], exec_root: Path, overlay_dir: Path, containers_dir: Path, cgroup_parent: str
+    runtime: Runtime,
+    known: set[str],
+    exec_root: Path,
+    overlay_dir: Path,
+    containers_dir: Path,
+    cgroup_parent: str,
 ) -> set[str]:
     """Take away what belongs to container ids the store does not know; return those ids
     (the caller removes their netns, which other daemons' containers may share the
@@ -68,16 +71,16 @@ async def sweep_orphans(
     for cid in sorted(found):
         cgroup = f"/{cgroup_parent.strip('/')}/{cid}"
         log.warning("container %s: not in the store, removing what is left of it", cid)
-        if await end_stray_shim(exec_root / cid, cgroup):
+        if await end_stray_shim(runtime, exec_root / cid, cgroup):
             log.warning("container %s: ended its shim", cid)
         await asyncio.to_thread(
-            _remove_leftovers, cid, cgroup, exec_root, overlay_dir, containers_dir
+            _remove_leftovers, runtime, cid, cgroup, exec_root, overlay_dir, containers_dir
         )
-    found |= await asyncio.to_thread(_sweep_cgroups, known | found, cgroup_parent)
+    found |= await asyncio.to_thread(_sweep_cgroups, runtime, known | found, cgroup_parent)
     return found
 
 
-def _sweep_cgroups(known: set[str], cgroup_parent: str) -> set[str]:
+def _sweep_cgroups(runtime: Runtime, known: set[str], cgroup_parent: str) -> set[str]:
     """Container cgroups under berth's parent whose id nothing on disk knows (the exec
     root, the data root and the store were lost, or were never written): their processes
     run on with no one to stop them. The parent may be shared with another berthd on this
@@ -86,20 +89,20 @@ def _sweep_cgroups(known: set[str], cgroup_parent: str) -> set[str]:
     shim is gone is taken."""
     parent = "/" + cgroup_parent.strip("/")
     taken: set[str] = set()
-    for cid in sorted(rt_cgroups.children(parent)):
+    for cid in sorted(runtime.cgroup_children(parent)):
         if not _ID.match(cid) or cid in known:
             continue
         path = f"{parent}/{cid}"
-        procs = rt_cgroups.pids(path)
+        procs = runtime.cgroup_pids(path)
         if procs and any(_shim_of(pid) for pid in procs):
             continue  # another daemon's container, in its shim's care
-        if not procs and rt_cgroups.age(path) < _YOUNG:
+        if not procs and runtime.cgroup_age(path) < _YOUNG:
             continue  # maybe another daemon's start, between making it and joining it
         if procs:
             log.warning("container %s: unknown, its shim gone: killing its processes", cid)
-            rt_cgroups.kill_all(path, timeout=2)
+            runtime.kill_cgroup(path, timeout=2)
         try:
-            rt_cgroups.remove(path, timeout=1)
+            runtime.remove_cgroup(path, timeout=1)
         except OSError as exc:
             log.warning("container %s: its cgroup stays: %s", cid, exc)
             continue
@@ -130,12 +133,19 @@ def _shim_of(pid: int, depth: int = 3) -> str:
 
 
 def _remove_leftovers(
-    cid: str, cgroup: str, exec_root: Path, overlay_dir: Path, containers_dir: Path
+    runtime: Runtime,
+    cid: str,
+    cgroup: str,
+    exec_root: Path,
+    overlay_dir: Path,
+    containers_dir: Path,
 ) -> None:
-    rt_cgroups.kill_all(cgroup, timeout=2)
+    runtime.kill_cgroup(cgroup, timeout=2)
     with contextlib.suppress(OSError):
-        rt_cgroups.remove(cgroup)
-    rt_rootfs.unmount(str(overlay_dir / cid / "merged"))
-    hostopts.release_shm(containers_dir / cid)
+        runtime.remove_cgroup(cgroup)
+    runtime.unmount(str(overlay_dir / cid / "merged"))
+    shm = hostopts.shm_dir(containers_dir / cid)
+    if shm.exists():
+        runtime.unmount(str(shm))
     for d in (exec_root / cid, overlay_dir / cid, containers_dir / cid):
         shutil.rmtree(d, ignore_errors=True)

@@ -31,9 +31,7 @@ from typing import Any
 from berth.engine.containers import hostopts
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.model import Container
-from berth.runtime import cgroups as rt_cgroups
-from berth.runtime import rootfs as rt_rootfs
-from berth.runtime import spec as rt_spec
+from berth.engine.ports import Runtime, RuntimeSpec, ShimRequest
 
 log = logging.getLogger("berth.containers")
 
@@ -74,10 +72,21 @@ class RunResources:
     """The one owner of every run's host resources (one per ContainerService)."""
 
     def __init__(
-        self, images: Any, zygote: Any, overlay_dir: Path, containers_dir: Path, exec_root: Path
+        self,
+        images: Any,
+        zygote: Any,
+        overlay_dir: Path,
+        containers_dir: Path,
+        exec_root: Path,
+        runtime: Runtime | None = None,
     ) -> None:
         self.images = images
         self.zygote = zygote
+        if runtime is None:
+            from berth.runtime.adapter import RuntimeAdapter
+
+            runtime = RuntimeAdapter(zygote)
+        self.runtime: Runtime = runtime
         self.overlay_dir = overlay_dir
         self.containers_dir = containers_dir
         self.exec_root = exec_root
@@ -129,31 +138,29 @@ class RunResources:
 
     # ---- acquire ---------------------------------------------------------
     async def acquire(
-        self, c: Container, cgroup: str, spec_for: Callable[[str], rt_spec.RuntimeSpec]
+        self, c: Container, cgroup: str, spec_for: Callable[[str], RuntimeSpec]
     ) -> Path:
         """Mount the root filesystem, set up /dev/shm and the network, write the bundle
         (SPEC_FOR builds the runtime spec on the mounted root; it takes the volumes' mounts)
         and fork the shim. All of it is given back if any step fails."""
-        from berth.runtime.zygote import ShimRequest
-
         self._write(c.id, self._plan(c, cgroup))
         image = self.images.get(c.image_id)
         odir = self.overlay_dir / c.id
         merged = str(odir / "merged")
         bundle = self.bundle(c.id)
         try:
-            rt_rootfs.mount_overlay(
+            self.runtime.mount_rootfs(
                 self.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
             )
-            hostopts.prepare_shm(c, self.containers_dir / c.id)
+            self._prepare_shm(c)
             if self.network is not None:
                 await self.network.attach(c)
             spec = spec_for(merged)
             bundle.mkdir(parents=True, exist_ok=True)
             for stale in ("exit.json", "shim.sock"):
                 (bundle / stale).unlink(missing_ok=True)
-            rt_spec.write_bundle(bundle, spec)
-            await self.zygote.spawn_shim(
+            self.runtime.write_bundle(bundle, spec)
+            await self.runtime.spawn_shim(
                 ShimRequest(
                     id=c.id,
                     bundle=str(bundle),
@@ -182,16 +189,16 @@ class RunResources:
         if network and NETWORK in holds and self.network is not None:
             await self.network.detach(c)
         if ROOTFS in holds:
-            rt_rootfs.unmount(str(self.overlay_dir / c.id / "merged"))
+            self.runtime.unmount(str(self.overlay_dir / c.id / "merged"))
         if SHM in holds:
-            hostopts.release_shm(self.containers_dir / c.id)
+            self.release_shm(c.id)
         if VOLUMES in holds and self.volumes is not None:
             cmounts.release(cmounts.load(c.mount_points), self.volumes, c.id)
         if cgroup and CGROUP in holds and rec is not None and rec.cgroup:
             # normally gone with the shim; busy means a process is left, which the caller
             # was to kill first: logged, and tried again with the next release
             try:
-                rt_cgroups.remove(rec.cgroup, timeout=0.5)
+                self.runtime.remove_cgroup(rec.cgroup, timeout=0.5)
             except OSError as exc:
                 log.warning("container %s: its cgroup stays: %s", c.id, exc)
         if not bundle:
@@ -201,6 +208,21 @@ class RunResources:
         shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self._record_path(c.id).unlink()
+
+    def _prepare_shm(self, c: Container) -> None:
+        """Mount the tmpfs a shareable IPC container (and its joiners) use as /dev/shm."""
+        if c.host_config.ipc_mode != "shareable":
+            return
+        target = hostopts.shm_dir(self.containers_dir / c.id)
+        target.mkdir(parents=True, exist_ok=True)
+        if not os.path.ismount(target):
+            self.runtime.mount_shm(str(target), c.host_config.shm_size or 64 * 1024 * 1024)
+
+    def release_shm(self, cid: str) -> None:
+        """Undo _prepare_shm (no error if nothing is mounted)."""
+        target = hostopts.shm_dir(self.containers_dir / cid)
+        if target.exists():
+            self.runtime.unmount(str(target))
 
     def holds_anything(self, cid: str) -> bool:
         """Whether a run of CID may hold something (a record, or a bundle from a berthd

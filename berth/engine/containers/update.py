@@ -114,7 +114,25 @@ def apply(c: Container, body: Any) -> tuple[HostConfig, dict[str, Any], list[str
     if pids is not None and (isinstance(pids, bool) or not isinstance(pids, int)):
         raise InvalidParameter(f"invalid value for PidsLimit: {pids!r}")
     _verify(new, cpus, mems)
+    _check_against_current(c, new)
     hc = copy.deepcopy(c.host_config)
+    for field, value in new.items():
+        if value != 0:
+            setattr(hc, field, value)
+    if cpus:
+        hc.cpuset_cpus = cpus
+    if mems:
+        hc.cpuset_mems = mems
+    if pids is not None:
+        hc.pids_limit = pids
+    rp = body.get("RestartPolicy")
+    if isinstance(rp, dict) and rp.get("Name"):
+        hc.restart_policy = _restart_policy(c, hc, rp)
+    return hc, _resources(new, cpus, mems, pids), []
+
+
+def _check_against_current(c: Container, new: dict[str, int]) -> None:
+    """dockerd's conflicts between the new limits and those the container has."""
     cur = c.host_config
     if new["nano_cpus"] > 0 and cur.cpu_period > 0:
         raise _conflict(
@@ -139,32 +157,23 @@ def apply(c: Container, body: Any) -> tuple[HostConfig, dict[str, Any], list[str
             "Memory limit should be smaller than already set memoryswap limit, "
             "update the memoryswap at the same time",
         )
-    for field, value in new.items():
-        if value != 0:
-            setattr(hc, field, value)
-    if cpus:
-        hc.cpuset_cpus = cpus
-    if mems:
-        hc.cpuset_mems = mems
-    if pids is not None:
-        hc.pids_limit = pids
-    rp = body.get("RestartPolicy")
-    if isinstance(rp, dict) and rp.get("Name"):
-        name = str(rp["Name"])
-        if name not in ("no", "always", "on-failure", "unless-stopped"):
-            raise InvalidParameter(f"invalid restart policy '{name}'")
-        if hc.auto_remove and name != "no":
-            raise _conflict(
-                c,
-                "Restart policy cannot be updated because AutoRemove is enabled for the container",
-            )
-        count = rp.get("MaximumRetryCount") or 0
-        if name != "on-failure" and count:
-            raise InvalidParameter(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )
-        hc.restart_policy = RestartPolicy(name, int(count))
-    return hc, _resources(new, cpus, mems, pids), []
+
+
+def _restart_policy(c: Container, hc: HostConfig, rp: dict[str, Any]) -> RestartPolicy:
+    name = str(rp["Name"])
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidParameter(f"invalid restart policy '{name}'")
+    if hc.auto_remove and name != "no":
+        raise _conflict(
+            c,
+            "Restart policy cannot be updated because AutoRemove is enabled for the container",
+        )
+    count = rp.get("MaximumRetryCount") or 0
+    if name != "on-failure" and count:
+        raise InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    return RestartPolicy(name, int(count))
 
 
 def _conflict(c: Container, msg: str) -> Conflict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,23 +74,31 @@ def _container(init: bool):  # type: ignore[no-untyped-def]
     return create.build(cfg, hc, name="n", image_id="sha256:x", image_config=Img())
 
 
-def test_init_prepends_docker_init_and_mounts_it_read_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from berth.engine.containers.service import ContainerService
+def _init_spec(c: Any, init: str | None) -> spec.RuntimeSpec:
+    from berth.engine.containers import specopts
 
-    monkeypatch.setattr(spec, "find_init", lambda: "/usr/bin/tini-static")
-    mounts: list[spec.BindMount] = []
-    args = ContainerService._init_args(_container(True), mounts)
-    assert args == ["/sbin/docker-init", "--", "sleep", "1"]
-    assert mounts == [spec.BindMount("/usr/bin/tini-static", "/sbin/docker-init", True)]
-    assert ContainerService._init_args(_container(False), []) == ["sleep", "1"]
+    env = specopts.SpecEnv(
+        lookup=lambda ref: c,
+        containers_dir=Path("/nonexistent"),
+        cgroup_path="/berth/x",
+        seccomp_profile="",
+        find_init=lambda: init,
+    )
+    out = spec.RuntimeSpec(id="x", rootfs="/", args=[], env=[])
+    specopts.with_init(out, c, env)
+    return out
 
 
-def test_init_without_a_binary_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from berth.engine.containers.service import ContainerService
+def test_init_prepends_docker_init_and_mounts_it_read_only() -> None:
+    out = _init_spec(_container(True), "/usr/bin/tini-static")
+    assert out.args == ["/sbin/docker-init", "--", "sleep", "1"]
+    assert out.mounts == [spec.BindMount("/usr/bin/tini-static", "/sbin/docker-init", True)]
+    plain = _init_spec(_container(False), "/usr/bin/tini-static")
+    assert plain.args == ["sleep", "1"] and plain.mounts == []
+
+
+def test_init_without_a_binary_says_what_to_install() -> None:
     from berth.engine.errors import SystemError_
 
-    monkeypatch.setattr(spec, "find_init", lambda: None)
     with pytest.raises(SystemError_, match="tini"):
-        ContainerService._init_args(_container(True), [])
+        _init_spec(_container(True), None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,20 @@ import pytest
 from berth.engine.containers import resources
 from berth.engine.containers.model import Container, ContainerConfig, HostConfig
 from berth.engine.containers.resources import RunRecord, RunResources
+from tests.unit.engine.fake_runtime import FakeRuntime
 
 
 def _owner(tmp_path: Path) -> RunResources:
     for d in ("overlay", "containers", "run"):
         (tmp_path / d).mkdir()
-    return RunResources(None, None, tmp_path / "overlay", tmp_path / "containers", tmp_path / "run")
+    return RunResources(
+        None,
+        None,
+        tmp_path / "overlay",
+        tmp_path / "containers",
+        tmp_path / "run",
+        runtime=FakeRuntime(),
+    )
 
 
 def _container(cid: str = "a" * 64) -> Container:
@@ -68,12 +75,6 @@ def test_an_unreadable_record_means_everything_may_be_held(tmp_path: Path) -> No
     assert set(rec.holds) >= {"network", "rootfs", "shm", "volumes", "bundle"}
 
 
-_ROOT = pytest.mark.skipif(
-    os.geteuid() != 0, reason="umount2 answers EPERM before ENOENT without root"
-)
-
-
-@_ROOT
 def test_the_record_goes_with_the_release(tmp_path: Path) -> None:
     run = _owner(tmp_path)
     c = _container()
@@ -102,7 +103,6 @@ def test_the_record_goes_with_the_release(tmp_path: Path) -> None:
     asyncio.run(run.release(c, network=False))  # a second release finds nothing to do
 
 
-@_ROOT
 def test_a_failed_acquire_gives_back_what_it_took(tmp_path: Path) -> None:
     class Images:
         def get(self, ref: str) -> Any:
@@ -118,3 +118,19 @@ def test_a_failed_acquire_gives_back_what_it_took(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         asyncio.run(run.acquire(c, f"/berth-unit-test-absent/{c.id}", lambda rootfs: None))  # type: ignore[arg-type,return-value]
     assert not run.holds_anything(c.id)
+
+
+def test_a_shareable_ipc_run_mounts_its_shm_and_gives_it_back(tmp_path: Path) -> None:
+    run = _owner(tmp_path)
+    c = _container()
+    c.host_config.ipc_mode = "shareable"
+    cdir = tmp_path / "containers" / c.id
+    cdir.mkdir()
+    run._prepare_shm(c)
+    fake = run.runtime
+    assert isinstance(fake, FakeRuntime)
+    shm = str(cdir / "mounts" / "shm")
+    assert ("mount_shm", shm, 64 * 1024 * 1024) in fake.calls
+    run._write(c.id, run._plan(c, f"/berth/{c.id}"))
+    asyncio.run(run.release(c, network=False))
+    assert shm not in fake.mounted and ("remove_cgroup", f"/berth/{c.id}") in fake.calls
