@@ -6,11 +6,17 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth import __version__
 from berth.daemon.config import ConfigError, DaemonConfig, load
 from berth.daemon.pidfile import Pidfile, PidfileError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from berth.api.policy import Policy
+    from berth.engine.engine import Engine, Listener
 
 log = logging.getLogger("berthd")
 
@@ -67,21 +73,12 @@ async def _bounded_shutdown(engine: Any, cfg: DaemonConfig) -> None:
             await asyncio.wait_for(engine.force_shutdown(), 10)
 
 
-async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = None) -> None:
-    import asyncio
-    from pathlib import Path
+def _served(cfg: DaemonConfig, policies: dict[str, Policy]) -> tuple[Listener, ...]:
+    """The listeners as the engine reports them (GET /info, the log)."""
+    from berth.engine.engine import Listener
 
-    from berth.api.app import build_router
-    from berth.api.http.server import HTTPServer
-    from berth.daemon.config import container_defaults, registry_options, seccomp_profile
-    from berth.daemon.config import policies as load_policies
-    from berth.daemon.listeners import Listeners
-    from berth.engine.engine import Engine, EngineConfig, Listener
-
-    # loaded before anything is served: no socket is ever open without its policy
-    policies = load_policies(cfg)
     tls = bool(cfg.tls or cfg.tlsverify)
-    served = tuple(
+    return tuple(
         Listener(
             h,
             tls=tls and not h.startswith("unix://"),
@@ -90,7 +87,16 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
         )
         for h in cfg.hosts
     )
-    engine = Engine(
+
+
+def _engine(cfg: DaemonConfig, zygote: object, served: tuple[Listener, ...]) -> Engine:
+    """The engine berthd serves."""
+    from pathlib import Path
+
+    from berth.daemon.config import container_defaults, registry_options, seccomp_profile
+    from berth.engine.engine import Engine, EngineConfig
+
+    return Engine(
         EngineConfig(
             Path(cfg.data_root),
             Path(cfg.exec_root),
@@ -107,6 +113,34 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
         ),
         zygote,
     )
+
+
+def _signals(cfg: DaemonConfig, argv: list[str] | None, engine: Engine) -> asyncio.Event:
+    """SIGTERM/SIGINT set the returned event; SIGHUP reloads; SIGUSR1 dumps the tasks."""
+    import asyncio
+
+    from berth.daemon import reload
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # systemd's ExecReload sends SIGHUP: a reload, never an outage
+    loop.add_signal_handler(signal.SIGHUP, reload.reload, cfg, argv, engine)
+    loop.add_signal_handler(signal.SIGUSR1, reload.dump_tasks)
+    return stop
+
+
+async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = None) -> None:
+    from berth.api.app import build_router
+    from berth.api.http.server import HTTPServer
+    from berth.daemon.config import policies as load_policies
+    from berth.daemon.listeners import Listeners
+
+    # loaded before anything is served: no socket is ever open without its policy
+    policies = load_policies(cfg)
+    served = _served(cfg, policies)
+    engine = _engine(cfg, zygote, served)
     await engine.start()
     metrics = None
     if cfg.metrics_addr:
@@ -122,15 +156,7 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
     for ln in served:
         log.info("API policy of %s: %s", ln.host, ln.policy)
     listeners = Listeners(cfg, policies)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    from berth.daemon import reload
-
-    # systemd's ExecReload sends SIGHUP: a reload, never an outage
-    loop.add_signal_handler(signal.SIGHUP, reload.reload, cfg, argv, engine)
-    loop.add_signal_handler(signal.SIGUSR1, reload.dump_tasks)
+    stop = _signals(cfg, argv, engine)
     try:
         if metrics is not None:
             await metrics.start(cfg.metrics_addr)

@@ -8,7 +8,15 @@ import io
 import logging
 from typing import Any
 
-from berth.daemon.config import _FILE_KEYS, RELOADABLE, ConfigError, DaemonConfig, load
+from berth.daemon.config import (
+    FILE_KEYS,
+    RELOADABLE,
+    ConfigError,
+    DaemonConfig,
+    file_key,
+    load,
+    registry_options,
+)
 
 log = logging.getLogger("berthd")
 
@@ -23,29 +31,23 @@ def apply_logging(cfg: DaemonConfig) -> None:
     )
 
 
-def _key(attr: str) -> str:
-    return next(k for k, a in _FILE_KEYS.items() if a == attr)
-
-
 def reload(cfg: DaemonConfig, argv: list[str] | None, engine: Any) -> list[str]:
     """Read the flags and daemon.json again and apply what can change live; CFG is updated
     in place. Returns the daemon.json keys that changed (for the log and the tests). A
     configuration that does not load leaves everything as it was."""
-    from berth.daemon.config import registry_options
-
     try:
         new, _ = load(argv)
     except ConfigError as exc:
         log.error("reload: the configuration was not applied: %s", exc)
         return []
-    changed = [a for a in _FILE_KEYS.values() if getattr(new, a) != getattr(cfg, a)]
+    changed = [a for a in FILE_KEYS.values() if getattr(new, a) != getattr(cfg, a)]
     live = [a for a in changed if a in RELOADABLE]
     later = [a for a in changed if a not in RELOADABLE]
     for attr in live:
-        log.info("reload: %s: %r -> %r", _key(attr), getattr(cfg, attr), getattr(new, attr))
+        log.info("reload: %s: %r -> %r", file_key(attr), getattr(cfg, attr), getattr(new, attr))
         setattr(cfg, attr, getattr(new, attr))
     for attr in later:
-        log.warning("reload: %s changed: restart berthd to apply it", _key(attr))
+        log.warning("reload: %s changed: restart berthd to apply it", file_key(attr))
     if live:
         apply_logging(cfg)
         engine.reload(
@@ -56,7 +58,7 @@ def reload(cfg: DaemonConfig, argv: list[str] | None, engine: Any) -> list[str]:
         )
     else:
         log.info("reload: nothing to apply")
-    return [_key(a) for a in changed]
+    return [file_key(a) for a in changed]
 
 
 def dump_tasks() -> None:

@@ -24,6 +24,8 @@ from typing import Any
 from berth.engine.build import cache as bcache
 from berth.engine.build import dockerfile as dfp
 from berth.engine.build.context import Context, unpack
+from berth.engine.build.errors import BuildError
+from berth.engine.build.hostplatform import check_platform
 from berth.engine.build.options import BuildOptions
 from berth.engine.build.stage import StageState
 from berth.engine.build.steps import Steps
@@ -32,34 +34,6 @@ from berth.engine.images.reference import parse_normalized
 from berth.runtime import rootfs as rt_rootfs
 
 log = logging.getLogger("berth.build")
-
-
-class BuildError(EngineError):
-    """A step failed: the stream's errorDetail carries its code (a RUN's exit status)."""
-
-    status = 500
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _host_platform() -> str:
-    from berth.engine.images.archive import host_arch
-
-    return f"linux/{host_arch()}"
-
-
-def check_platform(value: str) -> None:
-    """berth runs what the host runs: another platform is refused, not emulated."""
-    if not value:
-        return
-    want = value.lower().split("/")
-    host = _host_platform().split("/")
-    if want[0] != "linux" or (len(want) > 1 and want[1] != host[1]):
-        raise InvalidParameter(
-            f'"{value}": the host is {_host_platform()} and berth does not emulate other platforms'
-        )
 
 
 class BuildService:
@@ -271,9 +245,3 @@ def _remove_work(work: Path) -> None:
         with contextlib.suppress(OSError):
             rt_rootfs.unmount(str(mnt))
     shutil.rmtree(work, ignore_errors=True)
-
-
-def host_os_arch() -> tuple[str, str]:
-    from berth.engine.images.archive import host_arch
-
-    return "linux", host_arch()

@@ -687,7 +687,7 @@ def test_go_parse_duration(text: str, ns: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "s", ".s", "1", "1.", "--1s", "2562048h", "1e3s"])
 def test_go_parse_duration_invalid(text: str) -> None:
-    with pytest.raises(dfp._Invalid):
+    with pytest.raises(dfp.Invalid):
         dfp.go_parse_duration(text)
 
 

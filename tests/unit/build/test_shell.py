@@ -9,6 +9,8 @@ import pytest
 
 from berth.engine.build import shell
 from berth.engine.build.shell import ExpansionError, Lexer, expand, expand_words
+from berth.engine.build.shell.errors import Fail
+from berth.engine.build.shell.patterns import reverse_pattern
 
 DATA = os.path.join(os.path.dirname(__file__), "testdata")
 
@@ -261,7 +263,7 @@ def test_shell_pattern_to_regex(pattern: str, expected: str) -> None:
 
 @pytest.mark.parametrize("pattern", ["\\", "\\x", "\\\\\\"])
 def test_shell_pattern_invalid(pattern: str) -> None:
-    with pytest.raises(shell._Fail):
+    with pytest.raises(Fail):
         shell.shell_pattern_to_regex(pattern, True, True)
 
 
@@ -276,7 +278,7 @@ def test_shell_pattern_invalid(pattern: str) -> None:
     ],
 )
 def test_reverse_pattern(pattern: str, expected: str) -> None:
-    assert shell._reverse_pattern(pattern) == expected
+    assert reverse_pattern(pattern) == expected
 
 
 def test_skip_unset_raw_lexer() -> None:
