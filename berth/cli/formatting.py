@@ -44,19 +44,22 @@ def render(
     headers: Mapping[str, str],
     default_table: str,
     go_type: str = "",
+    exec_prefix: str = "failed to execute template",
 ) -> str:
     """Render rows with a docker --format string ("table ...", "json", or a template).
 
     go_type names the docker CLI's formatter context (a struct: a field it lacks fails the
-    command, as `docker ps --format '{{.Nope}}'` does)."""
+    command, as `docker ps --format '{{.Nope}}'` does); exec_prefix, the words the docker
+    command puts before an execution error (`volume ls`: "template parsing error")."""
     from berth.cli.context import StatusError
-    from berth.cli.gotemplate import ExecError
+    from berth.cli.gotemplate import ExecError, ParseError
 
     src, table = prepare(fmt, default_table)
     try:
         tmpl = Template(src)
     except TemplateError as exc:
-        raise StatusError(1, f"template parsing error: template: :1: {exc}") from None
+        line = exc.line if isinstance(exc, ParseError) else 1
+        raise StatusError(1, f"template parsing error: template: :{line}: {exc}") from None
     out: list[str] = []
     try:
         if table:
@@ -66,7 +69,7 @@ def render(
                 row.go_type = go_type
             out.append(tmpl.execute(row) + "\n")
     except ExecError as exc:
-        raise StatusError(1, f"failed to execute template: {exc}") from None
+        raise StatusError(1, f"{exec_prefix}: {exc}") from None
     except TemplateError as exc:
         raise StatusError(1, f"template: :1: {exc}") from None
     text = "".join(out)

@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from berth.cli.context import Context
     from berth.client.contexts import GlobalOptions
 
 # command words -> (module under berth.cli.commands, function, exit status for daemon errors).
@@ -41,7 +42,7 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "push": ("registry", "push", 1),
     "login": ("registry", "login", 1),
     "logout": ("registry", "logout", 1),
-    "cp": ("container_ops", "cp", 1),
+    "cp": ("cp", "cp", 1),
     "diff": ("container_ops", "diff", 1),
     "export": ("container_ops", "export", 1),
     "commit": ("container_ops", "commit", 1),
@@ -399,20 +400,15 @@ def _run(
 ) -> int:
     from importlib import import_module
 
-    from berth.cli.context import Context, StatusError
+    from berth.cli.context import StatusError
     from berth.cli.flags import HelpRequested, UsageError
-    from berth.client.contexts import EndpointError, resolve_endpoint
+    from berth.client.contexts import EndpointError
     from berth.client.errors import APIError, ClientError, DaemonUnreachable, TLSError
-    from berth.client.hosts import HostError, parse_host
+    from berth.client.hosts import HostError
 
     debug = bool(given.get("debug"))
     try:
-        if name.startswith(("tls-", "completion-")):
-            ctx = Context(None, debug)  # needs no daemon: a bad context must not stop it
-        else:
-            endpoint = resolve_endpoint(_global_options(given), os.environ)
-            parse_host(endpoint.host)
-            ctx = Context(endpoint, debug)
+        ctx = _context(name, given, debug)
         fn = getattr(import_module("berth.cli.commands." + module), func)
         return int(fn(ctx, rest) or 0)
     except HelpRequested as exc:
@@ -450,6 +446,19 @@ def _run(
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless --debug
         _error(f"{type(exc).__name__}: {exc}" if debug else str(exc) or type(exc).__name__, debug)
         return 125
+
+
+def _context(name: str, given: dict[str, object], debug: bool) -> Context:
+    """The command's Context: the endpoint the global options and environment select."""
+    from berth.cli.context import Context
+    from berth.client.contexts import resolve_endpoint
+    from berth.client.hosts import parse_host
+
+    if name.startswith(("tls-", "completion-")):
+        return Context(None, debug)  # needs no daemon: a bad context must not stop it
+    endpoint = resolve_endpoint(_global_options(given), os.environ)
+    parse_host(endpoint.host)
+    return Context(endpoint, debug)
 
 
 def _error(message: str, debug: bool) -> None:

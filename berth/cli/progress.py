@@ -61,42 +61,8 @@ def show_bars(messages: Iterable[Any], out: TextIO) -> list[str]:
     Other status lines ("Digest: ...", "Status: ...", "latest: Pulling from ...") are printed
     above the bars, so the command ends with the same lines as the plain output.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TransferSpeedColumn,
-    )
-
-    console = Console(file=out, highlight=False, soft_wrap=True)
     seen: list[str] = []
-    tasks: dict[str, TaskID] = {}
-    sizes: dict[str, int] = {}
-    bars = Progress(
-        TextColumn("{task.fields[ident]}:"),
-        TextColumn("{task.description:<20}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        refresh_per_second=10,
-    )
-    live = False
-
-    def line(text: str, end: str = "\n") -> None:
-        nonlocal live
-        if live:
-            # Once the layers are done the summary goes below them, as docker's does.
-            bars.stop()
-            live = False
-            for task in tasks.values():
-                bars.remove_task(task)
-            tasks.clear()
-        console.print(text, end=end, markup=False)
-
+    bars = _Bars(out)
     try:
         for msg in messages:
             if not isinstance(msg, dict):
@@ -107,7 +73,7 @@ def show_bars(messages: Iterable[Any], out: TextIO) -> list[str]:
             if "stream" in msg:
                 text = str(msg["stream"])
                 seen.append(text.strip())
-                line(text, end="")
+                bars.line(text, end="")
                 continue
             status = msg.get("status")
             if status is None:
@@ -116,29 +82,72 @@ def show_bars(messages: Iterable[Any], out: TextIO) -> list[str]:
             seen.append(status)
             ident = msg.get("id")
             if not ident or "progressDetail" not in msg:
-                line(f"{ident}: {status}" if ident else status)
+                bars.line(f"{ident}: {status}" if ident else status)
                 continue
-            ident = str(ident)
-            if not live:
-                bars.start()
-                live = True
-            task = tasks.get(ident)
-            if task is None:
-                task = tasks[ident] = bars.add_task(status, total=None, ident=ident)
-            detail = msg.get("progressDetail") or {}
-            update: dict[str, Any] = {"description": status}
-            if detail.get("current") is not None:
-                update["completed"] = int(detail["current"])
-                if detail.get("total"):
-                    sizes[ident] = int(detail["total"])
-                    update["total"] = sizes[ident]
-            elif status.startswith(_DONE):
-                # A finished layer shows a full bar, whatever its last update said.
-                size = sizes.get(ident, 1)
-                update["total"] = size
-                update["completed"] = size
-            bars.update(task, **update)
+            bars.layer(str(ident), status, msg.get("progressDetail") or {})
     finally:
-        if live:
-            bars.stop()
+        bars.stop()
     return seen
+
+
+class _Bars:
+    """rich's live bars, one a layer, and plain lines printed above them."""
+
+    def __init__(self, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        self.console = Console(file=out, highlight=False, soft_wrap=True)
+        self.tasks: dict[str, TaskID] = {}
+        self.sizes: dict[str, int] = {}
+        self.bars = Progress(
+            TextColumn("{task.fields[ident]}:"),
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self.console,
+            refresh_per_second=10,
+        )
+        self.live = False
+
+    def line(self, text: str, end: str = "\n") -> None:
+        if self.live:
+            # Once the layers are done the summary goes below them, as docker's does.
+            self.stop()
+            for task in self.tasks.values():
+                self.bars.remove_task(task)
+            self.tasks.clear()
+        self.console.print(text, end=end, markup=False)
+
+    def layer(self, ident: str, status: str, detail: dict[str, Any]) -> None:
+        if not self.live:
+            self.bars.start()
+            self.live = True
+        task = self.tasks.get(ident)
+        if task is None:
+            task = self.tasks[ident] = self.bars.add_task(status, total=None, ident=ident)
+        update: dict[str, Any] = {"description": status}
+        if detail.get("current") is not None:
+            update["completed"] = int(detail["current"])
+            if detail.get("total"):
+                self.sizes[ident] = int(detail["total"])
+                update["total"] = self.sizes[ident]
+        elif status.startswith(_DONE):
+            # A finished layer shows a full bar, whatever its last update said.
+            size = self.sizes.get(ident, 1)
+            update["total"] = size
+            update["completed"] = size
+        self.bars.update(task, **update)
+
+    def stop(self) -> None:
+        if self.live:
+            self.bars.stop()
+            self.live = False

@@ -56,3 +56,7 @@ class TLSError(ClientError):
         if self.url:
             return f"error during connect: {self.url}: tls: {self.reason}"
         return self.reason
+
+
+class ContextError(Exception):
+    """A build context cannot be prepared; the message is docker/cli's, shown as is."""

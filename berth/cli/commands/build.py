@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import IO, Any
 
+from berth.cli.commands import buildoutput as bo
 from berth.cli.context import Context, StatusError
 from berth.cli.flags import Command, Flag, parse
 
@@ -66,8 +65,6 @@ BUILD = Command(
     max_args=1,
 )  # fmt: skip
 
-_SENDING = "Sending build context to berth daemon"
-_STEP = re.compile(r"Step \d+/\d+ : ")
 # distribution/reference's grammar, near enough to refuse what the daemon would
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"  # noqa: E501
@@ -246,18 +243,7 @@ def _context(ctx: Context, spec: str, dockerfile: str) -> Any:
         return bc.from_url(spec, dockerfile)
     cleanup = None
     if kind == "git":
-        try:
-            root, context_dir = bc.git_checkout(spec)
-        except bc.ContextError as exc:
-            raise bc.ContextError(
-                f"unable to prepare context: unable to 'git clone' to temporary context "
-                f"directory: {exc}"
-            ) from None
-        import shutil
-
-        def cleanup() -> None:
-            shutil.rmtree(root, ignore_errors=True)
-
+        context_dir, cleanup = _git_checkout(spec)
     try:
         try:
             if kind == "git":
@@ -270,18 +256,7 @@ def _context(ctx: Context, spec: str, dockerfile: str) -> Any:
                 context_dir, rel = bc.local_dir(spec, dockerfile)
         except bc.ContextError as exc:
             raise bc.ContextError(f"unable to prepare context: {exc}") from None
-        data = None
-        if from_stdin:
-            data = sys.stdin.buffer.read()
-        elif rel.startswith("../"):
-            # outside the context: read it here and send it inside, under a random name
-            try:
-                with open(dockerfile, "rb") as f:
-                    data = f.read()
-            except OSError as exc:
-                why = f"open {dockerfile}: {(exc.strerror or str(exc)).lower()}"
-                raise bc.ContextError(f"unable to open Dockerfile: {why}") from None
-        out = bc.from_directory(context_dir, rel, data)
+        out = bc.from_directory(context_dir, rel, _dockerfile_data(dockerfile, rel))
     except BaseException:
         if cleanup is not None:
             cleanup()
@@ -291,181 +266,41 @@ def _context(ctx: Context, spec: str, dockerfile: str) -> Any:
     return out
 
 
-def _counted(chunks: Iterable[bytes], progress: Any) -> Iterator[bytes]:
-    sent = 0
-    for chunk in chunks:
-        sent += len(chunk)
-        progress(sent, False)
-        yield chunk
-    progress(sent, True)
+def _git_checkout(spec: str) -> tuple[str, Callable[[], None]]:
+    """The checked-out context directory of a git URL, and what removes the checkout."""
+    import shutil
+
+    from berth.client import buildcontext as bc
+
+    try:
+        root, context_dir = bc.git_checkout(spec)
+    except bc.ContextError as exc:
+        raise bc.ContextError(
+            f"unable to prepare context: unable to 'git clone' to temporary context "
+            f"directory: {exc}"
+        ) from None
+
+    def cleanup() -> None:
+        shutil.rmtree(root, ignore_errors=True)
+
+    return context_dir, cleanup
 
 
-def _sent(n: int) -> str:
-    from berth.cli.units import human_size
+def _dockerfile_data(dockerfile: str, rel: str) -> bytes | None:
+    """The Dockerfile's text to send with the context, when it is not inside it: "-" reads
+    stdin; one outside the context is read here and sent inside, under a random name."""
+    from berth.client import buildcontext as bc
 
-    # JSONProgress.String() without a total: "%8v" of go-units HumanSize
-    return f"{_SENDING} {human_size(n):>8}"
-
-
-# ---- the stream --------------------------------------------------------------------------
-@dataclass
-class _Failed(Exception):
-    message: str
-    code: int
-
-
-class _Result:
-    """What the stream said besides its text: the image id (aux)."""
-
-    def __init__(self) -> None:
-        self.image_id = ""
-
-
-def _messages(stream: Iterable[Any], result: _Result) -> Iterator[dict[str, Any]]:
-    """The displayable messages; aux goes to RESULT, an error message ends the stream."""
-    for msg in stream:
-        if not isinstance(msg, dict):
-            continue
-        err = msg.get("errorDetail") or {}
-        if msg.get("error") or err.get("message"):
-            raise _Failed(str(err.get("message") or msg.get("error")), int(err.get("code") or 1))
-        if "aux" in msg:
-            aux = msg.get("aux")
-            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
-                result.image_id = aux["ID"]
-            continue
-        yield msg
-
-
-def _plain(msgs: Iterable[dict[str, Any]], out: IO[str]) -> None:
-    """docker's jsonmessage display, not on a terminal: stream text as it is, status lines
-    as "id: status", progress updates left out."""
-    for msg in msgs:
-        if "stream" in msg:
-            out.write(str(msg["stream"]))
-            out.flush()
-            continue
-        status = msg.get("status")
-        if status is None or msg.get("progressDetail"):
-            continue
-        ident = msg.get("id")
-        out.write(f"{ident}: {status}\n" if ident else f"{status}\n")
-        out.flush()
-
-
-class _LiveView:
-    """The terminal view: finished steps are printed as docker prints them; below them,
-    the step being run (spinner, elapsed time), the tail of its output and pull bars."""
-
-    TAIL = 10
-
-    def __init__(self, out: IO[str]) -> None:
-        from rich.console import Console
-        from rich.live import Live
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-        from rich.spinner import Spinner
-
-        self.console = Console(file=out, highlight=False, soft_wrap=True)
-        self.bars = Progress(
-            TextColumn("  {task.fields[ident]}:"),
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            DownloadColumn(),
-            console=self.console,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.spinner = Spinner("dots", "")
-        self.sending = ""
-        self.step = ""
-        self.step_start = time.monotonic()
-        self.text: list[str] = []  # the current step's text, printed when it is done
-        self.live = Live(self, console=self.console, refresh_per_second=8, transient=True)
-
-    def __enter__(self) -> _LiveView:
-        self.live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.flush()
-        self.live.stop()
-
-    def __rich__(self) -> Any:
-        from rich.console import Group
-        from rich.text import Text
-
-        parts: list[Any] = []
-        if self.sending:
-            parts.append(Text(self.sending))
-        if self.step:
-            took = time.monotonic() - self.step_start
-            # the time first: a long step line is cut at the terminal's edge
-            head = Text.assemble((f"[{took:5.1f}s] ", "dim"), (self.step, "bold"))
-            head.no_wrap, head.overflow = True, "ellipsis"
-            self.spinner.update(text=head)
-            parts.append(self.spinner)
-            lines = [ln.rsplit("\r", 1)[-1] for ln in "".join(self.text[1:]).splitlines()]
-            for ln in lines[-self.TAIL :]:
-                parts.append(Text("  " + ln, style="dim", no_wrap=True, overflow="ellipsis"))
-        if self.tasks:
-            parts.append(self.bars)
-        return Group(*parts)
-
-    def print(self, text: str) -> None:
-        from rich.text import Text
-
-        clean = "\n".join(ln.rsplit("\r", 1)[-1] for ln in text.split("\n"))
-        self.console.print(Text(clean), end="")
-
-    def flush(self) -> None:
-        """Print the current step's text for good and forget its bars."""
-        if self.text:
-            self.print("".join(self.text))
-        self.text = []
-        self.step = ""
-        for task in self.tasks.values():
-            self.bars.remove_task(task)
-        self.tasks.clear()
-
-    def progress(self, sent: int, last: bool) -> None:
-        self.sending = "" if last else _sent(sent)
-        if last:
-            self.print(_sent(sent) + "\n")
-
-    def show(self, msgs: Iterable[dict[str, Any]]) -> None:
-        for msg in msgs:
-            if "stream" in msg:
-                text = str(msg["stream"])
-                if _STEP.match(text):
-                    self.flush()
-                    self.step = text.strip()
-                    self.step_start = time.monotonic()
-                    self.text = [text]
-                elif text.startswith("Successfully "):
-                    self.flush()
-                    self.print(text)
-                else:
-                    self.text.append(text)
-                continue
-            status = msg.get("status")
-            if status is None:
-                continue
-            ident = msg.get("id")
-            detail = msg.get("progressDetail") or {}
-            if ident and (detail or ident in self.tasks):
-                self._bar(str(ident), str(status), detail)
-            if not detail:
-                self.text.append(f"{ident}: {status}\n" if ident else f"{status}\n")
-
-    def _bar(self, ident: str, status: str, detail: dict[str, Any]) -> None:
-        task = self.tasks.get(ident)
-        if task is None:
-            task = self.tasks[ident] = self.bars.add_task(status, total=None, ident=ident)
-        update: dict[str, Any] = {"description": status}
-        if isinstance(detail.get("total"), int) and detail["total"] > 0:
-            update["total"] = detail["total"]
-        if isinstance(detail.get("current"), int):
-            update["completed"] = detail["current"]
-        self.bars.update(task, **update)
+    if dockerfile == "-":
+        return sys.stdin.buffer.read()
+    if not rel.startswith("../"):
+        return None
+    try:
+        with open(dockerfile, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        why = f"open {dockerfile}: {(exc.strerror or str(exc)).lower()}"
+        raise bc.ContextError(f"unable to open Dockerfile: {why}") from None
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -478,13 +313,7 @@ def build(ctx: Context, argv: list[str]) -> int:
     opts, args = parse(BUILD, argv)
     query = _query(opts, "")
     if opts.iidfile:
-        # no stale id from an earlier build if this one fails
-        try:
-            os.unlink(opts.iidfile)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StatusError(1, f"removing image ID file: {exc}") from None
+        _remove_iidfile(opts.iidfile)
     try:
         context = _context(ctx, args[0], opts.file)
     except ContextError as exc:
@@ -493,13 +322,13 @@ def build(ctx: Context, argv: list[str]) -> int:
     # -q collects the output, shown on stderr only if the build fails (as docker does)
     prog: IO[str] = io.StringIO() if opts.quiet else sys.stdout
     out: IO[str] = io.StringIO() if opts.quiet else sys.stdout
-    result = _Result()
-    view = _LiveView(sys.stdout) if tty else None
+    result = bo.Result()
+    view = bo.LiveView(sys.stdout) if tty else None
 
     def plain_progress(sent: int, last: bool) -> None:
         # not on a terminal docker shows only the upload's last update
         if last:
-            prog.write(_sent(sent) + "\r\r\n")
+            prog.write(bo.sent_line(sent) + "\r\r\n")
             prog.flush()
 
     try:
@@ -507,23 +336,12 @@ def build(ctx: Context, argv: list[str]) -> int:
         body: Iterable[bytes] = context.chunks
         if opts.compress:
             body = gzipped(body)
-        body = _counted(body, view.progress if view is not None else plain_progress)
-        if view is not None:
-            view.__enter__()
-        try:
-            with ctx.client.build(body, query, _registry_config()) as resp:
-                msgs = _messages(resp.iter_json_lines(), result)
-                if view is not None:
-                    view.show(msgs)
-                else:
-                    _plain(msgs, out)
-        finally:
-            if view is not None:
-                view.__exit__()
+        body = bo.counted(body, view.progress if view is not None else plain_progress)
+        _post(ctx, body, query, view, out, result)
     except BaseException as exc:
         if isinstance(prog, io.StringIO) and isinstance(out, io.StringIO):
             sys.stderr.write(prog.getvalue() + out.getvalue())
-        if isinstance(exc, _Failed):
+        if isinstance(exc, bo.Failed):
             raise StatusError(exc.code, exc.message) from None
         raise
     finally:
@@ -534,8 +352,45 @@ def build(ctx: Context, argv: list[str]) -> int:
         image_id = out.getvalue()
         sys.stdout.write(image_id)
     if opts.iidfile:
-        if not image_id:
-            raise StatusError(1, f"server did not provide an image ID. Cannot write {opts.iidfile}")
-        with open(opts.iidfile, "w") as f:
-            f.write(image_id)
+        _write_iidfile(opts.iidfile, image_id)
     return 0
+
+
+def _post(
+    ctx: Context,
+    body: Iterable[bytes],
+    query: dict[str, Any],
+    view: bo.LiveView | None,
+    out: IO[str],
+    result: bo.Result,
+) -> None:
+    """POST /build with the context as its body, showing the stream as it comes."""
+    if view is not None:
+        view.__enter__()
+    try:
+        with ctx.client.build(body, query, _registry_config()) as resp:
+            msgs = bo.messages(resp.iter_json_lines(), result)
+            if view is not None:
+                view.show(msgs)
+            else:
+                bo.plain(msgs, out)
+    finally:
+        if view is not None:
+            view.__exit__()
+
+
+def _remove_iidfile(path: str) -> None:
+    """No stale id from an earlier build if this one fails."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StatusError(1, f"removing image ID file: {exc}") from None
+
+
+def _write_iidfile(path: str, image_id: str) -> None:
+    if not image_id:
+        raise StatusError(1, f"server did not provide an image ID. Cannot write {path}")
+    with open(path, "w") as f:
+        f.write(image_id)

@@ -82,3 +82,10 @@ def pull_params(ref: str) -> tuple[str, str]:
         return split_repo_tag(name)[0], digest
     repo, tag = split_repo_tag(ref)
     return repo, tag or "latest"
+
+
+def container_path(name: str) -> str:
+    """/containers/NAME, the name quoted for the URL."""
+    from berth.client.transport import quote_name
+
+    return "/containers/" + quote_name(name)

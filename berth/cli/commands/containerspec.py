@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from types import SimpleNamespace
 from typing import Any
 
+from berth.cli.commands.specfields import Field, apply
 from berth.cli.context import StatusError
-from berth.cli.flags import Command, Flag, UsageError
+from berth.cli.flags import Command, Flag
 
 CREATE_FLAGS = [
     Flag("add-host", "", "list", help="Add a custom host-to-IP mapping (host:ip)"),
@@ -190,20 +190,6 @@ def _ports(cmd: Command, specs: list[str]) -> tuple[dict[str, Any], dict[str, An
     return exposed, bindings
 
 
-def _restart(cmd: Command, value: str) -> dict[str, Any] | None:
-    if not value:
-        return None
-    name, _, count = value.partition(":")
-    if name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise cmd.usage_error(f"invalid restart policy {value!r}")
-    policy: dict[str, Any] = {"Name": name}
-    if count:
-        if not count.isdigit():
-            raise cmd.usage_error(f"maximum retry count must be an integer: {count!r}")
-        policy["MaximumRetryCount"] = int(count)
-    return policy
-
-
 def _healthcheck(cmd: Command, opts: SimpleNamespace) -> dict[str, Any] | None:
     """The docker CLI's HealthConfig from the --health-* flags (None: the image's)."""
     from berth.cli.units import parse_go_duration
@@ -242,29 +228,12 @@ def _healthcheck(cmd: Command, opts: SimpleNamespace) -> dict[str, Any] | None:
 
 def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) -> dict[str, Any]:
     """The create body for these flags; args is IMAGE [COMMAND] [ARG...]."""
-    from berth.cli.units import ram_in_bytes
+    from berth.cli.commands import mountspec
+    from berth.cli.commands.hostconfig import host_config
 
     image, command = args[0], args[1:]
-    attach = [a.lower() for a in opts.attach]
-    for a in attach:
-        if a not in ("stdin", "stdout", "stderr"):
-            raise cmd.usage_error(f"invalid argument {a!r} for -a: must be stdin, stdout, stderr")
-    if detach and attach:
-        raise cmd.usage_error("Conflicting options: -a and -d")
-    if detach:
-        a_in = a_out = a_err = False
-    elif attach:
-        a_in, a_out, a_err = ("stdin" in attach), ("stdout" in attach), ("stderr" in attach)
-    else:
-        a_in, a_out, a_err = opts.interactive, True, True
-    env: list[str] = []
-    for path in opts.env_file:
-        env += [env_value(x) for x in read_kv_file(path)]
-    env += [env_value(e) for e in opts.env]
-    labels: dict[str, str] = {}
-    for item in [*(x for p in opts.label_file for x in read_kv_file(p)), *opts.label]:
-        k, _, v = item.partition("=")
-        labels[k] = v
+    a_in, a_out, a_err = _attach(cmd, opts, detach)
+    env, labels = _env(opts), _labels(opts)
     config: dict[str, Any] = {
         "Hostname": opts.hostname,
         "User": opts.user,
@@ -281,10 +250,7 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         "Entrypoint": None if opts.entrypoint is None else [opts.entrypoint],
         "Labels": labels,
     }
-    if opts.stop_signal:
-        config["StopSignal"] = opts.stop_signal
-    if opts.stop_timeout is not None:
-        config["StopTimeout"] = opts.stop_timeout
+    apply(cmd, opts, config, _STOP)
     health = _healthcheck(cmd, opts)
     if health is not None:
         config["Healthcheck"] = health
@@ -293,387 +259,42 @@ def build(cmd: Command, opts: SimpleNamespace, args: list[str], detach: bool) ->
         exposed[e if "/" in e else e + "/tcp"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
-    from berth.cli.commands import mountspec
-
     binds, volumes = mountspec.split_volumes(opts.volume)
     if volumes:
         config["Volumes"] = volumes
-    host: dict[str, Any] = {"AutoRemove": opts.rm}
-    try:
-        if opts.memory:
-            host["Memory"] = ram_in_bytes(opts.memory)
-        if opts.memory_swap:
-            host["MemorySwap"] = -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap)
-        if opts.shm_size:
-            host["ShmSize"] = ram_in_bytes(opts.shm_size)
-    except ValueError as exc:
-        raise cmd.usage_error(str(exc)) from None
-    if opts.cpus:
-        try:
-            host["NanoCpus"] = int(round(float(opts.cpus) * 1e9))
-        except ValueError:
-            raise cmd.usage_error(f'invalid argument "{opts.cpus}" for "--cpus" flag') from None
-    if opts.cpu_shares:
-        host["CpuShares"] = opts.cpu_shares
-    if opts.pids_limit:
-        host["PidsLimit"] = opts.pids_limit
-    if opts.log_driver or opts.log_opt:
-        host["LogConfig"] = {
-            "Type": opts.log_driver,
-            "Config": dict(o.partition("=")[::2] for o in opts.log_opt),
-        }
-    if binds:
-        host["Binds"] = binds
-    if opts.mount:
-        host["Mounts"] = [mountspec.parse_mount(cmd, m) for m in opts.mount]
-    if opts.volumes_from:
-        host["VolumesFrom"] = list(opts.volumes_from)
-    if opts.volume_driver:
-        host["VolumeDriver"] = opts.volume_driver
-    if bindings:
-        host["PortBindings"] = bindings
-    network = opts.network or opts.net
-    if network:
-        host["NetworkMode"] = network
-    if opts.ip or opts.network_alias or opts.mac_address:
-        ep: dict[str, Any] = {}
-        if opts.ip:
-            ep["IPAMConfig"] = {"IPv4Address": opts.ip}
-        if opts.network_alias:
-            ep["Aliases"] = list(opts.network_alias)
-        if opts.mac_address:
-            ep["MacAddress"] = opts.mac_address
-        config["NetworkingConfig"] = {"EndpointsConfig": {network or "default": ep}}
-    restart = _restart(cmd, opts.restart)
-    if restart:
-        host["RestartPolicy"] = restart
-    for key, flag in (
-        ("Privileged", opts.privileged),
-        ("ReadonlyRootfs", opts.read_only),
-        ("Init", opts.init or None),
-    ):
-        if flag:
-            host[key] = flag
-    for key, vals in (
-        ("CapAdd", opts.cap_add),
-        ("CapDrop", opts.cap_drop),
-        ("Dns", opts.dns),
-        ("ExtraHosts", opts.add_host),
-    ):
-        if vals:
-            host[key] = vals
-    # as the docker CLI: systempaths=unconfined travels as empty masked/read-only path lists
-    sec = [o for o in opts.security_opt if o != "systempaths=unconfined"]
-    if len(sec) != len(opts.security_opt):
-        host["MaskedPaths"], host["ReadonlyPaths"] = [], []
-    if sec:
-        host["SecurityOpt"] = [security_opt(cmd, o) for o in sec]
-    if opts.tmpfs:
-        host["Tmpfs"] = dict((t.partition(":")[0], t.partition(":")[2]) for t in opts.tmpfs)
-    if opts.ulimit:
-        host["Ulimits"] = [_ulimit(cmd, u) for u in opts.ulimit]
-    if opts.device:
-        host["Devices"] = [_device(cmd, d) for d in opts.device]
-    if opts.sysctl:
-        sysctls = {}
-        for item in opts.sysctl:
-            k, eq, v = item.partition("=")
-            if not eq or not k:
-                raise cmd.usage_error(f'invalid argument "{item}" for "--sysctl" flag')
-            sysctls[k] = v
-        host["Sysctls"] = sysctls
-    for key, val in (
-        ("IpcMode", opts.ipc),
-        ("PidMode", opts.pid),
-        ("UTSMode", opts.uts),
-        ("CgroupnsMode", opts.cgroupns),
-    ):
-        if val:
-            host[key] = val
-    _more_host_options(cmd, opts, config, host, network)
+    host = host_config(cmd, opts, config, binds, bindings)
     config["HostConfig"] = host
     return config
 
 
-_DEVICE_CGROUP_RULE = r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$"
-_DOMAIN = (
-    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
-    r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
-)
+_STOP = (Field("stop_signal", "StopSignal"), Field("stop_timeout", "StopTimeout", unset=None))
 
 
-def _more_host_options(
-    cmd: Command, opts: SimpleNamespace, config: dict[str, Any], host: dict[str, Any], network: str
-) -> None:
-    """The resource, namespace and networking flags, each validated with the docker CLI's
-    message (a bad value never reaches the daemon) and set only when given, so a create
-    body without them is what it was before."""
-    import re
-
-    from berth.cli.units import ram_in_bytes
-
-    def bad(flag: str, value: str, why: str) -> UsageError:
-        return cmd.usage_error(f'invalid argument "{value}" for "{flag}" flag: {why}')
-
-    if opts.domainname:
-        config["Domainname"] = opts.domainname
-    for key, val in (
-        ("CgroupParent", opts.cgroup_parent),
-        ("ContainerIDFile", opts.cidfile),
-        ("CpusetCpus", opts.cpuset_cpus),
-        ("CpusetMems", opts.cpuset_mems),
-        ("Runtime", opts.runtime),
-        ("Isolation", opts.isolation),
-        ("CpuPeriod", opts.cpu_period),
-        ("CpuQuota", opts.cpu_quota),
-        ("CpuRealtimePeriod", opts.cpu_rt_period),
-        ("CpuRealtimeRuntime", opts.cpu_rt_runtime),
-        ("OomScoreAdj", opts.oom_score_adj),
-        ("PublishAllPorts", opts.publish_all),
-        ("OomKillDisable", opts.oom_kill_disable),
-    ):
-        if val:
-            host[key] = val
-    if opts.userns:
-        # container.UsernsMode.Valid(): only "host" (or "") travels
-        if opts.userns != "host":
-            raise cmd.usage_error("--userns: invalid USER mode")
-        host["UsernsMode"] = opts.userns
-    if not 0 <= opts.blkio_weight <= 0xFFFF:
-        raise bad("--blkio-weight", str(opts.blkio_weight), "value out of range")
-    if opts.blkio_weight:
-        host["BlkioWeight"] = opts.blkio_weight
-    if opts.memory_swappiness != -1:
-        if not 0 <= opts.memory_swappiness <= 100:
-            raise cmd.usage_error(
-                f"invalid value: {opts.memory_swappiness}. Valid memory swappiness range is 0-100"
-            )
-        host["MemorySwappiness"] = opts.memory_swappiness
-    if opts.memory_reservation:
-        try:
-            host["MemoryReservation"] = ram_in_bytes(opts.memory_reservation)
-        except ValueError as exc:
-            raise cmd.usage_error(str(exc)) from None
-    if opts.blkio_weight_device:
-        host["BlkioWeightDevice"] = [_weight_device(cmd, v) for v in opts.blkio_weight_device]
-    for key, flag, values, bps in (
-        ("BlkioDeviceReadBps", "--device-read-bps", opts.device_read_bps, True),
-        ("BlkioDeviceWriteBps", "--device-write-bps", opts.device_write_bps, True),
-        ("BlkioDeviceReadIOps", "--device-read-iops", opts.device_read_iops, False),
-        ("BlkioDeviceWriteIOps", "--device-write-iops", opts.device_write_iops, False),
-    ):
-        if values:
-            host[key] = [_throttle_device(cmd, flag, v, bps) for v in values]
-    for rule in opts.device_cgroup_rule:
-        if not re.match(_DEVICE_CGROUP_RULE, rule):
-            raise bad("--device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
-    if opts.device_cgroup_rule:
-        host["DeviceCgroupRules"] = list(opts.device_cgroup_rule)
-    search = []
-    for d in opts.dns_search:
-        d = d.strip(" ")
-        m = re.match(_DOMAIN, d)
-        if d != "." and (not re.search("[a-zA-Z]", d) or not m or len(m.group(1)) >= 255):
-            raise bad("--dns-search", d, f"{d} is not a valid domain")
-        search.append(d if d == "." else m.group(1) if m else d)
-    if search:
-        host["DnsSearch"] = search
-    if opts.dns_option:
-        host["DnsOptions"] = list(opts.dns_option)
-    if opts.group_add:
-        host["GroupAdd"] = list(opts.group_add)
-    for link in opts.link:
-        if not link or link.count(":") > 1:
-            why = (
-                "empty string specified for links" if not link else f"bad format for links: {link}"
-            )
-            raise bad("--link", link, why)
-    if opts.link:
-        host["Links"] = list(opts.link)
-    if opts.gpus:
-        host["DeviceRequests"] = [_gpu_request(cmd, g) for g in opts.gpus]
-    if opts.storage_opt:
-        storage: dict[str, str] = {}
-        for item in opts.storage_opt:
-            k, eq, v = item.partition("=")
-            if not eq:
-                raise cmd.usage_error("invalid storage option")
-            storage[k] = v
-        host["StorageOpt"] = storage
-    if opts.annotation:
-        host["Annotations"] = dict(a.partition("=")[::2] for a in opts.annotation)
-    _endpoint_options(cmd, opts, config, network)
+def _attach(cmd: Command, opts: SimpleNamespace, detach: bool) -> tuple[bool, bool, bool]:
+    """(stdin, stdout, stderr) to attach: -a picks them, -d none, else stdout and stderr."""
+    attach = [a.lower() for a in opts.attach]
+    for a in attach:
+        if a not in ("stdin", "stdout", "stderr"):
+            raise cmd.usage_error(f"invalid argument {a!r} for -a: must be stdin, stdout, stderr")
+    if detach and attach:
+        raise cmd.usage_error("Conflicting options: -a and -d")
+    if detach:
+        return False, False, False
+    if attach:
+        return ("stdin" in attach), ("stdout" in attach), ("stderr" in attach)
+    return opts.interactive, True, True
 
 
-def _endpoint_options(
-    cmd: Command, opts: SimpleNamespace, config: dict[str, Any], network: str
-) -> None:
-    """--ip6, --link-local-ip and (on a user-defined network) --link go on the endpoint,
-    as applyContainerOptions puts them."""
-    user_defined = (
-        bool(network)
-        and network not in ("default", "bridge", "host", "none")
-        and (not network.startswith("container:"))
-    )
-    if not (opts.ip6 or opts.link_local_ip or (opts.link and user_defined)):
-        return
-    eps = config.setdefault("NetworkingConfig", {"EndpointsConfig": {}})["EndpointsConfig"]
-    ep = eps.setdefault(network or "default", {})
-    if opts.link and user_defined:
-        ep["Links"] = list(opts.link)
-    if opts.ip6 or opts.link_local_ip:
-        ipam = ep.setdefault("IPAMConfig", {})
-        if opts.ip6:
-            ipam["IPv6Address"] = opts.ip6
-        if opts.link_local_ip:
-            ipam["LinkLocalIPs"] = list(opts.link_local_ip)
+def _env(opts: SimpleNamespace) -> list[str]:
+    env: list[str] = []
+    for path in opts.env_file:
+        env += [env_value(x) for x in read_kv_file(path)]
+    return env + [env_value(e) for e in opts.env]
 
 
-def _weight_device(cmd: Command, val: str) -> dict[str, Any]:
-    """opts.ValidateWeightDevice: /dev/PATH:WEIGHT, the weight 10-1000 (0: unset)."""
-    path, colon, raw = val.partition(":")
-    flag = "--blkio-weight-device"
-    if not colon or not path:
-        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: bad format: {val}')
-    if not path.startswith("/dev/"):
-        msg = f"bad format for device path: {val}"
-        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
-    weight = int(raw) if raw.isdigit() else -1
-    if not 0 <= weight <= 0xFFFF or (weight and not 10 <= weight <= 1000):
-        msg = f"invalid weight for device: {val}"
-        raise cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
-    return {"Path": path, "Weight": weight}
-
-
-def _throttle_device(cmd: Command, flag: str, val: str, bps: bool) -> dict[str, Any]:
-    """opts.ValidateThrottle{Bps,IOps}Device: /dev/PATH:RATE (bps: a size like 1mb)."""
-    from berth.cli.units import ram_in_bytes
-
-    path, colon, raw = val.partition(":")
-
-    def bad(msg: str) -> UsageError:
-        return cmd.usage_error(f'invalid argument "{val}" for "{flag}" flag: {msg}')
-
-    if not colon or not path:
-        raise bad(f"bad format: {val}")
-    if not path.startswith("/dev/"):
-        raise bad(f"bad format for device path: {val}")
-    try:
-        rate = ram_in_bytes(raw) if bps else (int(raw) if raw.isdigit() else -1)
-    except ValueError:
-        rate = -1
-    if rate < 0:
-        if bps:
-            raise bad(
-                f"invalid rate for device: {val}. The correct format is "
-                "<device-path>:<number>[<unit>]. Number must be a positive integer. "
-                "Unit is optional and can be kb, mb, or gb"
-            )
-        raise bad(
-            f"invalid rate for device: {val}. The correct format is <device-path>:<number>. "
-            "Number must be a positive integer"
-        )
-    return {"Path": path, "Rate": rate}
-
-
-def _gpu_request(cmd: Command, value: str) -> dict[str, Any]:
-    """opts.GpuOpts.Set: all | N | driver=,count=,device=,capabilities=,options= (CSV)."""
-    import csv
-
-    def bad(msg: str) -> UsageError:
-        return cmd.usage_error(f'invalid argument "{value}" for "--gpus" flag: {msg}')
-
-    def count(s: str) -> int:
-        if s == "all":
-            return -1
-        try:
-            return int(s)
-        except ValueError:
-            raise bad(
-                f'invalid count ({s}): value must be either "all" or an integer: invalid syntax'
-            ) from None
-
-    fields = next(csv.reader([value]), [])
-    req: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None, "Capabilities": None,
-                           "Options": None}  # fmt: skip
-    seen: set[str] = set()
-    for item in fields:
-        key, eq, val = item.partition("=")
-        if key in seen:
-            raise bad(f"gpu request key '{key}' can be specified only once")
-        seen.add(key)
-        if not eq:
-            seen.add("count")
-            req["Count"] = count(key)
-        elif key == "driver":
-            req["Driver"] = val
-        elif key == "count":
-            req["Count"] = count(val)
-        elif key == "device":
-            req["DeviceIDs"] = val.split(",")
-        elif key == "capabilities":
-            req["Capabilities"] = [[*val.split(","), "gpu"]]
-        elif key == "options":
-            pairs = next(csv.reader([val]), [])
-            req["Options"] = dict(p.partition("=")[::2] for p in pairs)
-        else:
-            raise bad(f"unexpected key '{key}' in '{item}'")
-    if "count" not in seen and req["DeviceIDs"] is None:
-        req["Count"] = 1
-    req["Options"] = req["Options"] or {}
-    req["Capabilities"] = req["Capabilities"] or [["gpu"]]
-    return req
-
-
-def security_opt(cmd: Command, opt: str) -> str:
-    """The docker CLI's parseSecurityOpts: a seccomp=FILE is sent as the file's compact JSON
-    (the daemon never reads a client's files); "builtin" and "unconfined" go as they are."""
-    key, eq, val = opt.partition("=")
-    if not eq and key != "no-new-privileges":
-        key, eq, val = opt.partition(":")
-    if (not eq or not val) and key != "no-new-privileges":
-        raise cmd.usage_error(f"Invalid --security-opt: {json.dumps(opt)}")
-    if key != "seccomp" or val in ("builtin", "unconfined"):
-        return opt
-    try:
-        with open(val, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        msg = f"opening seccomp profile ({val}) failed: open {val}: {reason}"
-        raise StatusError(125, msg) from None
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise StatusError(
-            125, f"compacting json for seccomp profile ({val}) failed: {exc}"
-        ) from None
-    return "seccomp=" + json.dumps(doc, separators=(",", ":"))
-
-
-def _device(cmd: Command, spec: str) -> dict[str, str]:
-    """--device /dev/x[:/dev/y][:rwm], as the docker CLI parses it."""
-    parts = spec.split(":")
-    perms = "rwm"
-    if len(parts) == 3:
-        src, dst, perms = parts
-    elif len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
-        src, dst, perms = parts[0], parts[0], parts[1]
-    elif len(parts) == 2:
-        src, dst = parts
-    elif len(parts) == 1:
-        src = dst = parts[0]
-    else:
-        raise cmd.usage_error(f'invalid argument "{spec}" for "--device" flag')
-    if not perms or not set(perms) <= set("rwm"):
-        raise cmd.usage_error(f"bad mode specified: {perms}")
-    return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": perms}
-
-
-def _ulimit(cmd: Command, spec: str) -> dict[str, Any]:
-    name, _, vals = spec.partition("=")
-    soft, _, hard = vals.partition(":")
-    try:
-        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
-    except ValueError:
-        raise cmd.usage_error(f"invalid ulimit argument: {spec}") from None
+def _labels(opts: SimpleNamespace) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in [*(x for p in opts.label_file for x in read_kv_file(p)), *opts.label]:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    return labels

@@ -66,19 +66,28 @@ def _show(ctx: Context, names: list[str], fmt: str, kind: str) -> int:
     return show_each(ctx, names, fmt, fetch)
 
 
-def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[str], Any]) -> int:
+def show_each(
+    ctx: Context,
+    names: list[str],
+    fmt: str | None,
+    fetch: Callable[[str], Any],
+    go_type: str = "",
+) -> int:
     """docker's inspect output for each name: a JSON array, or the --format template per
-    object; names that `fetch` cannot find (LookupError) are reported after, exit 1."""
+    object; names that `fetch` cannot find (LookupError) are reported after, exit 1.
+    go_type names the Go struct docker formats when it has no raw JSON fallback (volumes:
+    a missing field is "can't evaluate field X in type T")."""
     import json
 
-    from berth.cli.gotemplate import ExecError, Template, TemplateError
+    from berth.cli.gotemplate import ExecError, ParseError, Template, TemplateError
 
     tmpl = None
     if fmt and fmt != "json":
         try:
             tmpl = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
-        except TemplateError as exc:
-            raise StatusError(1, f"template parsing error: {exc}") from None
+        except ParseError as exc:
+            # as the docker CLI: a template that does not parse is a usage error (64)
+            raise StatusError(64, f"template parsing error: template: :{exc.line}: {exc}") from None
     found: list[Any] = []
     missing: list[str] = []
     printed = False
@@ -93,7 +102,7 @@ def show_each(ctx: Context, names: list[str], fmt: str | None, fetch: Callable[[
             continue
         try:
             # docker inspect's raw fallback runs with missingkey=error
-            ctx.out(tmpl.execute(obj, missingkey="error") + "\n")
+            ctx.out(tmpl.execute(obj, missingkey="error", go_type=go_type) + "\n")
             printed = True
         except TemplateError as exc:
             if not printed:

@@ -20,15 +20,36 @@ def _bool(cmd: Command, key: str, val: str | None) -> bool:
     raise cmd.usage_error(f"invalid value for {key}: {val}")
 
 
+# --mount keys -> (the part of the Mount they go in, its key, how the value is read):
+# "str" as written, "bool" a Go bool (bare: true), "kv" a KEY=VALUE added to a map
+_FIELDS: dict[str, tuple[str, str, str]] = {
+    "type": ("mount", "Type", "str"),
+    "source": ("mount", "Source", "str"),
+    "src": ("mount", "Source", "str"),
+    "target": ("mount", "Target", "str"),
+    "dst": ("mount", "Target", "str"),
+    "destination": ("mount", "Target", "str"),
+    "readonly": ("mount", "ReadOnly", "bool"),
+    "ro": ("mount", "ReadOnly", "bool"),
+    "consistency": ("mount", "Consistency", "str"),
+    "bind-propagation": ("bind", "Propagation", "str"),
+    "bind-nonrecursive": ("bind", "NonRecursive", "bool"),
+    "bind-create-mountpoint": ("bind", "CreateMountpoint", "bool"),
+    "volume-nocopy": ("volume", "NoCopy", "bool"),
+    "volume-subpath": ("volume", "Subpath", "str"),
+    "volume-label": ("volume", "Labels", "kv"),
+    "volume-driver": ("driver", "Name", "str"),
+    "volume-opt": ("driver", "Options", "kv"),
+    "tmpfs-size": ("tmpfs", "SizeBytes", "size"),
+    "tmpfs-mode": ("tmpfs", "Mode", "octal"),
+}
+
+
 def parse_mount(cmd: Command, spec: str) -> dict[str, Any]:
     """One --mount value (CSV of key=value) -> the API's Mount object."""
-    from berth.cli.units import ram_in_bytes
-
-    m: dict[str, Any] = {"Type": "volume"}
-    bind: dict[str, Any] = {}
-    vol: dict[str, Any] = {}
-    drv: dict[str, Any] = {}
-    tmpfs: dict[str, Any] = {}
+    parts: dict[str, dict[str, Any]] = {
+        "mount": {"Type": "volume"}, "bind": {}, "volume": {}, "driver": {}, "tmpfs": {},
+    }  # fmt: skip
     for field in (f.strip() for f in spec.split(",")):
         if not field:
             continue
@@ -36,65 +57,60 @@ def parse_mount(cmd: Command, spec: str) -> dict[str, Any]:
         key = key.lower()
         if not eq and key not in _BARE_OK:
             raise cmd.usage_error(f"invalid field '{field}' must be a key=value pair")
-        value = val if eq else None
-        if key == "type":
-            m["Type"] = val
-        elif key in ("source", "src"):
-            m["Source"] = val
-        elif key in ("target", "dst", "destination"):
-            m["Target"] = val
-        elif key in ("readonly", "ro"):
-            m["ReadOnly"] = _bool(cmd, key, value)
-        elif key == "consistency":
-            m["Consistency"] = val
-        elif key == "bind-propagation":
-            bind["Propagation"] = val
-        elif key == "bind-nonrecursive":
-            bind["NonRecursive"] = _bool(cmd, key, value)
-        elif key == "bind-create-mountpoint":
-            bind["CreateMountpoint"] = _bool(cmd, key, value)
-        elif key == "volume-nocopy":
-            vol["NoCopy"] = _bool(cmd, key, value)
-        elif key == "volume-subpath":
-            vol["Subpath"] = val
-        elif key == "volume-label":
-            k, _, v = val.partition("=")
-            vol.setdefault("Labels", {})[k] = v
-        elif key == "volume-driver":
-            drv["Name"] = val
-        elif key == "volume-opt":
-            k, _, v = val.partition("=")
-            drv.setdefault("Options", {})[k] = v
-        elif key == "tmpfs-size":
-            try:
-                tmpfs["SizeBytes"] = ram_in_bytes(val)
-            except ValueError as exc:
-                raise cmd.usage_error(f"invalid value for {key}: {val}: {exc}") from None
-        elif key == "tmpfs-mode":
-            try:
-                tmpfs["Mode"] = int(val, 8)
-            except ValueError:
-                raise cmd.usage_error(f"invalid value for {key}: {val}") from None
-        else:
+        if key not in _FIELDS:
             raise cmd.usage_error(f"unexpected key '{key}' in '{field}'")
-    if drv:
-        vol["DriverConfig"] = drv
+        part, name, how = _FIELDS[key]
+        target = parts[part]
+        if how == "kv":
+            k, _, v = val.partition("=")
+            target.setdefault(name, {})[k] = v
+        else:
+            target[name] = _value(cmd, key, how, val if eq else None)
+    m, bind, vol, tmpfs = parts["mount"], parts["bind"], parts["volume"], parts["tmpfs"]
+    if parts["driver"]:
+        vol["DriverConfig"] = parts["driver"]
+    _check_mix(cmd, m, bind, vol, tmpfs)
+    for key, opts in (("BindOptions", bind), ("VolumeOptions", vol), ("TmpfsOptions", tmpfs)):
+        if opts:
+            m[key] = opts
+    return m
+
+
+def _value(cmd: Command, key: str, how: str, value: str | None) -> Any:
+    """A --mount field's value read as `how` says (value None: the key given bare)."""
+    from berth.cli.units import ram_in_bytes
+
+    val = value or ""
+    if how == "bool":
+        return _bool(cmd, key, value)
+    if how == "size":
+        try:
+            return ram_in_bytes(val)
+        except ValueError as exc:
+            raise cmd.usage_error(f"invalid value for {key}: {val}: {exc}") from None
+    if how == "octal":
+        try:
+            return int(val, 8)
+        except ValueError:
+            raise cmd.usage_error(f"invalid value for {key}: {val}") from None
+    return val
+
+
+def _check_mix(
+    cmd: Command,
+    m: dict[str, Any],
+    bind: dict[str, Any],
+    vol: dict[str, Any],
+    tmpfs: dict[str, Any],
+) -> None:
+    """A target is needed, and type-specific options only go with their type."""
     mtype = m["Type"]
     if not m.get("Target"):
         raise cmd.usage_error("target is required")
-    if vol and mtype != "volume":
-        raise cmd.usage_error(f"cannot mix 'volume-*' options with mount type '{mtype}'")
-    if bind and mtype != "bind":
-        raise cmd.usage_error(f"cannot mix 'bind-*' options with mount type '{mtype}'")
-    if tmpfs and mtype != "tmpfs":
-        raise cmd.usage_error(f"cannot mix 'tmpfs-*' options with mount type '{mtype}'")
-    if bind:
-        m["BindOptions"] = bind
-    if vol:
-        m["VolumeOptions"] = vol
-    if tmpfs:
-        m["TmpfsOptions"] = tmpfs
-    return m
+    for prefix, opts, kind in (("volume", vol, "volume"), ("bind", bind, "bind"),
+                               ("tmpfs", tmpfs, "tmpfs")):  # fmt: skip
+        if opts and mtype != kind:
+            raise cmd.usage_error(f"cannot mix '{prefix}-*' options with mount type '{mtype}'")
 
 
 def split_volumes(specs: list[str]) -> tuple[list[str], dict[str, Any]]:

@@ -59,6 +59,8 @@ PRUNE = Command(
 )
 
 DEFAULT_TABLE = "table {{.Driver}}\t{{.Name}}"
+# docker formats `volume inspect` with the typed struct only (no raw JSON fallback)
+INSPECT_GO_TYPE = "volume.Volume"
 HEADERS = {
     "Driver": "DRIVER",
     "Name": "VOLUME NAME",
@@ -103,19 +105,11 @@ def create(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def ls(ctx: Context, argv: list[str]) -> int:
-    from berth.cli.commands.common import parse_filters
-    from berth.cli.formatting import TemplateData, render
+def ls_rows(volumes: list[dict[str, Any]]) -> list[Any]:
+    """The docker CLI's volumeContext of each volume, for `volume ls --format`."""
+    from berth.cli.formatting import TemplateData
 
-    opts, _ = parse(LS, argv)
-    filters = parse_filters(LS, opts.filter)
-    query = {"filters": json.dumps(filters)} if filters else None
-    vols = ctx.client._json("GET", "/volumes", query) or {}
-    items = sorted(vols.get("Volumes") or [], key=lambda v: v.get("Name", ""))
-    if opts.quiet:
-        ctx.out("".join(v["Name"] + "\n" for v in items))
-        return 0
-    rows = [
+    return [
         TemplateData(
             Driver=v.get("Driver", ""),
             Name=v.get("Name", ""),
@@ -126,9 +120,27 @@ def ls(ctx: Context, argv: list[str]) -> int:
             Links="N/A",
             Size="N/A",
         )
-        for v in items
+        for v in volumes
     ]
-    ctx.out(render(opts.format, rows, HEADERS, DEFAULT_TABLE, go_type="*formatter.volumeContext"))
+
+
+def ls(ctx: Context, argv: list[str]) -> int:
+    from berth.cli.commands.common import parse_filters
+    from berth.cli.formatting import render
+
+    opts, _ = parse(LS, argv)
+    filters = parse_filters(LS, opts.filter)
+    query = {"filters": json.dumps(filters)} if filters else None
+    vols = ctx.client._json("GET", "/volumes", query) or {}
+    items = sorted(vols.get("Volumes") or [], key=lambda v: v.get("Name", ""))
+    if opts.quiet:
+        ctx.out("".join(v["Name"] + "\n" for v in items))
+        return 0
+    rows = ls_rows(items)
+    vctx = "*formatter.volumeContext"
+    # docker's volume ls words an execution error as a parse error
+    text = render(opts.format, rows, HEADERS, DEFAULT_TABLE, vctx, "template parsing error")
+    ctx.out(text)
     return 0
 
 
@@ -145,7 +157,7 @@ def inspect(ctx: Context, argv: list[str]) -> int:
         except APIError as exc:
             raise LookupError(str(exc)) from None
 
-    return show_each(ctx, args, opts.format, fetch)
+    return show_each(ctx, args, opts.format, fetch, go_type=INSPECT_GO_TYPE)
 
 
 def rm(ctx: Context, argv: list[str]) -> int:

@@ -1,0 +1,49 @@
+"""The Go text/template that docker --format users write, in Go's three stages:
+lexer.py (lex.go) -> parser.py (parse.go, nodes.py: node.go) -> executor.py (exec.go), with
+the functions of funcs.py (Go's builtins and the ones docker registers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth.cli.gotemplate.errors import ExecError, ParseError, TemplateError
+from berth.cli.gotemplate.executor import execute
+from berth.cli.gotemplate.funcs import (
+    FUNCS,
+    GO_MAPS,
+    NO_VALUE,
+    TemplateData,
+    go_json,
+    go_str,
+    truthy,
+)
+from berth.cli.gotemplate.parser import parse
+
+__all__ = [
+    "FUNCS",
+    "GO_MAPS",
+    "NO_VALUE",
+    "ExecError",
+    "ParseError",
+    "Template",
+    "TemplateData",
+    "TemplateError",
+    "go_json",
+    "go_str",
+    "parse",
+    "truthy",
+]
+
+
+class Template:
+    """A parsed template; execute() renders it against data."""
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.trees = parse(src, FUNCS)
+
+    def execute(self, data: Any, missingkey: str = "default", go_type: str = "") -> str:
+        """Render with data as dot (and $). missingkey is Go's option: "default" renders
+        a map's missing key as <no value>, "error" (docker inspect's) fails on it. go_type
+        names the Go struct data stands for: a field it lacks fails, whatever missingkey."""
+        return execute(self.trees, self.src, data, missingkey, go_type)
