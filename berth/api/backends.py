@@ -57,15 +57,10 @@ class ContainerLookup(Protocol):
     def all(self) -> list[Container]: ...
 
 
-class ContainerSaver(Protocol):
-    """The container store, for the handlers that change a container's record."""
+class ContainerRecords(ContainerLookup, Protocol):
+    """For the handlers that change a container's record."""
 
     def save(self, c: Container) -> None: ...
-
-
-class ContainerRecords(ContainerLookup, Protocol):
-    @property
-    def store(self) -> ContainerSaver: ...
 
 
 class ContainerLifecycle(ContainerRecords, Protocol):

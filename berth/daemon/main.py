@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from berth.api.policy import Policy
     from berth.engine.engine import Engine, Listener
+    from berth.runtime.zygote import Supervised
 
 log = logging.getLogger("berthd")
 
@@ -89,7 +90,7 @@ def _served(cfg: DaemonConfig, policies: dict[str, Policy]) -> tuple[Listener, .
     )
 
 
-def _engine(cfg: DaemonConfig, zygote: object, served: tuple[Listener, ...]) -> Engine:
+def _engine(cfg: DaemonConfig, zygote: Supervised, served: tuple[Listener, ...]) -> Engine:
     """The engine berthd serves."""
     from pathlib import Path
 
@@ -131,7 +132,7 @@ def _signals(cfg: DaemonConfig, argv: list[str] | None, engine: Engine) -> async
     return stop
 
 
-async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = None) -> None:
+async def _serve(cfg: DaemonConfig, zygote: Supervised, argv: list[str] | None = None) -> None:
     from berth.api.app import build_router
     from berth.api.http.server import HTTPServer
     from berth.daemon.config import policies as load_policies
@@ -147,9 +148,7 @@ async def _serve(cfg: DaemonConfig, zygote: object, argv: list[str] | None = Non
         from berth.daemon.metrics import Metrics
 
         metrics = Metrics(engine)
-    watch = getattr(zygote, "watch", None)
-    if watch is not None:
-        watch()  # a zygote that dies from now on is replaced
+    zygote.watch()  # a zygote that dies from now on is replaced
     server = HTTPServer(build_router(), engine)
     if metrics is not None:
         server.observer = metrics.observe_request

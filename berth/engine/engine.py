@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from pathlib import Path
@@ -10,13 +11,16 @@ from typing import Any
 
 from berth.engine import system
 from berth.engine.config import EngineConfig, Listener, listener_warnings
-from berth.engine.containers import mounts
+from berth.engine.containers import defaults, mounts
 from berth.engine.containers.service import ContainerService
 from berth.engine.containers.store import ContainerStore
 from berth.engine.db import Database
 from berth.engine.events import EventBus
+from berth.engine.images.service import ImageService
+from berth.engine.network.service import NetworkService
 from berth.engine.system import SystemInfo
 from berth.engine.volumes.service import VolumeService
+from berth.runtime.adapter import RuntimeAdapter, ShimSpawner
 
 __all__ = ["Engine", "EngineConfig", "Listener", "listener_warnings", "prepare_roots"]
 
@@ -49,56 +53,62 @@ def prepare_roots(data_root: Path, exec_root: Path) -> None:
     _dir(exec_root, _EXEC_ROOT_MODE)
 
 
-class Engine:
-    def __init__(self, cfg: EngineConfig, zygote: Any) -> None:
-        from berth.engine.images.service import ImageService
+def _image_users(store: ContainerStore, image_id: str, running: bool = False) -> list[str]:
+    return [
+        c.id for c in store.all() if c.image_id == image_id and (c.state.running or not running)
+    ]
 
+
+class Engine:
+    """The services of one berthd, each made with all it needs, in the order they need
+    each other: the container records first (the volumes, images and networks ask them
+    who uses what), the containers last (they use all the others)."""
+
+    def __init__(self, cfg: EngineConfig, zygote: ShimSpawner) -> None:
         self.cfg = cfg
         prepare_roots(cfg.data_root, cfg.exec_root)
         self.db = Database(cfg.data_root / "berth.db")
         # one event stream for the whole daemon (GET /events)
         self.events = EventBus()
         store = ContainerStore(self.db)
-        self.images = ImageService(self.db, cfg.data_root / "image", cfg.registry)
-        # a volume's users are the containers whose mount points name it
+        runtime = RuntimeAdapter(zygote)
+        # an image's users, a volume's users: the containers whose records name it
+        self.images = ImageService(
+            self.db,
+            cfg.data_root / "image",
+            cfg.registry,
+            events=self.events,
+            usage=functools.partial(_image_users, store),
+            running=functools.partial(_image_users, store, running=True),
+        )
         self.volumes = VolumeService(
             self.db,
             cfg.data_root / "volumes",
             events=self.events,
             users=lambda name: mounts.users_of(store.all(), name),
         )
+        self.network = NetworkService(
+            self.db,
+            cfg.bridge,
+            containers=store,
+            events=self.events,
+            options=cfg.network_options,
+        )
+        self.container_defaults = cfg.container_defaults or defaults.ContainerDefaults()
+        defaults.configure(self.container_defaults)
         self.containers = ContainerService(
             store,
             self.images,
-            zygote,
+            runtime,
             cfg.data_root,
             cfg.exec_root,
-            cfg.cgroup_parent,
+            cgroup_parent=cfg.cgroup_parent,
+            network=self.network,
+            volumes=self.volumes,
+            events=self.events,
+            seccomp_profile=cfg.seccomp_profile,
         )
-        self.images.set_usage_check(
-            self.containers.using_image, running=self.containers.running_with_image
-        )
-        from berth.engine.containers.exec import ExecService
-
-        self.execs = ExecService(self.containers)
-        self.containers.volumes = self.volumes
-        from berth.engine.network.service import NetworkService
-
-        self.network = NetworkService(self.db, cfg.bridge)
-        self.network.events = self.events
-        # read by the network service (its constructor takes no options)
-        self.network.options = cfg.network_options
-        from berth.engine.containers import defaults
-
-        self.container_defaults = cfg.container_defaults or defaults.ContainerDefaults()
-        defaults.configure(self.container_defaults)
-        self.network.containers = self.containers
-        self.containers.network = self.network
-        self.containers.seccomp_profile = cfg.seccomp_profile
-        self.containers.events = self.events
-        self.images.events = self.events
-        # health probes run through the exec machinery
-        self.containers.health.execs = self.execs
+        self.execs = self.containers.execs
         self._builds: Any = None
         self.started = time.time()
         self._id = self._engine_id()
@@ -109,7 +119,7 @@ class Engine:
             self.images,
             self.events,
             self.container_defaults,
-            runtime_down=lambda: bool(getattr(zygote, "down", False)),
+            runtime_down=runtime.down,
         )
 
     def _engine_id(self) -> str:
@@ -143,7 +153,7 @@ class Engine:
         await self.network.start()
         self.network.restore_leases()
         await self.containers.reconcile()
-        await self.network.reconcile()
+        await self.network.reconcile(orphans=self.containers.orphans)
 
     async def shutdown(self) -> None:
         keep = self.cfg.live_restore

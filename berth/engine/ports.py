@@ -95,6 +95,10 @@ class Shim(Protocol):
 class Runtime(Protocol):
     """The host operations of the container engine."""
 
+    def down(self) -> bool:
+        """Whether no shim can be spawned now (the zygote died and is being replaced)."""
+        ...
+
     # ---- root filesystem and /dev/shm ----------------------------------------
     def mount_rootfs(self, lowerdirs: list[str], upper: str, work: str, target: str) -> None:
         """Mount the container's overlay (image layers under its own upper dir)."""

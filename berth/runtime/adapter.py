@@ -5,18 +5,29 @@ cgroups, capabilities) and nothing else. The engine's unit tests use a fake inst
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from berth.runtime import capabilities, cgroups, rootfs, spec
 from berth.runtime.shim_client import ExitStatus, ShimClient, read_exit_file
 from berth.runtime.zygote import ShimRequest
 
 
-class RuntimeAdapter:
-    """The host's runtime. ZYGOTE forks the shims (a Zygote or its Supervised wrapper)."""
+class ShimSpawner(Protocol):
+    """What forks the shims: a Zygote, or the Supervised one berthd replaces when it dies."""
 
-    def __init__(self, zygote: Any) -> None:
+    down: bool
+
+    async def spawn_shim(self, req: ShimRequest) -> int: ...
+
+
+class RuntimeAdapter:
+    """The host's runtime. ZYGOTE forks the shims."""
+
+    def __init__(self, zygote: ShimSpawner) -> None:
         self.zygote = zygote
+
+    def down(self) -> bool:
+        return self.zygote.down
 
     # ---- root filesystem and /dev/shm ----------------------------------------
     def mount_rootfs(self, lowerdirs: list[str], upper: str, work: str, target: str) -> None:
@@ -36,7 +47,7 @@ class RuntimeAdapter:
         return spec.find_init()
 
     async def spawn_shim(self, req: ShimRequest) -> int:
-        return int(await self.zygote.spawn_shim(req))
+        return await self.zygote.spawn_shim(req)
 
     def shim(self, bundle: Path) -> ShimClient:
         return ShimClient(bundle)

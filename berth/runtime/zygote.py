@@ -65,6 +65,10 @@ class ZygoteGone(RuntimeError):
 class Zygote:
     """Handle on the zygote process, held by the daemon."""
 
+    # a lone zygote is never replaced; Supervised says when it is between a death and
+    # a working replacement
+    down = False
+
     def __init__(self, sock: socket.socket, pid: int, proc: Any = None) -> None:
         self._sock = sock
         self.pid = pid

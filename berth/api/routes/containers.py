@@ -191,7 +191,7 @@ async def _remove_link(eng: ContainersBackend, name: str) -> None:
     if len(kept) == len(p.host_config.links or []):
         raise NotFound(f"No such container: {full}")
     p.host_config.links = kept or None
-    eng.containers.store.save(p)
+    eng.containers.save(p)
 
 
 async def rename(req: Request, eng: ContainersBackend) -> Response:

@@ -109,7 +109,7 @@ async def connect(req: Request, eng: NetworksBackend) -> Response:
     body = await _body(req, ConnectOptions)
     c = eng.containers.get(body.get("Container") or "")
     await eng.network.connect(c, req.match_info["id"], body.get("EndpointConfig") or {})
-    eng.containers.store.save(c)
+    eng.containers.save(c)
     return empty(200)
 
 
@@ -117,7 +117,7 @@ async def disconnect(req: Request, eng: NetworksBackend) -> Response:
     body = await _body(req, DisconnectOptions)
     c = eng.containers.get(body.get("Container") or "")
     await eng.network.disconnect(c, req.match_info["id"], bool(body.get("Force")))
-    eng.containers.store.save(c)
+    eng.containers.save(c)
     return empty(200)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from berth.engine.containers.exec import ExecService
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.model import Container, State
 from berth.engine.containers.resources import RunResources
@@ -64,62 +65,54 @@ class ServiceCore:
         self,
         store: ContainerStore,
         images: Any,
-        zygote: Any,
+        runtime: Runtime,
         data_root: Path,
         exec_root: Path,
+        *,
         cgroup_parent: str = "berth",
-        runtime: Runtime | None = None,
+        network: Any = None,
+        volumes: Any = None,
+        events: EventBus | None = None,
+        seccomp_profile: str = "",
     ) -> None:
+        """RUNTIME: the host operations (the adapter, or a unit test's fake). NETWORK and
+        VOLUMES: the engine's services (None: containers get neither). EVENTS: the
+        daemon's event bus, shared with the other services. SECCOMP_PROFILE: berthd's
+        --seccomp-profile, "" (builtin), "unconfined" or a profile's JSON text."""
         self.store = store
         self.cgroup_parent = cgroup_parent.strip("/") or "berth"
         self.images = images
+        self.runtime = runtime
+        self.network = network
+        self.volumes = volumes
+        self.events = events if events is not None else EventBus()
+        self.seccomp_profile = seccomp_profile
         self.containers_dir = data_root / "containers"
         self.overlay_dir = data_root / "overlay"
         self.exec_root = exec_root
         # the one owner of what runs hold on the host (mounts, network, bundle, cgroup)
         self.run = RunResources(
-            images, zygote, self.overlay_dir, self.containers_dir, exec_root, runtime
+            images,
+            runtime,
+            self.overlay_dir,
+            self.containers_dir,
+            exec_root,
+            network=network,
+            volumes=volumes,
         )
-        # the host operations, through the engine's port (the adapter unless a test's fake)
-        self.runtime: Runtime = self.run.runtime
         self._live: dict[str, _Live] = {}
         # containers whose removal has begun (no start may begin for them)
         self._removing: set[str] = set()
         # ids found on disk at start that the store does not know (network: their netns)
         self.orphans: set[str] = set()
         self._watch: dict[str, _Watch] = {}
-        # the engine replaces this with its own bus, shared with the other services
-        self.events = EventBus()
         self.restarts = RestartManager()
-        self.health = HealthMonitor(self)
+        # the exec instances of these containers; health probes run through them
+        self.execs = ExecService(self)
+        self.health = HealthMonitor(self, self.execs)
         self._shutting_down = False
-        # berthd's --seccomp-profile: "" (builtin), "unconfined" or a profile's JSON text
-        self.seccomp_profile = ""
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
-
-    # The engine's other services, set once they exist; the run's owner uses them too.
-    @property
-    def zygote(self) -> Any:
-        return self.run.zygote
-
-    @property
-    def volumes(self) -> Any:
-        """The engine's VolumeService: volumes and their mounts."""
-        return self.run.volumes
-
-    @volumes.setter
-    def volumes(self, svc: Any) -> None:
-        self.run.volumes = svc
-
-    @property
-    def network(self) -> Any:
-        """The engine's NetworkService: endpoints, ports, names."""
-        return self.run.network
-
-    @network.setter
-    def network(self, svc: Any) -> None:
-        self.run.network = svc
 
     # ---- lookups -------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -128,11 +121,9 @@ class ServiceCore:
     def all(self) -> list[Container]:
         return self.store.all()
 
-    def using_image(self, image_id: str) -> list[str]:
-        return [c.id for c in self.store.all() if c.image_id == image_id]
-
-    def running_with_image(self, image_id: str) -> list[str]:
-        return [c.id for c in self.store.all() if c.image_id == image_id and c.state.running]
+    def save(self, c: Container) -> None:
+        """Persist a change to C's record (a link removed, a network (dis)connected)."""
+        self.store.save(c)
 
     def _w(self, cid: str) -> _Watch:
         w = self._watch.get(cid)

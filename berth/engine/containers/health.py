@@ -94,11 +94,11 @@ def status_suffix(c: Container) -> str:
 
 class HealthMonitor:
     """One probe loop per running container that has a healthcheck. `svc` is the
-    ContainerService; `execs` (the ExecService) is set by the engine."""
+    ContainerService; `execs` its ExecService, which the probes run through."""
 
-    def __init__(self, svc: Any) -> None:
+    def __init__(self, svc: Any, execs: Any) -> None:
         self.svc = svc
-        self.execs: Any = None
+        self.execs = execs
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, c: Container) -> None:

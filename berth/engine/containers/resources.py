@@ -74,25 +74,23 @@ class RunResources:
     def __init__(
         self,
         images: Any,
-        zygote: Any,
+        runtime: Runtime,
         overlay_dir: Path,
         containers_dir: Path,
         exec_root: Path,
-        runtime: Runtime | None = None,
+        *,
+        network: Any = None,
+        volumes: Any = None,
     ) -> None:
+        """NETWORK and VOLUMES: the engine's services (None: a run holds no endpoint or
+        volume, as in the unit tests)."""
         self.images = images
-        self.zygote = zygote
-        if runtime is None:
-            from berth.runtime.adapter import RuntimeAdapter
-
-            runtime = RuntimeAdapter(zygote)
-        self.runtime: Runtime = runtime
+        self.runtime = runtime
         self.overlay_dir = overlay_dir
         self.containers_dir = containers_dir
         self.exec_root = exec_root
-        # set by the engine once the other services exist
-        self.volumes: Any = None
-        self.network: Any = None
+        self.network = network
+        self.volumes = volumes
 
     def bundle(self, cid: str) -> Path:
         return self.exec_root / cid

@@ -18,6 +18,6 @@ __all__ = ["AttachRequest", "ContainerService", "Streams"]
 
 
 class ContainerService(Starting, Exits, Verbs, Removal, StreamsPart, Reconciler):
-    """The containers of one berthd: ContainerService(store, images, zygote, data_root,
-    exec_root, cgroup_parent, runtime=None); `network`, `volumes`, `events` and
-    `seccomp_profile` are set by the engine once its other services exist."""
+    """The containers of one berthd: ContainerService(store, images, runtime, data_root,
+    exec_root, *, cgroup_parent, network, volumes, events, seccomp_profile), all given
+    at construction (engine/engine.py); it owns its ExecService (`execs`)."""

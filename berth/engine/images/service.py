@@ -41,22 +41,33 @@ class ImageEvents(Protocol):
 class ImageService:
     """The image store's operations; blocking parts run in worker threads."""
 
-    def __init__(self, db: Database, root: Path, registry: RegistryOptions | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        registry: RegistryOptions | None = None,
+        *,
+        events: ImageEvents | None = None,
+        usage: Callable[[str], builtins.list[str]] = lambda _id: [],
+        running: Callable[[str], builtins.list[str]] | None = None,
+    ) -> None:
+        """USAGE(image_id): the ids of the containers using the image; RUNNING (optional):
+        the running ones among them (a hard conflict even with force, as in dockerd).
+        EVENTS: the engine's event bus (image events); None: no events."""
         from berth.engine.images.registry.config import RegistryOptions
 
         self.store = ImageStore(db, root)
         self.store.repair()
         self.preparer = LayerPreparer()
-        self._usage: Callable[[str], builtins.list[str]] = lambda _id: []
-        self._running: Callable[[str], builtins.list[str]] | None = None
+        self._usage = usage
+        self._running = running
         # Registry access (pull/push/login), from the daemon's config.
         self.registry_options: RegistryOptions = registry or RegistryOptions()
         self.max_concurrent_downloads = self.registry_options.max_concurrent_downloads
         self.max_concurrent_uploads = self.registry_options.max_concurrent_uploads
         self._registries: Registries | None = None
         self._origins: LayerOrigins | None = None
-        # the engine's EventBus (set by the engine): image events
-        self.events: ImageEvents | None = None
+        self.events = events
 
     def _event(self, image_id: str, action: str, name: str = "") -> None:
         if self.events is not None:
@@ -78,16 +89,6 @@ class ImageService:
     def layer_dirs(self, image: Image) -> builtins.list[str]:
         """Extracted layer dirs, bottom-most first (the order of overlay lowers reversed)."""
         return [str(self.store.layer_path(d)) for d in image.diff_ids]
-
-    def set_usage_check(
-        self,
-        fn: Callable[[str], builtins.list[str]],
-        running: Callable[[str], builtins.list[str]] | None = None,
-    ) -> None:
-        """fn(image_id) -> ids of containers using the image; `running` (optional) -> the
-        running ones among them (a hard conflict even with force, as in dockerd)."""
-        self._usage = fn
-        self._running = running
 
     def list(
         self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None

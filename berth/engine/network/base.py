@@ -1,6 +1,6 @@
 """What the parts of the network service share: the store, the host, the leases, what
-berthd serves per container, and the two attributes the engine sets after making the
-service (`containers`, `events`)."""
+berthd serves per container, and what the engine gives the service at construction: the
+container records (`containers`), the event bus (`events`) and daemon.json's options."""
 
 from __future__ import annotations
 
@@ -23,19 +23,30 @@ class EventSink(Protocol):
     ) -> Any: ...
 
 
+class ContainerRecords(Protocol):
+    """What the network service reads and writes of the containers: the container store."""
+
+    def all(self) -> builtins.list[Any]: ...
+
+    def get(self, ref: str) -> Any: ...
+
+    def maybe(self, cid: str) -> Any | None: ...
+
+    def save(self, c: Any) -> None: ...
+
+
 class ServiceState:
     # daemon.json's network keys (bip, default-address-pools, icc, ip-forward, ip-masq,
-    # iptables, userland-proxy, mtu, ipv6, fixed-cidr-v6), as the engine hands them over
-    # right after making the service; read at start()
-    options: dict[str, Any] = {}
+    # iptables, userland-proxy, mtu, ipv6, fixed-cidr-v6); read at start()
+    options: Mapping[str, Any]
 
     store: NetworkStore
     bridge_name: str
     host: NetworkHost
     leases: ipam.Leases
-    # the ContainerService (set by the engine): its all(), store.get/maybe/save, orphans
-    containers: Any
-    # the event bus (set by the engine); None: no events
+    # the containers' records (the engine's ContainerStore)
+    containers: ContainerRecords
+    # the event bus; None: no events
     events: EventSink | None
     # container id -> its published bindings
     _published: dict[str, builtins.list[Binding]]
@@ -53,7 +64,7 @@ class ServiceState:
         return n
 
     def _all_containers(self) -> builtins.list[Any]:
-        return self.containers.all() if self.containers else []
+        return self.containers.all()
 
     def users(self, n: Network) -> builtins.list[str]:
         return [c.id for c in self._all_containers() if n.name in (c.networks or {})]

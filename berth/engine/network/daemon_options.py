@@ -4,7 +4,7 @@ alone): icc, ip-masq, mtu, ip, ipv6 and fixed-cidr-v6, bip, default-address-pool
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from berth.engine.errors import InvalidParameter
@@ -14,7 +14,7 @@ from berth.engine.network.create_rules import OPT_HOST_IP, OPT_ICC, OPT_MASQ, OP
 from berth.engine.network.model import Network
 
 
-def opt_bool(o: dict[str, Any], key: str, default: bool) -> bool:
+def opt_bool(o: Mapping[str, Any], key: str, default: bool) -> bool:
     """A boolean daemon option, from daemon.json (a JSON bool) or a flag (its text)."""
     v = o.get(key)
     if v is None:
@@ -24,7 +24,7 @@ def opt_bool(o: dict[str, Any], key: str, default: bool) -> bool:
     return bool(v)
 
 
-def _ipv6(n: Network, o: dict[str, Any]) -> None:
+def _ipv6(n: Network, o: Mapping[str, Any]) -> None:
     if not opt_bool(o, "ipv6", False):
         n.enable_ipv6, n.subnet6, n.gateway6 = False, "", ""
         return
@@ -37,7 +37,7 @@ def _ipv6(n: Network, o: dict[str, Any]) -> None:
         n.subnet6, n.gateway6 = str(sub6), str(next(sub6.hosts()))
 
 
-def apply(n: Network, o: dict[str, Any]) -> None:
+def apply(n: Network, o: Mapping[str, Any]) -> None:
     """The keys that set the default bridge's driver options and IPv6 side."""
     if "icc" in o:
         n.options[OPT_ICC] = "true" if opt_bool(o, "icc", True) else "false"
@@ -52,7 +52,7 @@ def apply(n: Network, o: dict[str, Any]) -> None:
 
 def address(
     n: Network,
-    o: dict[str, Any],
+    o: Mapping[str, Any],
     have: Link | None,
     others: list[ipam.Net],
     routed: Callable[[], list[ipam.Net]],

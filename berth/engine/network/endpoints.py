@@ -47,9 +47,7 @@ class EndpointOps(ServiceState):
             return
         cfg = eps.get(primary) or eps.get(hc.network_mode) or {}
         c.networks[n.name] = endpoint_config(c, n, cfg)
-        hc.links = (
-            normalize_links(c, hc.links, n, lambda ref: self.containers.store.get(ref)) or None
-        )
+        hc.links = normalize_links(c, hc.links, n, lambda ref: self.containers.get(ref)) or None
 
     def link_env(self, c: Any) -> builtins.list[str]:
         """The legacy links' variables for C's process (the container service adds them to

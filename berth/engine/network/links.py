@@ -14,7 +14,7 @@ def children(containers: Any, c: Any) -> list[tuple[str, Any]]:
     for spec in c.host_config.links or []:
         child, _, alias = spec.partition(":")
         try:
-            o = containers.store.get(child)
+            o = containers.get(child)
         except NotFound:
             continue  # removed since: dockerd's link goes with it
         else:

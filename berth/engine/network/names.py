@@ -42,8 +42,6 @@ def _write_hosts(svc: ServiceState, c: Any, everyone: list[Any]) -> None:
 
 def refresh_hosts(svc: ServiceState, changed: Any, extra_network: str = "") -> None:
     """Rewrite /etc/hosts of every running container sharing a network with CHANGED."""
-    if svc.containers is None:
-        return
     nets = set(changed.networks or {}) | ({extra_network} if extra_network else set())
     everyone = [c for c in svc.containers.all() if c.state.running or c.id == changed.id]
     for c in everyone:
@@ -77,7 +75,7 @@ def resolve(svc: ServiceState, cid: str, qname: str, qtype: int = 1) -> list[str
     the containers named QNAME (name, alias, short id, a link's alias of CID's) on its
     networks, or for a PTR (12) the name of the container with that address; None when
     no container has that name (the query goes upstream)."""
-    me = svc.containers.store.maybe(cid) if svc.containers else None
+    me = svc.containers.maybe(cid)
     if me is None:
         return None
     q = qname.rstrip(".").lower()

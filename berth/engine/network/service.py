@@ -26,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from berth.engine.db import Database
 from berth.engine.network import bridge, daemon_options, ipam, names, ownership, publish
+from berth.engine.network.base import ContainerRecords, EventSink
 from berth.engine.network.endpoints import EndpointOps
 from berth.engine.network.host import RealHost
 from berth.engine.network.networks import NetworkCrud
@@ -40,23 +43,31 @@ log = logging.getLogger(__name__)
 
 class NetworkService(NetworkCrud, EndpointOps):
     def __init__(
-        self, db: Database, bridge_name: str = "berth0", *, host: NetworkHost | None = None
+        self,
+        db: Database,
+        bridge_name: str = "berth0",
+        *,
+        containers: ContainerRecords,
+        events: EventSink | None = None,
+        options: Mapping[str, Any] | None = None,
+        host: NetworkHost | None = None,
     ) -> None:
         self.store = NetworkStore(db)
+        self.containers = containers
+        self.events = events
+        self.options = options or {}
         self.bridge_name = bridge_name or "berth0"
         self.host = host if host is not None else RealHost()
         self.leases = ipam.Leases()
         self._published = {}
         self._dns = {}
         self._link_env = {}
-        self.containers = None  # the ContainerService (set by the engine)
-        self.events = None  # the event bus (set by the engine)
         self._lock = asyncio.Lock()
         self._ensure_builtin()
 
     # ---- daemon start ----------------------------------------------------
     async def start(self) -> None:
-        o = self.options or {}
+        o = self.options
         self.host.set_iptables(daemon_options.opt_bool(o, "iptables", True))
         self.host.set_userland_proxy(daemon_options.opt_bool(o, "userland-proxy", True))
         if "ip-forward" in o and daemon_options.opt_bool(o, "ip-forward", True):
@@ -71,7 +82,7 @@ class NetworkService(NetworkCrud, EndpointOps):
         claimed in the host's routes before any other network picks one."""
         n = self.get("bridge")
         n.bridge = self.bridge_name
-        o = self.options or {}
+        o = self.options
         daemon_options.apply(n, o)
         have = self.host.find_link(n.bridge)
         if have is not None and have.kind != "bridge":
@@ -94,8 +105,10 @@ class NetworkService(NetworkCrud, EndpointOps):
                     if n is not None and ep.get(key):
                         self.leases.used(n.id).add(ep[key])
 
-    async def reconcile(self) -> None:
-        """Published ports of running containers; a dead container's netns and veth."""
+    async def reconcile(self, orphans: Iterable[str] = ()) -> None:
+        """Published ports of running containers; a dead container's netns and veth; and
+        the DNAT rules and netns of ORPHANS, the ids the container service found on disk
+        without a record."""
         live = set()
         for c in self.containers.all():
             if c.state.running and c.networks:
@@ -107,10 +120,10 @@ class NetworkService(NetworkCrud, EndpointOps):
                     log.exception("re-publishing the ports and DNS of %s", c.id)
             elif c.networks and any(ep.get("IPAddress") for ep in c.networks.values()):
                 await self._teardown(c)
-                self.containers.store.save(c)
+                self.containers.save(c)
         # and those of ids berth found on disk without a record (a crash mid-create or
         # mid-remove): only these, since other daemons' netns share the directory
-        orphans = getattr(self.containers, "orphans", ())
+        orphans = list(orphans)
         mine = {c.id[:12] for c in self.containers.all()} | {cid[:12] for cid in orphans}
         for cid in orphans:
             await asyncio.to_thread(self.host.remove_port_rules, cid)

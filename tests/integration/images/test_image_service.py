@@ -369,7 +369,10 @@ def test_tag_and_remove_rules(svc: ImageService, busybox_tar: Path) -> None:
 
     users: list[str] = ["c" * 64]
     running: list[str] = []
-    svc.set_usage_check(lambda _id: users, lambda _id: running)
+    # the same store, as the engine makes the service: with the containers using an image
+    svc = ImageService(
+        svc.store.db, svc.store.root, usage=lambda _id: users, running=lambda _id: running
+    )
     svc.remove("127.0.0.1:5000/busybox", force=False, prune=True)
     with pytest.raises(Conflict) as ei:
         svc.remove("busybox", force=False, prune=True)

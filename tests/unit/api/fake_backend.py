@@ -98,7 +98,6 @@ class FakeContainers:
         self.calls = calls
         self.events = events
         self.overlay_dir = Path("/nonexistent/berth-fake/overlay")
-        self.store = self  # the store's save() is the fake's own
 
     def add(self, c: Container) -> Container:
         self.by_id[c.id] = c

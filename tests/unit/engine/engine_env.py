@@ -71,15 +71,11 @@ class Env:
 def make_env(root: Path, runtime: FakeRuntime | None = None, db: Database | None = None) -> Env:
     runtime = runtime if runtime is not None else FakeRuntime()
     db = db if db is not None else Database(root / "data" / "berth.db")
-    svc = ContainerService(
-        ContainerStore(db), FakeImages(), None, root / "data", root / "run", runtime=runtime
-    )
     events = RecordingEvents()
-    # as engine.py wires them, after construction
-    svc.events = events
-    execs = ExecService(svc)
-    svc.health.execs = execs
-    return Env(root, runtime, db, svc, execs, events)
+    svc = ContainerService(
+        ContainerStore(db), FakeImages(), runtime, root / "data", root / "run", events=events
+    )
+    return Env(root, runtime, db, svc, svc.execs, events)
 
 
 def create(env: Env, name: str = "web", **host_config: Any) -> Container:

@@ -334,3 +334,6 @@ class FakeRuntime:
     # ---- processes -------------------------------------------------------------
     def all_capabilities(self) -> list[str]:
         return ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"]
+
+    def down(self) -> bool:
+        return False

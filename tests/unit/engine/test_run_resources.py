@@ -20,12 +20,7 @@ def _owner(tmp_path: Path) -> RunResources:
     for d in ("overlay", "containers", "run"):
         (tmp_path / d).mkdir()
     return RunResources(
-        None,
-        None,
-        tmp_path / "overlay",
-        tmp_path / "containers",
-        tmp_path / "run",
-        runtime=FakeRuntime(),
+        None, FakeRuntime(), tmp_path / "overlay", tmp_path / "containers", tmp_path / "run"
     )
 
 

@@ -1,6 +1,6 @@
-"""What the network service consults of the container service (its `containers`
-attribute): all(), store.get/maybe/save, orphans; and containers with just the fields
-the network service reads and writes. The event bus it is given (`events`) too."""
+"""What the network service is given of the containers (`containers`, the engine's
+ContainerStore: all, get, maybe, save), with containers that have just the fields the
+network service reads and writes; and the event bus it is given (`events`)."""
 
 from __future__ import annotations
 
@@ -53,10 +53,17 @@ class Container:
         self.config.hostname = self.config.hostname or self.id[:12]
 
 
-class Store:
+class Containers:
     def __init__(self) -> None:
         self.by_id: dict[str, Container] = {}
         self.saved: list[str] = []
+
+    def add(self, c: Container) -> Container:
+        self.by_id[c.id] = c
+        return c
+
+    def all(self) -> list[Container]:
+        return list(self.by_id.values())
 
     def get(self, ref: str) -> Container:
         for c in self.by_id.values():
@@ -69,19 +76,6 @@ class Store:
 
     def save(self, c: Container) -> None:
         self.saved.append(c.id)
-
-
-class Containers:
-    def __init__(self) -> None:
-        self.store = Store()
-        self.orphans: set[str] = set()
-
-    def add(self, c: Container) -> Container:
-        self.store.by_id[c.id] = c
-        return c
-
-    def all(self) -> list[Container]:
-        return list(self.store.by_id.values())
 
 
 @dataclass

@@ -70,17 +70,21 @@ class Env:
         run(self.svc.detach(c))
 
     def restarted(self) -> NetworkService:
-        svc = NetworkService(Database(self.path / "berth.db"), host=self.host)
-        svc.containers, svc.events = self.containers, self.bus
-        return svc
+        return NetworkService(
+            Database(self.path / "berth.db"),
+            containers=self.containers,
+            events=self.bus,
+            host=self.host,
+        )
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
     host = FakeHost()
-    svc = NetworkService(Database(tmp_path / "berth.db"), host=host)
     containers, bus = Containers(), Bus()
-    svc.containers, svc.events = containers, bus
+    svc = NetworkService(
+        Database(tmp_path / "berth.db"), containers=containers, events=bus, host=host
+    )
     return Env(svc, host, containers, bus, tmp_path)
 
 
@@ -329,7 +333,7 @@ def test_a_network_in_use_is_not_removed(env: Env) -> None:
     assert info.value.message == (
         f"error while removing network: network n id {n.id} has active endpoints"
     )
-    del env.containers.store.by_id[c.id]
+    del env.containers.by_id[c.id]
     run(env.svc.remove(n.id[:12]))
     assert env.svc.store.find("n") is None and n.bridge not in env.host.links
     assert n.bridge not in env.host.bridge_rules
@@ -578,7 +582,6 @@ def test_reconcile_releases_endpoints_without_a_running_container(env: Env) -> N
     # berthd went away; DEAD exited meanwhile, and a crash left an orphan's netns
     dead.state.running = False
     env.host.netns.add("0rphan0rphan")
-    env.containers.orphans.add("0rphan0rphan" + "0" * 52)
     env.host.foreign_netns.add("0therdaemon0")
     svc = env.restarted()
     svc.restore_leases()
@@ -586,9 +589,9 @@ def test_reconcile_releases_endpoints_without_a_running_container(env: Env) -> N
     # only running containers hold addresses
     assert svc.leases.used(n.id) == {alive.networks["n"]["IPAddress"]}
     assert (n.bridge, dead_ip) in env.host.claims
-    run(svc.reconcile())
+    run(svc.reconcile(orphans={"0rphan0rphan" + "0" * 52}))
     assert dead.networks["n"]["IPAddress"] == "" and dead.ports == {}
-    assert env.containers.store.saved == [dead.id]
+    assert env.containers.saved == [dead.id]
     assert (n.bridge, dead_ip) not in env.host.claims
     assert dead.id[:12] not in env.host.netns and "0rphan0rphan" not in env.host.netns
     assert "0therdaemon0" in env.host.foreign_netns  # another daemon's: left alone
@@ -610,11 +613,13 @@ def test_shutdown_keeps_the_kernels_part_for_live_restore(env: Env) -> None:
 
 
 def test_no_event_bus_no_events(env: Env) -> None:
-    env.svc.events = None
+    env.svc = NetworkService(
+        Database(env.path / "other.db"), containers=env.containers, host=env.host
+    )
     n = env.create(Name="n")
     c = env.container("c", "n")
     env.start(c)
     env.stop(c)
-    del env.containers.store.by_id[c.id]
+    del env.containers.by_id[c.id]
     run(env.svc.remove(n.id))
     assert env.bus.events == []

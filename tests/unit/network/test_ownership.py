@@ -17,6 +17,7 @@ from berth.engine.network import bridge, leasefiles, nat, ownership
 from berth.engine.network.model import Network
 from berth.engine.network.service import NetworkService
 from berth.engine.network.store import NetworkStore
+from tests.unit.network.fake_containers import Containers
 
 BOOT = "boot"
 
@@ -73,7 +74,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> FakeHost:
 
 
 def _service(tmp_path: Path) -> NetworkService:
-    return NetworkService(Database(tmp_path / "berth.db"))
+    return NetworkService(Database(tmp_path / "berth.db"), containers=Containers())
 
 
 def _stored(tmp_path: Path, name: str) -> Network | None:
