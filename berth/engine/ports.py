@@ -19,6 +19,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from berth.runtime.shim.protocol import start_error_exit_code
 from berth.runtime.shim_client import ExitStatus, RuntimeStartError, ShimError, ShimGoneError
 from berth.runtime.spec import RuntimeSpec
 from berth.runtime.zygote import ShimRequest
@@ -33,6 +34,7 @@ __all__ = [
     "ShimGoneError",
     "ShimRequest",
     "Streams",
+    "start_error_exit_code",
 ]
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]

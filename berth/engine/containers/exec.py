@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine import wire
-from berth.engine.containers import users
+from berth.engine.containers import starterror, users
 from berth.engine.containers.execopts import (
     ExecOptions,
     ExecStartOptions,
@@ -32,7 +32,6 @@ from berth.engine.containers.execopts import (
     detach_key_bytes,
     key_bytes,
     replace_or_append_env,
-    start_error,
 )
 from berth.engine.containers.model import Container
 from berth.engine.errors import (
@@ -365,7 +364,10 @@ class ExecService:
                 raw=raw,
             )
         except RuntimeStartError as exc:
-            code, err = start_error(f"OCI runtime exec failed: exec failed: {exc.message}: unknown")
+            code, err = starterror.translate(
+                f"OCI runtime exec failed: exec failed: {exc.message}: unknown",
+                starterror.EXEC_UNKNOWN,
+            )
             self._exited(ex, code)
             raise err from exc
         except EngineError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
-from berth.engine.errors import EngineError, InvalidParameter, SystemError_
+from berth.engine.errors import SystemError_
 from berth.engine.wire import Go, GoUint
 
 _CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
@@ -88,15 +88,3 @@ def detach_key_bytes(keys: str) -> bytes:
 def command_line(entrypoint: str, args: list[str]) -> str:
     # dockerd joins entrypoint and args with a space even when there are no args
     return entrypoint + " " + " ".join(args)
-
-
-def start_error(message: str) -> tuple[int, EngineError]:
-    """dockerd's exit code and error kind for an exec that could not start."""
-    low = message.lower()
-    if any(s in low for s in ("executable file not found", "no such file or directory")):
-        return 127, InvalidParameter(message)
-    if "not a directory" in low:
-        return 127, InvalidParameter(message)
-    if "permission denied" in low:
-        return 126, InvalidParameter(message)
-    return 126, SystemError_(message)

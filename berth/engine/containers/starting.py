@@ -16,7 +16,7 @@ from typing import Any
 from berth.engine import faults
 from berth.engine.clock import rfc3339nano
 from berth.engine.containers import create as create_rules
-from berth.engine.containers import files, names, security, specopts
+from berth.engine.containers import files, names, security, specopts, starterror
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.core import ServiceCore, _Live, _Watch
 from berth.engine.containers.model import Container, CreateRequest, HostConfig, State
@@ -145,17 +145,10 @@ class Starting(ServiceCore):
         except RuntimeStartError as exc:
             self._live.pop(c.id, None)
             msg = f"failed to create task for container: OCI runtime create failed: {exc.message}: unknown"
-            if "permission denied" in exc.message:
-                code = 126
-            elif "executable file not found" in msg or "no such file or directory" in msg:
-                code = 127
-            else:
-                code = 128
-            await self._after_exit(c, ExitStatus(code, False, rfc3339nano(), msg), failed=True)
-            # dockerd reports a command that cannot run as the caller's mistake.
-            if code == 128:
-                raise SystemError_(msg) from exc
-            raise InvalidParameter(msg) from exc
+            code, why = starterror.translate(msg, starterror.CONTAINER_UNKNOWN)
+            status = ExitStatus(code, False, rfc3339nano(), why.message)
+            await self._after_exit(c, status, failed=True)
+            raise why from exc
         c.state = State(status="running", pid=pid, started_at=rfc3339nano(), health=c.state.health)
         # From here the process exists: its monitor is armed before anything else can fail,
         # so that whatever happens it is stopped, waited for and cleaned up like any other.

@@ -71,11 +71,15 @@ EXIT_UNKNOWN = 128
 # Every op of the table above; the server has one handler per op (Shim._op_<name>).
 OPS = ("start", "attach", "signal", "resize", "wait", "state", "shutdown", "exec", "exec_wait")
 
-# What a start error's message says -> the exit code docker records; the first match wins.
+# What a start error's message says (lower-cased) -> the exit code docker records. The
+# first match wins: dockerd's translateContainerdStartErr checks these in the reverse
+# order and a later rule there overrides an earlier one (a mount onto a file is ENOTDIR,
+# whatever else the message says; EACCES beats "not found").
 START_ERROR_EXIT_CODES: tuple[tuple[str, int], ...] = (
+    ("not a directory", 127),
+    ("permission denied", 126),
     ("executable file not found", 127),
     ("no such file or directory", 127),
-    ("permission denied", 126),
 )
 
 
@@ -92,12 +96,20 @@ def decode_message(line: bytes) -> dict[str, Any]:
     return obj
 
 
+def start_error_exit_code(message: str) -> int | None:
+    """The exit code a start error's MESSAGE names (the user's mistake: a command that is
+    not there or cannot run), or None (the runtime's failure)."""
+    low = message.lower()
+    for needle, code in START_ERROR_EXIT_CODES:
+        if needle in low:
+            return code
+    return None
+
+
 def exit_code_for_start_error(message: str) -> int:
     """The exit code docker records for a process that failed to start with this message."""
-    for needle, code in START_ERROR_EXIT_CODES:
-        if needle in message:
-            return code
-    return EXIT_UNKNOWN
+    code = start_error_exit_code(message)
+    return EXIT_UNKNOWN if code is None else code
 
 
 def exit_code_from_status(status: int) -> int:

@@ -38,7 +38,11 @@ def test_decode_rejects_non_objects(bad: bytes) -> None:
         ('exec: "nosuch": executable file not found in $PATH', 127),
         ('exec: "/nope": no such file or directory', 127),
         ('exec: "/etc": permission denied', 126),
+        ('exec: "/x": Permission Denied', 126),
         ("cgroup: cannot create", 128),
+        # dockerd's precedence: ENOTDIR over EACCES over "not found"
+        ("open /a: no such file or directory: permission denied", 126),
+        ("mount /b: not a directory: permission denied", 127),
     ],
 )
 def test_start_error_exit_codes(message: str, code: int) -> None:
