@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +205,12 @@ class ServiceCore:
             await asyncio.to_thread(self.runtime.thaw, self.cgroup_path(c))
         except FileNotFoundError:
             pass  # the cgroup went with the container's exit
-        except (OSError, TimeoutError) as exc:
+        except OSError as exc:
+            # ENODEV: the cgroup was removed while we wrote to it (a killed process
+            # leaves a v2 freezer, its exit was recorded and its run released meanwhile)
+            if exc.errno != errno.ENODEV:
+                raise SystemError_(f"Cannot unpause container {c.id}: {exc}") from exc
+        except TimeoutError as exc:
             raise SystemError_(f"Cannot unpause container {c.id}: {exc}") from exc
         if c.state.status == "paused":
             c.state.status = "running"
