@@ -7,13 +7,13 @@ import base64
 import io
 import json
 import tarfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,10 @@ def test_put_then_get_stopped_container(api: Any) -> None:
 
 def test_symlinks_and_dotdot_resolve_inside(api: Any) -> None:
     run(api, "a-esc", "sh", "-c", "ln -s / /rootlink; ln -s ../../../../etc /tmp/up; sleep 60")
-    time.sleep(0.3)
+    wait_for(
+        lambda: api.raw("HEAD", "/containers/a-esc/archive?path=/tmp/up")[0] == 200,
+        "the container's two links",
+    )
     raw = api.raw("GET", "/containers/a-esc/archive?path=/rootlink/etc/passwd")[2]
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         f = tf.extractfile("passwd")
@@ -140,8 +143,13 @@ def _container_passwd(api: Any, name: str) -> bytes:
 
 
 def test_export_running_and_changes_kinds(api: Any) -> None:
-    run(api, "a-exp", "sh", "-c", "rm /bin/cat; echo hi > /etc/motd; sleep 60")
-    time.sleep(0.3)
+    run(api, "a-exp", "sh", "-c", "rm /bin/cat; echo hi > /etc/motd && sleep 60")
+
+    def _changed() -> bool:
+        paths = {ch["Path"] for ch in api.call("GET", "/containers/a-exp/changes")[1] or []}
+        return {"/bin/cat", "/etc/motd"} <= paths
+
+    wait_for(_changed, "the container's changes to /bin and /etc")
     status, headers, raw = api.raw("GET", "/containers/a-exp/export")
     assert status == 200
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:

@@ -6,10 +6,13 @@ import json
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -157,11 +160,29 @@ def test_exec_ids_and_a_restarted_container(daemon: Any, ctr: str) -> None:
     assert (st, body["message"]) == (404, f"No such exec instance: {eid}")
 
 
+def _stalled(pid: int) -> Callable[[], bool]:
+    """A condition: PID wrote something and has not written more since the last look."""
+    last = [-1]
+
+    def cond() -> bool:
+        try:
+            io = Path(f"/proc/{pid}/io").read_text()
+        except OSError:
+            return False
+        wrote = int(io.split("wchar:")[1].split()[0])
+        same, last[0] = wrote == last[0], wrote
+        return same and wrote > 0
+
+    return cond
+
+
 def test_slow_client_gets_everything(daemon: Any, ctr: str) -> None:
     size = 6 * 1024 * 1024  # more than the shim buffers for a client
     eid = _exec(daemon, ctr, ["head", "-c", str(size), "/dev/zero"])
     _, s = _start(daemon, eid, {"Detach": False, "Tty": False})
-    time.sleep(1.0)  # let the shim fill up and pause
+    pid = wait_for(lambda: _inspect(daemon, eid)["Pid"], "the exec's pid")
+    # the client reads nothing until the shim has filled up and the writer is held
+    wait_for(_stalled(pid), "the exec's writes to stop while its client reads nothing", step=0.2)
     frames = _frames(_read_all(s))
     s.close()
     assert sum(len(d) for k, d in frames if k == 1) == size

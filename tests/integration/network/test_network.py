@@ -23,6 +23,7 @@ import pytest
 
 from berth.engine.network import nat
 from tests.conftest import IS_ROOT, Daemon, _make_daemon
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -61,6 +62,15 @@ def dk(ndaemon: Daemon) -> Iterator:  # type: ignore[type-arg]
 
 def _net() -> str:
     return "bt" + uuid.uuid4().hex[:8]
+
+
+def _exited(pid: int) -> bool:
+    """PID has exited (a zombie its shim has not reaped yet counts)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 def _free_port() -> int:
@@ -406,9 +416,11 @@ def test_daemon_crash_keeps_network_and_ports(busybox_tar: Path) -> None:
                "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
         _ok(dk("run", "-d", "--name", "short", "--network", net, "busybox", "sleep", "2"))
         short = _inspect(dk, "short")["Id"]
+        short_pid = _inspect(dk, "short")["State"]["Pid"]
         web = _inspect(dk, "web")["Id"]
         d.kill()
-        time.sleep(2.5)  # "short" exits while no daemon watches
+        # "short" exits while no daemon watches
+        wait_for(lambda: _exited(short_pid), "the container's process to exit")
         d.start()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=10) as r:
             assert r.read().decode().strip() == web[:12]

@@ -32,6 +32,7 @@ from berth.runtime.shim_client import (
 from berth.runtime.spec import RuntimeSpec, write_bundle
 from berth.runtime.zygote import ShimRequest, Zygote
 from berth.stdcopy import HEADER_SIZE, parse_header
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -278,11 +279,19 @@ def test_sigkill_gives_137(boxes: Boxes) -> None:
     assert_all_gone(box)
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """PID has a handler for SIG (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
 def test_sigterm_to_shell_loop(boxes: Boxes) -> None:
     async def go() -> ExitStatus:
         box = await boxes.make(["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"])
         box.pid = await box.client.start()
-        await asyncio.sleep(0.2)
+        wait_for(lambda: _catches(box.pid, signal.SIGTERM), "the shell's TERM trap")
         await box.client.signal(signal.SIGTERM)
         return await box.client.wait()
 
