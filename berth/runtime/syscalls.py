@@ -11,6 +11,7 @@ import ctypes
 import errno
 import os
 import platform
+import signal
 
 # clone/unshare/setns flags
 CLONE_NEWNS = 0x00020000
@@ -20,6 +21,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only
 
 # mount(2) flags
 MS_RDONLY = 0x1
@@ -87,6 +89,7 @@ _SYSNO = {
     "x86_64": {"pivot_root": 155, "close_range": 436, "seccomp": 317, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "close_range": 436, "seccomp": 277, "keyctl": 219},
 }.get(platform.machine(), {"pivot_root": 155, "close_range": 436, "seccomp": 317, "keyctl": 250})
+_SYSNO["clone3"] = 435  # the same number on every architecture
 
 
 class _CapHeader(ctypes.Structure):
@@ -99,6 +102,18 @@ class _CapData(ctypes.Structure):
         ("permitted", ctypes.c_uint32),
         ("inheritable", ctypes.c_uint32),
     ]
+
+
+class _CloneArgs(ctypes.Structure):
+    """struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2)."""
+
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+            "stack_size", "tls", "set_tid", "set_tid_size", "cgroup",
+        )
+    ]  # fmt: skip
 
 
 class _SockFprog(ctypes.Structure):
@@ -133,6 +148,9 @@ class Syscalls:
 
     def __init__(self) -> None:
         self._lib = _libc()
+        # for clone3: a call that keeps the GIL, as os.fork's fork() does
+        self._lib_gil = ctypes.PyDLL("libc.so.6", use_errno=True)
+        self._lib_gil.syscall.restype = ctypes.c_long
 
     def _check(self, ret: int, what: str) -> int:
         if ret < 0:
@@ -398,6 +416,26 @@ class Syscalls:
             socket.send_fds(s, [message], fds)
         finally:
             s.close()
+
+    def fork_into_cgroup(self, cgroup_fd: int) -> int:
+        """os.fork(), but by clone3 with CLONE_INTO_CGROUP: the child starts in the
+        cgroup2 directory open as CGROUP_FD, so that nothing has to migrate it. Python's
+        before- and after-fork steps run as os.fork runs them. Only for a process of one
+        thread: glibc's own fork handlers (its malloc locks, the thread's cached tid) do not
+        run, which is safe only when no other thread can hold them. OSError as clone3
+        reports it (ENOSYS: no clone3); the caller then forks and migrates."""
+        args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=signal.SIGCHLD, cgroup=cgroup_fd)
+        api = ctypes.pythonapi
+        api.PyOS_BeforeFork()
+        pid = self._lib_gil.syscall(_SYSNO["clone3"], ctypes.byref(args), ctypes.sizeof(args))
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            return 0
+        err = ctypes.get_errno()
+        api.PyOS_AfterFork_Parent()
+        if pid < 0:
+            raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+        return int(pid)
 
     def execve(self, path: str, args: list[str], env: list[str]) -> None:
         """execve(2) with `env` passed verbatim (order and duplicates kept); only returns

@@ -54,6 +54,20 @@ def procs_files(path: str, *, root: str = ROOT) -> list[str]:
     return [os.path.join(d, "cgroup.procs") for d in layout(root).dirs(path)]
 
 
+def entry(path: str, *, root: str = ROOT) -> tuple[list[str], str]:
+    """How a new single-threaded process joins the container's cgroups: the v1
+    hierarchies' `tasks` files, to write "0" to, and the cgroup2 directory ("" on pure
+    v1), to be forked into (clone3's CLONE_INTO_CGROUP) or to write cgroup.procs of.
+
+    Moving a whole thread group (cgroup.procs) takes the cgroup core's threadgroup lock for
+    writing, which waits out an RCU grace period when the lock was idle: ~10 ms on each
+    container start and exec. Moving the calling thread (`tasks` "0") and a fork into
+    the cgroup take no such lock; for a process of one thread they are the same move."""
+    lay = layout(root)
+    v2 = lay.v2_dir(path) or ""
+    return [os.path.join(d, "tasks") for d in lay.dirs(path) if d != v2], v2
+
+
 def add_process(path: str, pid: int, *, root: str = ROOT) -> None:
     """Move `pid` (0: the calling process) into the container's cgroups."""
     for f in procs_files(path, root=root):

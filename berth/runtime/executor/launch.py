@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 
 from berth.runtime import cgroups, syscalls
 from berth.runtime.executor.child import child_main
@@ -130,9 +131,37 @@ def _launch(p: Plan, stdio: tuple[int, int, int]) -> int:
         ns.close()
 
 
+def _single_threaded() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _fork_in_cgroup(p: Plan) -> tuple[int, Plan]:
+    """Fork the child straight into the plan's cgroup2 directory when this process has one
+    thread (the shim); otherwise fork, and the child's plan migrates it by cgroup.procs.
+    Returns the pid (0 in the child) and the plan the child runs."""
+    if p.cgroup2_dir and _single_threaded():
+        try:
+            fd = os.open(p.cgroup2_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                return syscalls.sys_.fork_into_cgroup(fd), p
+            except OSError:
+                pass  # no clone3 (or refused): fork and migrate
+            finally:
+                os.close(fd)
+    if p.cgroup2_dir:
+        p = replace(p, procs_files=[*p.procs_files, os.path.join(p.cgroup2_dir, "cgroup.procs")])
+    return os.fork(), p
+
+
 def _fork(p: Plan, ns: _NamespaceFds, stdio: tuple[int, int, int], err_r: int, err_w: int) -> int:
-    """Fork the child into the plan's pid namespace; the parent gets the pid and keeps
-    `err_r` only."""
+    """Fork the child into the plan's pid namespace (and cgroup2 directory); the parent
+    gets the pid and keeps `err_r` only."""
     sys_ = syscalls.sys_
     pid = -1
     try:
@@ -143,7 +172,7 @@ def _fork(p: Plan, ns: _NamespaceFds, stdio: tuple[int, int, int], err_r: int, e
             sys_.unshare(CLONE_NEWPID)
         elif ns.pid >= 0:
             sys_.setns(ns.pid, CLONE_NEWPID)
-        pid = os.fork()
+        pid, p = _fork_in_cgroup(p)
         if pid == 0:
             child_main(p, stdio, ns.joins, err_r, err_w)
     except OSError as e:

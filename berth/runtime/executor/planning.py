@@ -41,7 +41,10 @@ class Plan:
     unshare_flags: int = 0
     joins: list[tuple[int, str]] = field(default_factory=list)  # (nstype, path) but not pid
     pid_ns: str | None = None  # "new", a path to join, or None (share ours)
+    # the v1 hierarchies' `tasks` files the child writes "0" to, and the cgroup2 directory
+    # it is forked into ("" if none); see cgroups.entry
     procs_files: list[str] = field(default_factory=list)
+    cgroup2_dir: str = ""
     fs_before: list[rootfs.Step] = field(default_factory=list)
     fs_after: list[rootfs.Step] = field(default_factory=list)
     hostname: str = ""
@@ -182,7 +185,7 @@ def _plan_filesystem(p: Plan, config: dict, cg_path: str) -> None:
     binds: tuple[tuple[str, str], ...] = ()
     host = tuple(cgroups.host_mounts())
     if cg_path:
-        p.procs_files = cgroups.procs_files(cg_path)
+        p.procs_files, p.cgroup2_dir = cgroups.entry(cg_path)
         # through cgroups.join, like every other cgroup path: a ".." cannot reach past a
         # hierarchy's root into a host directory that would then be bound in
         binds = tuple(
@@ -277,7 +280,7 @@ def plan_exec(config: dict, process: dict, init_pid: int) -> Plan:
     _plan_seccomp(p, (config.get("linux") or {}).get("seccomp"))
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
     if cg_path:
-        p.procs_files = cgroups.procs_files(cg_path)
+        p.procs_files, p.cgroup2_dir = cgroups.entry(cg_path)
     for name, flag in _EXEC_JOINS:
         if not _same_ns(name, init_pid):
             p.joins.append((flag, f"/proc/{init_pid}/ns/{name}"))

@@ -10,6 +10,7 @@ to the real calls.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from berth.runtime.syscalls import Syscalls
@@ -182,3 +183,8 @@ class FakeSyscalls(Syscalls):
 
     def execve(self, path: str, args: list[str], env: list[str]) -> None:
         self._rec("execve", path, list(args), list(env))
+
+    def fork_into_cgroup(self, cgroup_fd: int) -> int:
+        # a fake cannot fork: it says clone3 is not there, as an old kernel would
+        self._rec("fork_into_cgroup", cgroup_fd)
+        raise OSError(errno.ENOSYS, "clone3(CLONE_INTO_CGROUP): Function not implemented")

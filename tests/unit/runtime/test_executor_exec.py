@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.runtime import executor
-from berth.runtime.executor import planning
+from berth.runtime import cgroups, executor, syscalls
+from berth.runtime.executor import launch, planning
 from berth.runtime.spec import RuntimeSpec, to_oci
 from berth.runtime.syscalls import (
     CLONE_NEWCGROUP,
@@ -48,7 +48,9 @@ def test_plan_exec_joins_what_differs(tmp: Path, monkeypatch: pytest.MonkeyPatch
     ]
     assert p.pid_ns is None and p.unshare_flags == 0
     assert p.fs_before == [] and p.fs_after == [] and not p.hostname and not p.loopback
-    assert p.procs_files and all(f.endswith("/berth/c1/cgroup.procs") for f in p.procs_files)
+    # the exec joins the container's cgroups as its init does (cgroups.entry)
+    assert (p.procs_files, p.cgroup2_dir) == cgroups.entry("berth/c1")
+    assert all(f.endswith("/berth/c1/tasks") for f in p.procs_files)
     assert p.args == ["sh", "-c", "true"] and p.path == "/bin:/usr/bin" and p.cwd == "/tmp"
 
 
@@ -90,3 +92,24 @@ def test_exec_setup_order(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_exec_process_args_required(tmp: Path) -> None:
     with pytest.raises(executor.StartError, match="args must not be empty"):
         executor.plan_exec(_config(tmp), {"args": []}, os.getpid())
+
+
+def test_a_child_not_forked_into_its_cgroup_migrates_itself(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one thread, but no clone3 (the fake says ENOSYS): fork, and cgroup.procs in the plan
+    fake = FakeSyscalls()
+    monkeypatch.setattr(syscalls, "sys_", fake)
+    monkeypatch.setattr(launch, "_single_threaded", lambda: True)
+    monkeypatch.setattr(launch.os, "fork", lambda: 4242)
+    p = planning.Plan(procs_files=["/v1/berth/c1/tasks"], cgroup2_dir=str(tmp))
+    pid, child = launch._fork_in_cgroup(p)
+    assert pid == 4242 and fake.names() == ["fork_into_cgroup"]
+    assert child.procs_files == ["/v1/berth/c1/tasks", f"{tmp}/cgroup.procs"]
+    # several threads: no clone3 at all (glibc's fork handlers must run)
+    fake.calls.clear()
+    monkeypatch.setattr(launch, "_single_threaded", lambda: False)
+    pid, child = launch._fork_in_cgroup(p)
+    assert pid == 4242 and fake.names() == []
+    assert child.procs_files[-1] == f"{tmp}/cgroup.procs"
+    assert p.procs_files == ["/v1/berth/c1/tasks"]  # the caller's plan is left as it was
