@@ -1,10 +1,11 @@
-"""Netlink work (pyroute2, imported lazily): bridges, veth pairs, named netns.
-Every function is blocking; the service runs them in a worker thread.
+"""Netlink work: bridges, veth pairs, named netns. Every function is blocking; the service
+runs them in a worker thread.
 
-Reading one link (find_link, and ensure_bridge when the bridge is already as wanted) is a
-plain rtnetlink request instead: berthd reads its default bridge on every start, and
-importing pyroute2 costs more than that whole check (~80 ms). Whatever changes a link
-still goes through pyroute2."""
+What every container start and exit does (its netns, its veth pair, address and route)
+and reading one link (find_link, and ensure_bridge when the bridge is already as wanted)
+are plain rtnetlink requests (rtnl.py): pyroute2 costs milliseconds per call and ~80 ms
+to import. Making, changing and deleting bridges, which happens once per network, still
+goes through pyroute2 (imported lazily)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ import contextlib
 import errno
 import os
 import socket
-import struct
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from berth.engine.errors import InvalidParameter
+from berth.engine.network import rtnl
 
 NETNS_DIR = "/run/netns"
 NETNS_PREFIX = "berth-"
@@ -44,27 +44,8 @@ def _ipr(ns: str | None = None) -> Any:
 
     if not ns:
         return IPRoute()
-    with _entered(os.path.join(NETNS_DIR, ns)):
+    with rtnl.entered(os.path.join(NETNS_DIR, ns)):
         return IPRoute()
-
-
-@contextlib.contextmanager
-def _entered(path: str) -> Iterator[None]:
-    from berth.runtime.syscalls import CLONE_NEWNET, sys_
-
-    host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            sys_.setns(fd, CLONE_NEWNET)
-        finally:
-            os.close(fd)
-        try:
-            yield
-        finally:
-            sys_.setns(host, CLONE_NEWNET)
-    finally:
-        os.close(host)
 
 
 def link_id(ifindex: int) -> str:
@@ -91,92 +72,32 @@ def _kind(ipr: Any, index: int) -> str:
     return (links[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") or "") if links else ""
 
 
-# ---- rtnetlink reads without pyroute2 (linux/netlink.h, linux/rtnetlink.h) ----------
-_NLMSG = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
-_IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
-_IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
-_RTA = struct.Struct("=HH")  # rtattr / nlattr: len, type
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_RTM_GETLINK, _RTM_GETADDR = 18, 22
-_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
-_IFLA_IFNAME, _IFLA_LINKINFO, _IFLA_INFO_KIND = 3, 18, 1
-_IFA_ADDRESS = 1
-_IFF_UP = 0x1
-_NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
-
-
-def _align(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def _attrs(data: bytes, off: int) -> dict[int, bytes]:
-    """The attributes from OFF to the end of DATA, by type (the first of each)."""
-    out: dict[int, bytes] = {}
-    while off + _RTA.size <= len(data):
-        ln, typ = _RTA.unpack_from(data, off)
-        if ln < _RTA.size:
-            break
-        out.setdefault(typ & _NLA_TYPE_MASK, data[off + _RTA.size : off + ln])
-        off += _align(ln)
-    return out
-
-
-def _rtnl(msg_type: int, flags: int, body: bytes) -> list[bytes]:
-    """The payloads of the kernel's answers to one rtnetlink request (all the parts of a
-    dump). A netlink error is raised as OSError."""
-    with socket.socket(
-        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
-    ) as s:
-        s.bind((0, 0))
-        hdr = _NLMSG.pack(_NLMSG.size + len(body), msg_type, _NLM_F_REQUEST | flags, 1, 0)
-        s.send(hdr + body)
-        out: list[bytes] = []
-        while True:
-            data = s.recv(1 << 16)
-            off = 0
-            while off + _NLMSG.size <= len(data):
-                ln, typ, _, _, _ = _NLMSG.unpack_from(data, off)
-                if ln < _NLMSG.size:
-                    return out
-                payload = data[off + _NLMSG.size : off + ln]
-                if typ == _NLMSG_ERROR:
-                    (err,) = struct.unpack_from("=i", payload)
-                    if err:
-                        raise OSError(-err, os.strerror(-err))
-                    return out
-                if typ == _NLMSG_DONE:
-                    return out
-                out.append(payload)
-                off += _align(ln)
-            if not flags & _NLM_F_DUMP:  # a get is answered with one message
-                return out
-
-
 def find_link(name: str) -> Link | None:
     """The link NAME in this thread's netns, as pyroute2's link_lookup(ifname=) finds it
     (any netlink error, e.g. ENODEV: none), with its IPv4 addresses in the kernel's
     order (the primary first)."""
-    req = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-    nm = name.encode() + b"\0"
-    req += _RTA.pack(_RTA.size + len(nm), _IFLA_IFNAME) + nm + b"\0" * (_align(len(nm)) - len(nm))
-    try:
-        msgs = _rtnl(_RTM_GETLINK, 0, req)
-    except OSError:
-        return None
-    if not msgs:
-        return None
-    _, _, index, ifflags, _ = _IFINFO.unpack_from(msgs[0])
-    info = _attrs(msgs[0], _IFINFO.size).get(_IFLA_LINKINFO)
-    kind = _attrs(info, 0).get(_IFLA_INFO_KIND, b"") if info is not None else b""
-    addrs = []
-    for m in _rtnl(_RTM_GETADDR, _NLM_F_DUMP, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
-        family, prefixlen, _, _, aindex = _IFADDR.unpack_from(m)
-        if family != socket.AF_INET or aindex != index:
-            continue
-        a = _attrs(m, _IFADDR.size).get(_IFA_ADDRESS)
-        if a is not None and len(a) == 4:
-            addrs.append((socket.inet_ntoa(a), prefixlen))
-    return Link(index, kind.rstrip(b"\0").decode(), tuple(addrs), bool(ifflags & _IFF_UP))
+    req = rtnl.IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + rtnl.name_attr(rtnl.IFLA_IFNAME, name)
+    with rtnl.Rtnl() as r:
+        try:
+            msgs = r.request(rtnl.RTM_GETLINK, 0, req)
+        except OSError:
+            return None
+        if not msgs:
+            return None
+        _, _, index, ifflags, _ = rtnl.IFINFO.unpack_from(msgs[0])
+        info = rtnl.attrs(msgs[0], rtnl.IFINFO.size).get(rtnl.IFLA_LINKINFO)
+        kind = rtnl.attrs(info, 0).get(rtnl.IFLA_INFO_KIND, b"") if info is not None else b""
+        addrs = []
+        dump = rtnl.IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)
+        for m in r.request(rtnl.RTM_GETADDR, rtnl.NLM_F_DUMP, dump):
+            family, prefixlen, _, _, aindex = rtnl.IFADDR.unpack_from(m)
+            if family != socket.AF_INET or aindex != index:
+                continue
+            a = rtnl.attrs(m, rtnl.IFADDR.size).get(rtnl.IFA_ADDRESS)
+            if a is not None and len(a) == 4:
+                addrs.append((socket.inet_ntoa(a), prefixlen))
+    up = bool(ifflags & rtnl.IFF_UP)
+    return Link(index, kind.rstrip(b"\0").decode(), tuple(addrs), up)
 
 
 def not_a_bridge(name: str) -> InvalidParameter:
@@ -307,14 +228,6 @@ def remove_address(name: str, added: str) -> None:
             ipr.addr("del", index=idx[0], address=ip, prefixlen=int(rest))
 
 
-def _delete_veth(ipr: Any, name: str) -> None:
-    """The host end NAME of one of berth's veth pairs (the name is derived from a container
-    id; a link of that name of another kind is not ours)."""
-    for i in ipr.link_lookup(ifname=name):
-        if _kind(ipr, i) == "veth":
-            ipr.link("del", index=i)
-
-
 def create_netns(cid: str) -> str:
     """A new netns kept by a bind mount at /run/netns/NAME (as `ip netns add` does),
     made by this thread alone: unshare, bind its ns file, go back to the host's."""
@@ -332,17 +245,21 @@ def create_netns(cid: str) -> str:
             try:
                 own = f"/proc/self/task/{threading.get_native_id()}/ns/net"
                 sys_.mount(own, path, None, _MS_BIND)
+                with rtnl.Rtnl() as r:  # this thread is in the new netns
+                    r.set_up(rtnl.LOOPBACK_INDEX)
             finally:
                 sys_.setns(host, CLONE_NEWNET)
         except BaseException:
+            with contextlib.suppress(OSError):
+                sys_.umount2(path, _MNT_DETACH)
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
         finally:
             os.close(host)
-    with _ipr(name) as ns:
-        lo = ns.link_lookup(ifname="lo")[0]
-        ns.link("set", index=lo, state="up")
+    else:
+        with rtnl.Rtnl(path) as r:
+            r.set_up(rtnl.LOOPBACK_INDEX)
     return netns_path(cid)
 
 
@@ -382,65 +299,72 @@ class EndpointSpec:
     link_local: tuple[str, ...] = ()
 
 
-def _add_veth(ipr: Any, host_end: str, peer: dict[str, str]) -> None:
-    try:
-        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
-    except Exception as exc:
-        if getattr(exc, "code", 0) != errno.EEXIST:
-            raise
-        # a restart of the same container: its last netns is dropped but the kernel
-        # has not destroyed it (and this name's veth with it) yet
-        with contextlib.suppress(Exception):
-            _delete_veth(ipr, host_end)
-        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
-
-
-def _configure_peer(ep: EndpointSpec, tmp: str) -> None:
-    """The container's end (TMP, just moved into its netns): named, addressed, up, with
-    the default routes when it carries them."""
-    name = netns_name(ep.cid)
-    with _ipr(name) as ns:
-        i = ns.link_lookup(ifname=tmp)[0]
-        ns.link("set", index=i, ifname=ep.ifname, address=ep.mac, mtu=ep.mtu)
-        ns.addr("add", index=i, address=ep.address, prefixlen=ep.prefixlen)
+def _configure_peer(ep: EndpointSpec, ns_path: str) -> None:
+    """The container's end (named, with its MAC, in its netns since it was made):
+    addressed, up, with the default routes when it carries them."""
+    with rtnl.Rtnl(ns_path) as ns:
+        link = ns.link(ep.ifname)
+        if link is None:
+            raise OSError(errno.ENODEV, f"{ep.ifname} is not in the container's netns")
+        i = link[0]
+        ns.add_address(i, ep.address, ep.prefixlen)
         if ep.address6:
-            with _entered(os.path.join(NETNS_DIR, name)):
+            with rtnl.entered(ns_path):
                 _enable_ipv6(ep.ifname)
-            ns.addr(
-                "add", index=i, address=ep.address6, prefixlen=ep.prefixlen6,
-                flags=_IFA_F_NODAD,
-            )  # fmt: skip
+            ns.add_address(i, ep.address6, ep.prefixlen6, nodad=True)
         for ll in ep.link_local:
-            ns.addr(
-                "add", index=i, address=ll, prefixlen=64 if ":" in ll else 16,
-                flags=_IFA_F_NODAD,
-            )  # fmt: skip
-        ns.link("set", index=i, state="up")
+            ns.add_address(i, ll, 64 if ":" in ll else 16, nodad=True)
+        ns.set_up(i)
         if ep.default_route and ep.gateway:
-            ns.route("replace", dst="default", gateway=ep.gateway)
+            ns.replace_default_route(ep.gateway)
         if ep.default_route and ep.gateway6:
-            ns.route("replace", dst="::/0", gateway=ep.gateway6, family=10)
+            ns.replace_default_route(ep.gateway6)
 
 
 def add_endpoint(ep: EndpointSpec) -> None:
     """EP's veth pair: the host end on the bridge, the other in the container's netns."""
     host_end = host_veth_name(ep.cid, ep.ifname)
-    tmp = f"bt{ep.cid[:7]}{ep.ifname[-1]}"
-    with _ipr() as ipr:
-        br = ipr.link_lookup(ifname=ep.bridge)[0]
-        _add_veth(ipr, host_end, {"ifname": tmp, "net_ns_fd": netns_name(ep.cid)})
+    ns_path = os.path.join(NETNS_DIR, netns_name(ep.cid))
+    with rtnl.Rtnl() as r:
+        br = r.link(ep.bridge)
+        if br is None:
+            raise OSError(errno.ENODEV, f"bridge {ep.bridge} is gone")
+        nsfd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            h = ipr.link_lookup(ifname=host_end)[0]
-            ipr.link("set", index=h, master=br, mtu=ep.mtu, state="up")
-            _configure_peer(ep, tmp)
+            for attempt in (1, 2):
+                try:
+                    r.add_veth(
+                        host_end, master=br[0], mtu=ep.mtu, peer=ep.ifname, peer_mac=ep.mac,
+                        peer_netns=nsfd,
+                    )  # fmt: skip
+                    break
+                except FileExistsError:
+                    if attempt == 2:
+                        raise
+                    # a restart of the same container: its last netns is dropped but the
+                    # kernel has not destroyed it (and this name's veth with it) yet
+                    _delete_veth(r, host_end)
+        finally:
+            os.close(nsfd)
+        try:
+            _configure_peer(ep, ns_path)
         except BaseException:
-            ipr.link("del", ifname=host_end)
+            with contextlib.suppress(OSError):
+                _delete_veth(r, host_end)
             raise
 
 
+def _delete_veth(r: rtnl.Rtnl, name: str) -> None:
+    """The host end NAME of one of berth's veth pairs (the name is derived from a container
+    id; a link of that name of another kind is not ours)."""
+    link = r.link(name)
+    if link is not None and link[1] == "veth":
+        r.delete_link(link[0])
+
+
 def remove_endpoint(cid: str, ifname: str) -> None:
-    with _ipr() as ipr:
-        _delete_veth(ipr, host_veth_name(cid, ifname))
+    with rtnl.Rtnl() as r:
+        _delete_veth(r, host_veth_name(cid, ifname))
 
 
 def leftover_netns() -> list[str]:

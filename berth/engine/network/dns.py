@@ -197,9 +197,9 @@ class _Up(asyncio.DatagramProtocol):
 def open_socket(netns_path: str, kind: int = socket.SOCK_DGRAM) -> socket.socket:
     """A UDP (or, with KIND SOCK_STREAM, listening TCP) socket bound to 127.0.0.11:53
     inside the netns (blocking: a worker thread)."""
-    from berth.engine.network.bridge import _entered
+    from berth.engine.network.rtnl import entered
 
-    with _entered(netns_path):
+    with entered(netns_path):
         s = socket.socket(socket.AF_INET, kind)
     try:
         if kind == socket.SOCK_STREAM:
