@@ -118,44 +118,38 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = MTU) -> Se
     is adopted as it is (another daemon's, or the admin's) if it is a bridge, refused if not."""
     have = find_link(name)
     if have is not None and have.kind == "bridge" and have.addresses and have.up:
-        # what every start after the first finds: nothing to change, so no pyroute2
+        # what every start after the first finds: nothing to change
         return Setup(have.id, False, "")
-    with _ipr() as ipr:
+    with rtnl.Rtnl() as r:
         created = False
-        idx = ipr.link_lookup(ifname=name)
-        if not idx:
+        if have is None:
             try:
-                ipr.link("add", ifname=name, kind="bridge")
+                r.add_link(name, "bridge")
                 created = True
-            except Exception as exc:  # another daemon made it in between
-                if getattr(exc, "code", 0) != errno.EEXIST:
-                    raise
-            idx = ipr.link_lookup(ifname=name)
-        i = idx[0]
-        if not created and _kind(ipr, i) != "bridge":
+            except FileExistsError:  # another daemon made it in between
+                pass
+            have = find_link(name)
+            if have is None:
+                raise OSError(errno.ENODEV, f"bridge {name} went away as it was made")
+        if not created and have.kind != "bridge":
             raise not_a_bridge(name)
-        added = ""
+        i, added = have.ifindex, ""
         try:
-            have = ipr.get_addr(index=i, family=2)
             # a bridge shared with another daemon keeps the address it has
-            if not have:
+            if not have.addresses:
                 try:
-                    ipr.addr("add", index=i, address=gateway, prefixlen=prefixlen)
+                    r.add_address(i, gateway, prefixlen)
                     added = "" if created else f"{gateway}/{prefixlen}"
-                except Exception as exc:
-                    if getattr(exc, "code", 0) != errno.EEXIST:
-                        raise
-            if created:
-                ipr.link("set", index=i, state="up", mtu=mtu)
-            else:
-                # an adopted bridge keeps its MTU (dockerd sets it only on bridges it made)
-                ipr.link("set", index=i, state="up")
+                except FileExistsError:
+                    pass
+            # an adopted bridge keeps its MTU (dockerd sets it only on bridges it made)
+            r.set_up(i, mtu=mtu if created else 0)
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):
                 if created:
-                    ipr.link("del", index=i)
+                    r.delete_link(i)
                 elif added:
-                    ipr.addr("del", index=i, address=gateway, prefixlen=prefixlen)
+                    r.delete_address(i, gateway, prefixlen)
             raise
         return Setup(link_id(i), created, added)
 

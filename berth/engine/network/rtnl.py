@@ -26,7 +26,7 @@ RTA = struct.Struct("=HH")  # rtattr / nlattr: len, type
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE = 20, 22, 24
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_NEWROUTE = 20, 21, 22, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLA_F_NESTED = 0x8000
@@ -152,8 +152,18 @@ class Rtnl:
         kind = attrs(info, 0).get(IFLA_INFO_KIND, b"") if info is not None else b""
         return index, kind.rstrip(b"\0").decode()
 
-    def set_up(self, index: int) -> None:
-        self.request(RTM_NEWLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP))
+    def set_up(self, index: int, *, mtu: int = 0) -> None:
+        """Link INDEX up (with MTU, unless 0)."""
+        body = IFINFO.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
+        if mtu:
+            body += u32_attr(IFLA_MTU, mtu)
+        self.request(RTM_NEWLINK, 0, body)
+
+    def add_link(self, name: str, kind: str) -> None:
+        """A new link NAME of KIND (down); EEXIST if the name is taken."""
+        body = IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + name_attr(IFLA_IFNAME, name)
+        body += nested(IFLA_LINKINFO, name_attr(IFLA_INFO_KIND, kind))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
     def delete_link(self, index: int) -> None:
         self.request(RTM_DELLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0))
@@ -198,6 +208,14 @@ class Rtnl:
         if flags:
             body += u32_attr(IFA_FLAGS, flags)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def delete_address(self, index: int, address: str, prefixlen: int) -> None:
+        ip = ipaddress.ip_address(address)
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        body = IFADDR.pack(family, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+        if family == socket.AF_INET:
+            body += attr(IFA_LOCAL, ip.packed)
+        self.request(RTM_DELADDR, 0, body + attr(IFA_ADDRESS, ip.packed))
 
     def replace_default_route(self, gateway: str) -> None:
         ip = ipaddress.ip_address(gateway)
