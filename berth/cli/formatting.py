@@ -38,6 +38,44 @@ def prepare(fmt: str, default_table: str) -> tuple[str, bool]:
     return fmt, table
 
 
+def _plain_fields(src: str) -> list[str] | None:
+    """SRC split as [text, field, text, field, ..., text] when it is only literal text and
+    {{.Field}} actions (docker's default tables), else None."""
+    parts: list[str] = []
+    rest = src
+    while True:
+        i = rest.find("{{")
+        if i < 0:
+            break
+        j = rest.find("}}", i)
+        if j < 0:
+            return None
+        action = rest[i + 2 : j].strip()
+        if not action.startswith(".") or not action[1:].isidentifier():
+            return None
+        parts += [rest[:i], action[1:]]
+        rest = rest[j + 2 :]
+    if "}}" in rest:
+        return None
+    return [*parts, rest]
+
+
+def _plain_render(parts: list[str], headers: Mapping[str, str], rows: list[Any]) -> str | None:
+    """The table of ROWS by PARTS without the template engine, when every field each row
+    names is a string of it (what a template prints as it is); None otherwise."""
+    names = parts[1::2]
+    for row in rows:
+        if not isinstance(row, Mapping) or any(not isinstance(row.get(n), str) for n in names):
+            return None
+    out = []
+    for data in (headers, *rows):
+        line = [parts[0]]
+        for k in range(1, len(parts), 2):
+            line += [data.get(parts[k]) or "", parts[k + 1]]
+        out.append("".join(line) + "\n")
+    return tabwrite("".join(out))
+
+
 def render(
     fmt: str,
     rows: Iterable[Any],
@@ -55,6 +93,12 @@ def render(
     from berth.cli.gotemplate import ExecError, ParseError
 
     src, table = prepare(fmt, default_table)
+    parts = _plain_fields(src) if table else None
+    if parts is not None:
+        rows = list(rows)
+        text = _plain_render(parts, headers, rows)
+        if text is not None:
+            return text
     try:
         tmpl = Template(src)
     except TemplateError as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from berth.cli.gotemplate.errors import ExecError, ParseError, TemplateError
-from berth.cli.gotemplate.executor import execute
 from berth.cli.gotemplate.funcs import (
     FUNCS,
     GO_MAPS,
@@ -17,7 +16,6 @@ from berth.cli.gotemplate.funcs import (
     go_str,
     truthy,
 )
-from berth.cli.gotemplate.parser import parse
 
 __all__ = [
     "FUNCS",
@@ -35,6 +33,14 @@ __all__ = [
 ]
 
 
+def parse(src: str, funcs: Any = FUNCS) -> Any:
+    """The template's trees (parser.parse); the parser is imported when first needed: a
+    command whose format needs no template (berth ps) does not pay for it."""
+    from berth.cli.gotemplate.parser import parse as parse_
+
+    return parse_(src, funcs)
+
+
 class Template:
     """A parsed template; execute() renders it against data."""
 
@@ -46,4 +52,6 @@ class Template:
         """Render with data as dot (and $). missingkey is Go's option: "default" renders
         a map's missing key as <no value>, "error" (docker inspect's) fails on it. go_type
         names the Go struct data stands for: a field it lacks fails, whatever missingkey."""
+        from berth.cli.gotemplate.executor import execute
+
         return execute(self.trees, self.src, data, missingkey, go_type)
