@@ -4,14 +4,12 @@ A `docker run` must not pay a Python interpreter start for its shim, and shims m
 daemon. berthd calls `Zygote.fork()` first thing in main(), before the event loop and before heavy
 imports; the child imports only what a shim needs and then serves requests on a socketpair.
 
-For each request the zygote forks the shim and goes back to waiting, doing as little as it can:
-every page it writes after a fork stops being shared with that shim (copy-on-write). The shim
-reports on a readiness pipe once its control socket listens; the zygote, which watches those pipes
-beside its socket, then replies to the daemon. The zygote is the leader of a session of its own
-(apart from berthd's terminal); each shim is in that session in a process group of its own and,
-not being a session leader, can never acquire a controlling terminal. The zygote ignores SIGCHLD,
-so the kernel reaps the shims it forked. (One fork per shim: a fork of the zygote costs ~1.5 ms
-with the copy-on-write faults that follow, which an intermediate process paid a second time.)
+For each request the zygote forks and goes straight back to waiting: every page it wrote after a
+fork would become private to that shim (copy-on-write), so it does nothing else. The child calls
+setsid(), forks the shim, waits until the shim reports on a readiness pipe that its control socket
+is listening, replies to the daemon and exits; the shim is reparented away from the zygote and the
+daemon and, not being a session leader, can never acquire a controlling terminal. The zygote
+ignores SIGCHLD so those intermediate children are reaped by the kernel.
 
 Wire format on the socketpair (SOCK_SEQPACKET: one JSON object per message)::
 
@@ -36,7 +34,6 @@ import select
 import signal
 import socket
 import sys
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -273,9 +270,10 @@ def _set_pdeathsig() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # A subreaper that ignores SIGCHLD: the kernel reaps the shims (our children) and
-        # whatever they leave orphaned when they end. (PID 1 on some hosts never reaps;
-        # berthd's own children, e.g. `ps` for docker top, stay berthd's business.)
+        # Shims double-fork away from us; as a subreaper that ignores SIGCHLD we get
+        # them back when their intermediate parent exits, and the kernel reaps them
+        # when they end. (PID 1 on some hosts never reaps; berthd's own children,
+        # e.g. `ps` for docker top, stay berthd's business.)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except Exception:
         pass  # EOF on the socketpair still ends us when the daemon dies
@@ -295,11 +293,6 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     # A Ctrl-C in the daemon's terminal is the daemon's business; we follow it through EOF.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    try:
-        # a session of our own, without a terminal: the shims' (ours) is not berthd's
-        os.setsid()
-    except OSError:
-        pass  # a group leader already (never, as we are started)
     _redirect(0, "/dev/null", os.O_RDONLY)
     fd = sock.fileno()
     os.closerange(3, fd)
@@ -317,90 +310,25 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     gc.collect()
     gc.freeze()
 
-    _serve(sock)
-
-
-def _serve(sock: socket.socket) -> None:
-    """Fork a shim per request; reply as each reports on its readiness pipe (or fails to)."""
-    # readiness pipe -> (seq, request, deadline, what it has said so far)
-    pending: dict[int, tuple[Any, ShimRequest, float, bytes]] = {}
     while True:
-        timeout = None
-        if pending:
-            timeout = max(0.0, min(p[2] for p in pending.values()) - time.monotonic())
         try:
-            readable, _, _ = select.select([sock.fileno(), *pending], [], [], timeout)
+            data = sock.recv(65536)
         except InterruptedError:
             continue
-        for fd in readable:
-            if fd != sock.fileno():
-                seq, req, deadline, said = pending.pop(fd)
-                chunk = os.read(fd, 4096)
-                said += chunk
-                if chunk and not said.endswith(b"\n"):
-                    pending[fd] = (seq, req, deadline, said)
-                    continue
-                os.close(fd)
-                sock.send(json.dumps(_ready_reply(seq, req, said)).encode())
-                continue
-            try:
-                data = sock.recv(65536)
-            except InterruptedError:
-                continue
-            if not data:
-                return
-            try:
-                seq, req = _parse(data)
-            except (ValueError, KeyError, AttributeError, TypeError) as e:
-                # no seq: the daemon takes a seq-less reply as the answer to its pending request
-                sock.send(json.dumps({"error": f"malformed shim request: {e}"}).encode())
-                continue
-            r = _fork_shim(sock, req)
-            if r >= 0:
-                pending[r] = (seq, req, time.monotonic() + READY_TIMEOUT, b"")
-            else:
-                sock.send(json.dumps({"seq": seq, "error": "cannot fork a shim"}).encode())
-        now = time.monotonic()
-        for fd, (seq, req, deadline, _) in list(pending.items()):
-            if now >= deadline:
-                del pending[fd]
-                os.close(fd)
-                msg = f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s"
-                sock.send(json.dumps({"seq": seq, "error": msg}).encode())
-
-
-def _fork_shim(sock: socket.socket, req: ShimRequest) -> int:
-    """Fork the shim for REQ; the read end of its readiness pipe (-1 if no fork)."""
-    try:
-        r, w = os.pipe2(os.O_CLOEXEC)
-    except OSError:
-        return -1
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return -1
-    if pid == 0:
-        code = 1
+        if not data:
+            return
         try:
-            os.close(r)
-            os.setpgid(0, 0)  # a group of its own: a signal to the zygote's group passes it by
-            code = _shim_child(sock, req, w)
-        finally:
-            os._exit(code)
-    os.close(w)
-    return r
-
-
-def _ready_reply(seq: Any, req: ShimRequest, said: bytes) -> dict[str, Any]:
-    """The reply to the daemon for what a shim said on its readiness pipe before EOF."""
-    text = said.decode(errors="replace").strip()
-    if text.startswith("!"):
-        return {"seq": seq, "error": text[1:]}
-    if not text.isdigit():
-        return {"seq": seq, "error": f"shim for {req.id} exited before it was ready (see shim.log)"}
-    return {"seq": seq, "pid": int(text)}
+            seq, req = _parse(data)
+        except (ValueError, KeyError, AttributeError, TypeError) as e:
+            # no seq: the daemon takes a seq-less reply as the answer to its pending request
+            sock.send(json.dumps({"error": f"malformed shim request: {e}"}).encode())
+            continue
+        if os.fork() == 0:
+            code = 1
+            try:
+                code = _intermediate(sock, seq, req)
+            finally:
+                os._exit(code)
 
 
 def _parse(data: bytes) -> tuple[Any, ShimRequest]:
@@ -413,6 +341,44 @@ def _parse(data: bytes) -> tuple[Any, ShimRequest]:
         open_stdin=bool(msg.get("open_stdin")),
         stdin_once=bool(msg.get("stdin_once")),
     )
+
+
+def _intermediate(sock: socket.socket, seq: Any, req: ShimRequest) -> int:
+    """Fork the shim, wait until it is ready, reply to the daemon."""
+    os.setsid()
+    r, w = os.pipe()
+    if os.fork() == 0:
+        code = 1
+        try:
+            os.close(r)
+            code = _shim_child(sock, req, w)
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        reply = {"seq": seq, "pid": _await_ready(r, req)}
+    except RuntimeError as e:
+        reply = {"seq": seq, "error": str(e)}
+    sock.send(json.dumps(reply).encode())
+    return 0
+
+
+def _await_ready(r: int, req: ShimRequest) -> int:
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
+        if not ready:
+            raise RuntimeError(f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s")
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    text = data.decode(errors="replace").strip()
+    if text.startswith("!"):
+        raise RuntimeError(text[1:])
+    if not text.isdigit():
+        raise RuntimeError(f"shim for {req.id} exited before it was ready (see shim.log)")
+    return int(text)
 
 
 def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:

@@ -68,22 +68,3 @@ def test_a_killed_zygote_is_replaced(own: Daemon, when: str) -> None:
     assert "died: starting another" in own.log.read_text()
     info = own.api.call("GET", "/info")[1]
     assert not any("zygote" in w for w in info["Warnings"] or [])
-
-
-def test_a_shim_is_the_zygotes_child_in_a_group_of_its_own(own: Daemon) -> None:
-    """One fork per shim: the zygote's child, in the zygote's session (not berthd's, which may
-    have a terminal) but never its leader, so that no tty it opens becomes its terminal, and in
-    a process group of its own."""
-    assert own.proc is not None
-    zygote = _zygote(own)
-    assert os.getsid(zygote) == zygote != os.getsid(own.proc.pid)
-    docker = docker_for(own)
-    cid = docker("run", "-d", "busybox", "sleep", "60").stdout.decode().strip()
-    try:
-        shims = [p for p, st in _children(zygote).items() if st != "Z"]
-        assert len(shims) == 1, shims
-        shim = shims[0]
-        assert os.readlink(f"/proc/{shim}/cwd").endswith(cid)  # its bundle
-        assert os.getsid(shim) == zygote and os.getpgid(shim) == shim
-    finally:
-        docker("rm", "-f", cid)
