@@ -148,9 +148,21 @@ class Syscalls:
 
     def __init__(self) -> None:
         self._lib = _libc()
-        # for clone3: a call that keeps the GIL, as os.fork's fork() does
+        # for clone3: a call that keeps the GIL, as os.fork's fork() does; bound here (in
+        # the zygote, before it forks shims) so that a shim's first clone3 allocates nothing
+        # that would take pages out of the ones it shares with the zygote
         self._lib_gil = ctypes.PyDLL("libc.so.6", use_errno=True)
-        self._lib_gil.syscall.restype = ctypes.c_long
+        self._clone3 = self._lib_gil.syscall
+        self._clone3.restype = ctypes.c_long
+        api = ctypes.pythonapi
+        self._fork_hooks = (
+            api.PyOS_BeforeFork,
+            api.PyOS_AfterFork_Parent,
+            api.PyOS_AfterFork_Child,
+        )
+        self._clone_args = _CloneArgs(exit_signal=signal.SIGCHLD)
+        self._clone_args_ref = ctypes.byref(self._clone_args)
+        self._clone_args_size = ctypes.sizeof(self._clone_args)
 
     def _check(self, ret: int, what: str) -> int:
         if ret < 0:
@@ -424,15 +436,16 @@ class Syscalls:
         thread: glibc's own fork handlers (its malloc locks, the thread's cached tid) do not
         run, which is safe only when no other thread can hold them. OSError as clone3
         reports it (ENOSYS: no clone3); the caller then forks and migrates."""
-        args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=signal.SIGCHLD, cgroup=cgroup_fd)
-        api = ctypes.pythonapi
-        api.PyOS_BeforeFork()
-        pid = self._lib_gil.syscall(_SYSNO["clone3"], ctypes.byref(args), ctypes.sizeof(args))
+        before, after_parent, after_child = self._fork_hooks
+        self._clone_args.flags = CLONE_INTO_CGROUP
+        self._clone_args.cgroup = cgroup_fd
+        before()
+        pid = self._clone3(_SYSNO["clone3"], self._clone_args_ref, self._clone_args_size)
         if pid == 0:
-            api.PyOS_AfterFork_Child()
+            after_child()
             return 0
         err = ctypes.get_errno()
-        api.PyOS_AfterFork_Parent()
+        after_parent()
         if pid < 0:
             raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
         return int(pid)

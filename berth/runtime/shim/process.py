@@ -76,6 +76,7 @@ class InitProcess(Process):
         "tty",
         "open_stdin",
         "config",
+        "log_path",
         "status",
         "started_at",
         "exit",
@@ -106,6 +107,7 @@ class InitProcess(Process):
         self.tty = tty
         self.open_stdin = open_stdin
         self.config: dict[str, Any] = {}
+        self.log_path: str | None = None
         self.status = "created"
         self.started_at = ""
         self.exit: dict[str, Any] | None = None
@@ -113,18 +115,23 @@ class InitProcess(Process):
         self.console_child = -1  # tty: the container's end of the console socket
 
     def setup(self, log_path: str | None) -> None:
-        """Load config.json (in the bundle, our cwd), make the container's stdio and its log."""
-        with open("config.json", "rb") as f:
-            self.config = json.load(f)
+        """Make the container's stdio. config.json is read at start: the engine forks the
+        shim while it still sets the container up, and writes the bundle meanwhile."""
+        self.log_path = log_path
         if self.tty:
             self.stdio, self.console_child = self.io.open_console_socket(self.open_stdin)
         else:
             self.stdio = self.io.open_pipes(self.open_stdin, True, True)
-        if log_path:
+
+    def load_config(self) -> None:
+        """Read config.json (in the bundle, our cwd) and open the container's log."""
+        with open("config.json", "rb") as f:
+            self.config = json.load(f)
+        if self.log_path:
             # the engine passes the log driver's rotation options as annotations
             ann = self.config.get("annotations") or {}
             self.io.writer = JsonFileWriter(
-                log_path,
+                self.log_path,
                 max_size=int(ann.get("org.berth.log.max-size") or -1),
                 max_file=int(ann.get("org.berth.log.max-file") or 1),
             )
@@ -135,6 +142,10 @@ class InitProcess(Process):
             from berth.runtime import executor
         except ImportError as e:
             return self.fail(f"no executor: {e}")
+        try:
+            self.load_config()
+        except (OSError, ValueError) as e:
+            return self.fail(f"cannot read the bundle's config.json: {e}")
         # The container must not inherit our ignored SIGPIPE (ignored signals survive execve).
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         config = self.config

@@ -69,7 +69,7 @@ class Shim(ConnServer):
         self.shutting_down = False
 
     def setup(self) -> None:
-        """Load config.json, create the container's stdio, listen on shim.sock."""
+        """Create the container's stdio, listen on shim.sock (config.json is read at start)."""
         os.chdir(self.bundle)
         from berth.runtime.seccomp import compiler as seccomp_compiler
 

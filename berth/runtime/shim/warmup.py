@@ -63,6 +63,7 @@ def _rehearse_once(bundle: str) -> None:
         stdin_once=True,
     )
     sh.setup()
+    sh.init.load_config()
     streams = _client(sh, {"op": "attach", "stdin": True, "stdout": True, "stderr": True})
     waiter = _client(sh, {"op": "wait"})
     for req in ({"op": "state"}, {"op": "resize", "height": 1, "width": 1}, {"op": "signal"}):

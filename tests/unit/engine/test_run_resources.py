@@ -115,6 +115,30 @@ def test_a_failed_acquire_gives_back_what_it_took(tmp_path: Path) -> None:
     assert not run.holds_anything(c.id)
 
 
+def test_a_start_that_fails_after_the_shim_was_forked_ends_it(tmp_path: Path) -> None:
+    # the shim is forked while the rest is set up: a spec that cannot be made must not
+    # leave it behind, idle, with its bundle gone
+    class Images:
+        def get(self, ref: str) -> Any:
+            return object()
+
+        def layer_dirs(self, image: Any) -> list[str]:
+            return ["/lower"]
+
+    def no_spec(rootfs: str) -> Any:
+        raise OSError(22, "a spec that cannot be made")
+
+    run = _owner(tmp_path)
+    run.images = Images()
+    rt = run.runtime
+    c = _container()
+    (tmp_path / "containers" / c.id).mkdir()
+    with pytest.raises(OSError, match="cannot be made"):
+        asyncio.run(run.acquire(c, f"/berth-unit-test-absent/{c.id}", no_spec))
+    assert ("spawn_shim", c.id) in rt.calls and ("shutdown", c.id) in rt.calls  # type: ignore[attr-defined]
+    assert not run.holds_anything(c.id)
+
+
 def test_a_shareable_ipc_run_mounts_its_shm_and_gives_it_back(tmp_path: Path) -> None:
     run = _owner(tmp_path)
     c = _container()
