@@ -25,7 +25,7 @@ from tests.integration.security.conftest import static_binary  # noqa: F401
 BUSYBOX = "/bin/busybox"
 APPLETS = (
     "sh echo cat hostname id true false sleep ls grep head tr dd wc mount touch mkdir "
-    "seq tty stat readlink env pwd unshare"
+    "seq tty stat readlink env pwd unshare stty"
 ).split()
 
 
@@ -130,6 +130,13 @@ def run(rootfs_dir: Path) -> Iterator[Runner]:
             except ProcessLookupError:
                 pass
             executor.cleanup(cfg)
+
+
+def cgroup_dirs(path: str) -> list[str]:
+    """The directories of cgroup PATH that exist, in every hierarchy under /sys/fs/cgroup."""
+    root = "/sys/fs/cgroup"
+    dirs = (os.path.join(root, c, path.strip("/")) for c in sorted(os.listdir(root)))
+    return [d for d in dirs if os.path.isdir(d)]
 
 
 def cgroup_exists(cfg: dict) -> bool:

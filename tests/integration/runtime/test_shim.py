@@ -32,6 +32,7 @@ from berth.runtime.shim_client import (
 from berth.runtime.spec import RuntimeSpec, write_bundle
 from berth.runtime.zygote import ShimRequest, Zygote
 from berth.stdcopy import HEADER_SIZE, parse_header
+from tests.integration.runtime.conftest import cgroup_dirs
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -39,7 +40,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)"),
 ]
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 APPLETS = ["sh", "echo", "cat", "sleep", "true", "false", "stty", "ls", "seq", "tty", "yes", "head"]
 
 
@@ -85,15 +85,6 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.005)
     return True
-
-
-def cgroup_dirs(path: str) -> list[str]:
-    out = []
-    for controller in sorted(os.listdir(CGROUP_ROOT)):
-        d = os.path.join(CGROUP_ROOT, controller, path.strip("/"))
-        if os.path.isdir(d):
-            out.append(d)
-    return out
 
 
 @dataclass

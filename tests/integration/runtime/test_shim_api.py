@@ -21,6 +21,7 @@ from berth.runtime import shim
 from berth.runtime.shim_client import RuntimeStartError, ShimClient, ShimError, read_exit_file
 from berth.runtime.spec import RuntimeSpec, write_bundle
 from berth.stdcopy import HEADER_SIZE, parse_header
+from tests.integration.runtime.conftest import cgroup_dirs
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -28,23 +29,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)"),
 ]
 
-CGROUP_ROOT = "/sys/fs/cgroup"
-APPLETS = ["sh", "echo", "cat", "sleep", "stty"]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> Iterator[str]:
-    d = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
-    try:
-        root = os.path.join(d, "rootfs")
-        for sub in ("bin", "proc", "dev", "sys", "tmp", "etc"):
-            os.makedirs(os.path.join(root, sub))
-        shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
-        for applet in APPLETS:
-            os.symlink("busybox", os.path.join(root, "bin", applet))
-        yield root
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+@pytest.fixture
+def rootfs(rootfs_dir: Path) -> str:
+    return str(rootfs_dir)
 
 
 def _fork_shim(bundle: str, cid: str, tty: bool, open_stdin: bool, stdin_once: bool) -> int:
@@ -120,18 +108,13 @@ class Shims:
                     os.kill(box.shim_pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(box.shim_pid, 0)
-            for d in _cgroup_dirs(box.cgroup):
+            for d in cgroup_dirs(box.cgroup):
                 with contextlib.suppress(OSError):
                     os.rmdir(d)
             shutil.rmtree(box.bundle, ignore_errors=True)
-        for d in _cgroup_dirs(self.parent):
+        for d in cgroup_dirs(self.parent):
             with contextlib.suppress(OSError):
                 os.rmdir(d)
-
-
-def _cgroup_dirs(path: str) -> list[str]:
-    dirs = (os.path.join(CGROUP_ROOT, c, path.strip("/")) for c in sorted(os.listdir(CGROUP_ROOT)))
-    return [d for d in dirs if os.path.isdir(d)]
 
 
 @pytest.fixture
