@@ -347,19 +347,7 @@ class Lexer:
         return self.lex_inside_action
 
     def lex_char(self) -> State | None:
-        while True:
-            c = self.next()
-            if c == "\\":
-                if self.next() not in ("", "\n"):
-                    continue
-                c = ""
-            if c in ("", "\n"):
-                self.error("unterminated character constant")
-                return None
-            if c == "'":
-                break
-        self.emit(T.CHAR_CONSTANT)
-        return self.lex_inside_action
+        return self._lex_escaped("'", T.CHAR_CONSTANT, "unterminated character constant")
 
     def lex_number(self) -> State | None:
         if not self._scan_number():
@@ -390,6 +378,10 @@ class Lexer:
         return True
 
     def lex_quote(self) -> State | None:
+        return self._lex_escaped('"', T.STRING, "unterminated quoted string")
+
+    def _lex_escaped(self, close: str, typ: T, unterminated: str) -> State | None:
+        """Up to CLOSE, backslash escapes skipped (lexChar and lexQuote of lex.go)."""
         while True:
             c = self.next()
             if c == "\\":
@@ -397,11 +389,11 @@ class Lexer:
                     continue
                 c = ""
             if c in ("", "\n"):
-                self.error("unterminated quoted string")
+                self.error(unterminated)
                 return None
-            if c == '"':
+            if c == close:
                 break
-        self.emit(T.STRING)
+        self.emit(typ)
         return self.lex_inside_action
 
     def lex_raw_quote(self) -> State | None:
