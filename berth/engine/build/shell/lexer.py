@@ -255,12 +255,7 @@ class _Word:
         raw = ch in ("#", "%") and ch != EOF
         if null_is_unset and raw:
             raise Fail(f"unsupported modifier ({chs}) in substitution")
-        try:
-            word, _ = self.stop_on("}", raw)
-        except Fail:
-            if self.peek() == EOF:
-                raise Fail("syntax error: missing '}'") from None
-            raise
+        word = self._until("}", raw, "syntax error: missing '}'")
         value, found = self.get_env(name)
         if self.lex.skip_unset_env and not found:
             return "${" + name + chs + word + "}"
@@ -285,22 +280,21 @@ class _Word:
             return trim_prefix(word, value, greedy)
         raise Fail(f"unsupported modifier ({chs}) in substitution")
 
+    def _until(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The word up to STOP; MISSING if the input ends first."""
+        try:
+            return self.stop_on(stop, raw_escapes)[0]
+        except Fail:
+            if self.peek() == EOF:
+                raise Fail(missing) from None
+            raise
+
     def replace(self, name: str) -> str:
         replace_all = self.peek() == "/"
         if replace_all:
             self.next()
-        try:
-            pattern, _ = self.stop_on("/", True)
-        except Fail:
-            if self.peek() == EOF:
-                raise Fail("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self.stop_on("}", True)
-        except Fail:
-            if self.peek() == EOF:
-                raise Fail("syntax error: missing '}'") from None
-            raise
+        pattern = self._until("/", True, "syntax error: missing '/' in ${}")
+        replacement = self._until("}", True, "syntax error: missing '}'")
         value, found = self.get_env(name)
         if self.lex.skip_unset_env and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
