@@ -247,9 +247,10 @@ def main() -> int:
         idles: dict[str, list[int]] = {k: [] for k in variants}
         labels = list(variants)
         for i in range(args.runs):
-            # Rotate who goes first: the one after another engine's clean-up pays for
-            # its disk write-back, which would otherwise always hit the same engine.
+            # Rotate who goes first, and write back what the one before left dirty before
+            # each pull (untimed): otherwise a pull pays for the previous one's write-back.
             for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+                os.sync()
                 s, peak, idle = variants[label]()
                 times[label].append(s)
                 peaks[label].append(peak)

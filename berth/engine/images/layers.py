@@ -12,6 +12,7 @@ import asyncio
 import io
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,6 +23,15 @@ from berth.engine.images.store import PreparedLayer
 
 Progress = Callable[[int], None]
 _READ_BUFFER = 1 << 20
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A layer's tar written to the work dir and hashed: its diff_id, file and size."""
+
+    digest: str
+    path: Path
+    size: int
 
 
 class CountingReader(io.RawIOBase):
@@ -80,6 +90,11 @@ class LayerPreparer:
         """Layer number `n` read from `src` (gzip, zstd, ... or plain tar) into work/n.tar,
         checked against the diff_id `expected` (None: whatever it hashes to), extracted
         into work/n.d."""
+        return self.unpack(self.uncompress(src, expected, work, n), work, n)
+
+    def uncompress(self, src: IO[bytes], expected: str | None, work: Path, n: int) -> Spooled:
+        """The first half of `prepare`: `src` uncompressed into work/n.tar and checked
+        against `expected`."""
         tar_path = work / f"{n}.tar"
         with open(tar_path, "wb") as dst:
             digest, tar_size = copy_uncompressed(src, dst)
@@ -87,11 +102,15 @@ class LayerPreparer:
             raise InvalidParameter(
                 f"invalid diffID for layer {n}: expected {expected!r}, got {digest!r}"
             )
+        return Spooled(digest, tar_path, tar_size)
+
+    def unpack(self, tar: Spooled, work: Path, n: int) -> PreparedLayer:
+        """The second half of `prepare`: the checked tar extracted into work/n.d."""
         dir_path = work / f"{n}.d"
         dir_path.mkdir()
         os.chmod(dir_path, 0o755)
-        size = 0 if tar_size == 0 else self.extract(tar_path, dir_path)
-        return PreparedLayer(digest, tar_path, dir_path, size, tar_size)
+        size = 0 if tar.size == 0 else self.extract(tar.path, dir_path)
+        return PreparedLayer(tar.digest, tar.path, dir_path, size, tar.size)
 
     def prepare_file(
         self,

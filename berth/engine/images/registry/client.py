@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import ipaddress
 import json
 import re
@@ -17,7 +18,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from berth.engine.errors import InvalidParameter, NotFound, SystemError_, Unauthorized
 from berth.engine.images.registry import auth
@@ -323,38 +324,19 @@ class RegistryClient:
             raise InvalidParameter(f"image config verification failed for digest {digest}")
         return data
 
-    def fetch_blob(
+    def open_blob(
         self,
         path: str,
         digest: str,
         size: int,
-        dst: IO[bytes],
         progress: Progress,
         cancelled: Callable[[], bool],
-    ) -> None:
-        """Stream a blob into `dst`, checking its size and digest as it comes."""
+    ) -> BlobReader:
+        """A blob as a stream, hashed and counted as it is read; `BlobReader.verify` checks
+        it once read (the caller may decompress and extract it on the way)."""
         resp = self.request("GET", f"/v2/{path}/blobs/{digest}", [auth.repo_scope(path, "pull")])
         self.check(resp, f"blob {digest}", (200,))
-        h = hashlib.sha256()
-        got = 0
-        with resp:
-            while True:
-                if cancelled():
-                    raise SystemError_("download cancelled")
-                try:
-                    chunk = resp.read(CHUNK)
-                except (OSError, http.client.HTTPException) as exc:
-                    raise SystemError_(f"error reading blob {digest}: {exc}") from exc
-                if not chunk:
-                    break
-                got += len(chunk)
-                if size >= 0 and got > size:
-                    break
-                h.update(chunk)
-                dst.write(chunk)
-                progress(got)
-        if got != size or "sha256:" + h.hexdigest() != digest:
-            raise InvalidParameter(f"filesystem layer verification failed for digest {digest}")
+        return BlobReader(resp, digest, size, progress, cancelled)
 
     def blob_exists(self, path: str, digest: str, scopes: list[str]) -> bool:
         resp = self.request("HEAD", f"/v2/{path}/blobs/{digest}", scopes)
@@ -414,3 +396,66 @@ class RegistryClient:
                 self._token(params, [], fresh=True)
             except Unauthorized as exc:
                 raise Unauthorized(f'Get "{params.get("realm", "")}": {exc.message}') from exc
+
+
+class BlobReader(io.RawIOBase):
+    """A registry blob's body as a raw file: what is read is hashed and counted, and never
+    more than the manifest's size is taken. Nothing read is trusted until `verify` (which
+    drains what the reader left) has matched the size and digest."""
+
+    def __init__(
+        self,
+        resp: Response,
+        digest: str,
+        size: int,
+        progress: Progress,
+        cancelled: Callable[[], bool],
+    ) -> None:
+        self.resp = resp
+        self.digest = digest
+        self.size = size
+        self.progress = progress
+        self.cancelled = cancelled
+        self.hash = hashlib.sha256()
+        self.got = 0
+        self.over = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.cancelled():
+            raise SystemError_("download cancelled")
+        want = len(b)
+        if self.size >= 0:
+            # one byte past the size tells a longer blob from an exact one
+            want = min(want, self.size + 1 - self.got)
+        if want <= 0 or self.over:
+            return 0
+        try:
+            chunk = self.resp.read(min(want, CHUNK))
+        except (OSError, http.client.HTTPException) as exc:
+            raise SystemError_(f"error reading blob {self.digest}: {exc}") from exc
+        n = len(chunk)
+        if self.size >= 0 and self.got + n > self.size:
+            self.over = True
+            return 0
+        self.got += n
+        self.hash.update(chunk)
+        b[:n] = chunk
+        if n:
+            self.progress(self.got)
+        return n
+
+    def verify(self) -> None:
+        """Read the rest (a decompressor may stop before the end); raise unless the blob
+        is exactly the manifest's size and digest."""
+        buf = bytearray(CHUNK)
+        while self.readinto(buf):
+            pass
+        if self.over or self.got != self.size or "sha256:" + self.hash.hexdigest() != self.digest:
+            raise InvalidParameter(f"filesystem layer verification failed for digest {self.digest}")
+
+    def close(self) -> None:
+        self.resp.close()
+        super().close()

@@ -1,11 +1,12 @@
-"""docker pull: resolve the manifest, download layers (a few at once), verify, extract,
-and commit the image in one step. Until the commit nothing is in the store: a failure
+"""docker pull: resolve the manifest, download layers (a few at once, each uncompressed as
+it arrives), verify, extract, and commit the image in one step. Until the commit nothing is in the store: a failure
 anywhere leaves it exactly as it was."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import shutil
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.engine.errors import EngineError, InvalidParameter, NotFound
-from berth.engine.images.layers import LayerPreparer
+from berth.engine.errors import EngineError, InvalidParameter, NotFound, SystemError_
+from berth.engine.images.layers import LayerPreparer, Spooled
 from berth.engine.images.model import short_id
 from berth.engine.images.reference import Reference
 from berth.engine.images.registry import manifest as mf
@@ -26,6 +27,7 @@ from berth.engine.images.registry.progress import Reporter, pump, status
 from berth.engine.images.store import ImageStore, NewImage, PreparedLayer
 
 log = logging.getLogger("berth.pull")
+_READ_BUFFER = 1 << 20
 
 
 def _sha(data: bytes) -> str:
@@ -151,8 +153,10 @@ def _target(
 
 
 class _Layers:
-    """The layers of one pull that the store lacks: downloaded a few at once into `work`,
-    then prepared (verified, extracted) one after another in the manifest's order."""
+    """The layers of one pull that the store lacks, each in a pipeline: the download is
+    uncompressed (and hashed both ways) into work/n.tar as it arrives, a few layers at
+    once, and each verified tar is extracted while the next downloads. Nothing read is
+    trusted before its digest matched: a failure commits nothing, and the work dir goes."""
 
     def __init__(
         self,
@@ -169,7 +173,7 @@ class _Layers:
         self.rep = Reporter(asyncio.get_running_loop())
         self.sem = asyncio.Semaphore(max(1, limit))
         self.wanted: dict[str, tuple[int, mf.Descriptor]] = {}  # diff_id -> (index, blob)
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Task[PreparedLayer | None]] = {}
 
     def plan(
         self, store: ImageStore, doc: mf.ImageManifest, diff_ids: list[str]
@@ -187,46 +191,54 @@ class _Layers:
 
     def start(self) -> None:
         for diff_id, (i, desc) in self.wanted.items():
-            self.tasks[diff_id] = asyncio.create_task(self._run(i, desc))
+            self.tasks[diff_id] = asyncio.create_task(self._run(i, desc, diff_id))
 
-    async def _run(self, i: int, desc: mf.Descriptor) -> None:
+    async def _run(self, i: int, desc: mf.Descriptor, diff_id: str) -> PreparedLayer | None:
         async with self.sem:
-            if not self.rep.cancelled:
-                await asyncio.to_thread(self._download, i, desc)
+            if self.rep.cancelled:
+                return None
+            tar = await asyncio.to_thread(self._download, i, desc, diff_id)
+        if self.rep.cancelled:
+            return None
+        return await asyncio.to_thread(self._unpack, i, desc, tar)
 
-    def _download(self, i: int, desc: mf.Descriptor) -> None:
+    def _download(self, i: int, desc: mf.Descriptor, diff_id: str) -> Spooled:
         ident = short_id(desc.digest)
-        with open(self.work / f"{i}.blob", "wb") as f:
-            self.client.fetch_blob(
-                self.path,
-                desc.digest,
-                desc.size,
-                f,
-                self.rep.meter("Downloading", ident, desc.size),
-                lambda: self.rep.cancelled,
-            )
+        meter = self.rep.meter("Downloading", ident, desc.size)
+        with self.client.open_blob(
+            self.path, desc.digest, desc.size, meter, lambda: self.rep.cancelled
+        ) as blob:
+            try:
+                tar = self.preparer.uncompress(
+                    io.BufferedReader(blob, _READ_BUFFER), diff_id, self.work, i
+                )
+            except InvalidParameter:
+                blob.verify()  # a corrupt download is reported as that, not as what it broke
+                raise
+            blob.verify()
         self.rep.emit(status("Verifying Checksum", ident))
         self.rep.emit(status("Download complete", ident))
+        return tar
 
-    def _prepare(self, i: int, desc: mf.Descriptor, diff_id: str) -> PreparedLayer:
-        blob = self.work / f"{i}.blob"
+    def _unpack(self, i: int, desc: mf.Descriptor, tar: Spooled) -> PreparedLayer:
         meter = self.rep.meter("Extracting", short_id(desc.digest), desc.size)
-        try:
-            return self.preparer.prepare_file(blob, diff_id, self.work, i, meter)
-        finally:
-            blob.unlink(missing_ok=True)
+        meter(0)
+        prepared = self.preparer.unpack(tar, self.work, i)
+        meter(desc.size)
+        return prepared
 
     async def fetch(self, prepared: list[PreparedLayer]) -> AsyncIterator[dict[str, Any]]:
-        """Progress of every wanted layer; each prepared one is appended to `prepared`."""
-        for diff_id, (i, desc) in self.wanted.items():
-            async for msg in pump(self.rep, self.tasks[diff_id]):
+        """Progress of every wanted layer (all of them run at once); each prepared one is
+        appended to `prepared`, in the manifest's order."""
+        for diff_id in self.wanted:
+            task = self.tasks[diff_id]
+            async for msg in pump(self.rep, task):
                 yield msg
-            self.tasks[diff_id].result()
-            job = asyncio.ensure_future(asyncio.to_thread(self._prepare, i, desc, diff_id))
-            async for msg in pump(self.rep, job):
-                yield msg
-            prepared.append(job.result())
-            yield status("Pull complete", short_id(desc.digest))
+            layer = task.result()
+            if layer is None:
+                raise SystemError_("download cancelled")
+            prepared.append(layer)
+            yield status("Pull complete", short_id(self.wanted[diff_id][1].digest))
 
     async def close(self) -> None:
         """Stop what still runs (after a failure) and wait for it."""
