@@ -7,7 +7,10 @@ options stopping at the image name) is easier to match by hand.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing costs the CLI's start ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}

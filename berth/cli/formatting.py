@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from berth.cli.gotemplate import Template, TemplateData, TemplateError
 from berth.cli.table import tabwrite
+
+TYPE_CHECKING = False  # typing is not imported at run time: ~3 ms of the CLI's start
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["TemplateData", "TemplateError", "render", "prepare"]
 

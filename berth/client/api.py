@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from berth.client.hosts import Host, parse_host
-from berth.client.transport import Body, Conn, Response, SocketReader, Transport, quote_name
+from berth.client.transport import Response, SocketReader, Transport, quote_name
 from berth.constants import API_VERSION
 
+TYPE_CHECKING = False  # (typing is not imported at run time: see transport.py)
 if TYPE_CHECKING:
-    from berth.client.contexts import TLSSettings
+    from typing import Any
 
-JSON = Any
+    from berth.client.contexts import TLSSettings
+    from berth.client.transport import Body, Conn
+
+    JSON = Any
 
 
 def _filters(filters: Mapping[str, list[str]] | None) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from berth.cli.context import Context
 from berth.cli.flags import Command, Flag, parse
+
+TYPE_CHECKING = False  # typing is not imported at run time: ~3 ms of the CLI's start
+if TYPE_CHECKING:
+    from typing import Any
 
 CMD = Command(
     "ps",
