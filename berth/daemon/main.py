@@ -172,6 +172,24 @@ async def _serve(cfg: DaemonConfig, zygote: Supervised, argv: list[str] | None =
             task.cancel()
 
 
+def _start_zygote(memory_merge: bool) -> Supervised:
+    """Fork the zygote now, while this process is small and single-threaded: every shim is
+    forked from it (no interpreter start per container)."""
+    from berth.runtime.zygote import Supervised, Zygote
+
+    zygote = Supervised(Zygote.fork(memory_merge=memory_merge), memory_merge=memory_merge)
+    if memory_merge:
+        from berth.runtime.memmerge import KSM_RUN, ksm_running
+
+        if not ksm_running():
+            log.warning(
+                "--shim-memory-merge: ksmd is not running (%s is not 1): shims keep their "
+                "own pages until the host enables it",
+                KSM_RUN,
+            )
+    return zygote
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg, args = load(argv)
@@ -204,11 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except PidfileError as exc:
         print(f"berthd: {exc}", file=sys.stderr)
         return 1
-    # The zygote is forked now, while this process is small and single-threaded:
-    # every shim is forked from it (no interpreter start per container).
-    from berth.runtime.zygote import Supervised, Zygote
-
-    zygote = Supervised(Zygote.fork())
+    zygote = _start_zygote(bool(cfg.shim_memory_merge))
     # until the loop's handler is there, a SIGHUP (systemctl reload) must not kill berthd;
     # set after the fork, so that no shim (and no container) inherits the ignored signal
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

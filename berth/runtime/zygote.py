@@ -78,8 +78,9 @@ class Zygote:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def fork(cls) -> Zygote:
-        """Fork the zygote. Call synchronously, before any event loop or thread exists."""
+    def fork(cls, memory_merge: bool = False) -> Zygote:
+        """Fork the zygote. Call synchronously, before any event loop or thread exists.
+        `memory_merge`: its shims' pages may be merged by KSM (memmerge.py)."""
         # SEQPACKET: replies come from different processes; each is one atomic message
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         daemon_pid = os.getpid()
@@ -88,7 +89,7 @@ class Zygote:
             code = 1
             try:
                 parent.close()
-                _zygote_main(child, daemon_pid)
+                _zygote_main(child, daemon_pid, memory_merge)
                 code = 0
             finally:
                 os._exit(code)
@@ -97,7 +98,7 @@ class Zygote:
         return cls(parent, pid)
 
     @classmethod
-    def spawn(cls) -> Zygote:
+    def spawn(cls, memory_merge: bool = False) -> Zygote:
         """Start a zygote in a fresh interpreter (a replacement, once the daemon runs: a
         fork of the daemon would carry its threads and heap). Call from the event loop's
         thread: PR_SET_PDEATHSIG follows the thread that made the child."""
@@ -107,7 +108,7 @@ class Zygote:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "berth.runtime.zygote", str(child.fileno()),
-                 str(os.getpid())],
+                 str(os.getpid()), "merge" if memory_merge else "private"],
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
@@ -192,8 +193,9 @@ class Zygote:
 class Supervised:
     """The daemon's zygote, replaced when it dies. Same spawn_shim/close as a Zygote."""
 
-    def __init__(self, first: Zygote) -> None:
+    def __init__(self, first: Zygote, memory_merge: bool = False) -> None:
         self.current = first
+        self.memory_merge = memory_merge  # what a replacement is started with
         self.down = False  # between a death and a working replacement (docker info warns)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pidfd = -1
@@ -236,7 +238,7 @@ class Supervised:
     def _replace(self) -> None:
         assert self._loop is not None
         try:
-            self.current = Zygote.spawn()
+            self.current = Zygote.spawn(self.memory_merge)
         except OSError as exc:
             log.error("cannot start a shim zygote: %s (trying again in 1 s)", exc)
             self._loop.call_later(1.0, self._replace)
@@ -286,7 +288,7 @@ def _redirect(fd: int, path: str, flags: int) -> None:
         os.close(new)
 
 
-def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
+def _zygote_main(sock: socket.socket, daemon_pid: int, memory_merge: bool = False) -> None:
     _set_pdeathsig()
     if os.getppid() != daemon_pid:
         return  # the daemon died before PDEATHSIG was set
@@ -309,6 +311,13 @@ def _zygote_main(sock: socket.socket, daemon_pid: int) -> None:
     # off them keeps those pages shared (a collection writes to every tracked object's header).
     gc.collect()
     gc.freeze()
+    if memory_merge:
+        from berth.runtime import memmerge
+
+        try:
+            memmerge.mark_mergeable()  # inherited by every shim forked from here on
+        except OSError as e:
+            log.warning("shim pages cannot be merged: %s", e)
 
     while True:
         try:
@@ -413,4 +422,6 @@ def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
 
 
 if __name__ == "__main__":  # a replacement zygote: Zygote.spawn()
-    _zygote_main(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]))
+    _zygote_main(
+        socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]), sys.argv[3:4] == ["merge"]
+    )

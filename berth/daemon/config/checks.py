@@ -39,6 +39,10 @@ def check_loaded(cfg: DaemonConfig) -> None:
         raise ConfigError(f"unable to parse logging level: {cfg.log_level}")
     if not isinstance(cfg.live_restore, bool):
         raise ConfigError(f"invalid live-restore {cfg.live_restore!r}: expected true or false")
+    if not isinstance(cfg.shim_memory_merge, bool):
+        raise ConfigError(
+            f"invalid shim-memory-merge {cfg.shim_memory_merge!r}: expected true or false"
+        )
     if not isinstance(cfg.shutdown_timeout, int) or isinstance(cfg.shutdown_timeout, bool):
         raise ConfigError(f"invalid shutdown-timeout {cfg.shutdown_timeout!r}: expected seconds")
 

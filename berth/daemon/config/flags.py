@@ -70,6 +70,8 @@ _FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--shutdown-timeout",), {"type": int, "metavar": "SECONDS",
         "help": "time the containers get to stop when berthd stops (default 15)"}),
     (("--live-restore",), {**_ON, "help": "keep the containers running while berthd is down"}),
+    (("--shim-memory-merge",), {**_ON, "help": "let the kernel's KSM merge the identical pages "
+        "of container shims (needs /sys/kernel/mm/ksm/run = 1; containers are never merged)"}),
     (("--log-format",), {"choices": ("text", "json"),
         "help": "format of berthd's log (default text)"}),
     (("--log-driver",), {"help": "default log driver of containers (default json-file)"}),

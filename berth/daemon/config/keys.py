@@ -30,6 +30,7 @@ FILE_KEYS = {
     "policies": "policies",
     "shutdown-timeout": "shutdown_timeout",
     "live-restore": "live_restore",
+    "shim-memory-merge": "shim_memory_merge",
     "log-format": "log_format",
     "log-driver": "log_driver",
     "log-opts": "log_opts",

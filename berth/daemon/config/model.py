@@ -43,6 +43,8 @@ class DaemonConfig:
     shutdown_timeout: int = 15
     # containers keep running while berthd is stopped or dead (dockerd's --live-restore)
     live_restore: bool = False
+    # shims' pages marked for KSM (berth/runtime/memmerge.py): berth-only, off by default
+    shim_memory_merge: bool = False
     # host (as in hosts) -> "full" | "read-only" | a policy file's path (see policies());
     # "--policy HOST=POLICY" flags arrive as a list and are turned into this mapping
     policies: dict[str, str] = field(default_factory=dict)
