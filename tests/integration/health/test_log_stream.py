@@ -43,9 +43,11 @@ def _both(path: str, opts: LogOptions, raw: bool = False) -> tuple[bytes, list]:
     return asyncio.run(go())
 
 
-@pytest.fixture
-def log_path(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["accelerated", "python"])
+def log_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(logs, "_BLOCK", 4096)  # many blocks, so both paths are taken
+    if request.param == "python":  # the re path, which the C accelerator stands in for
+        monkeypatch.setattr(logs, "_c_plain", None)
     d = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
     try:
         yield d / "c-json.log"
@@ -83,7 +85,10 @@ def test_batched_stream_matches_entries(log_path: Path) -> None:
     assert raw == b"".join(d for _, d in entries)
 
 
-def test_plain_block_rules() -> None:
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_plain_block_rules(accelerated: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not accelerated:
+        monkeypatch.setattr(logs, "_c_plain", None)
     ok = encode_entry("stdout", b"a\n", "T1") + encode_entry("stdout", b"bc\n", "T22")
     assert logs._plain(ok, STDOUT) == b"a\nbc\n"
     assert logs._plain(ok, STDERR) is None
