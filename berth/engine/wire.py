@@ -380,5 +380,27 @@ def field(data: dict[str, Any], key: str, tp: Any, struct: str, default: T) -> T
 
 
 def storage_dict(obj: Any) -> dict[str, Any]:
-    """Plain dict for the database (snake_case names, nested dataclasses expanded)."""
-    return dataclasses.asdict(obj)
+    """Plain dict for the database (snake_case names, nested dataclasses expanded): what
+    dataclasses.asdict gives, without its deep copy of every leaf, which the JSON the
+    dict becomes has no use for (a container's record: 0.4 -> 0.05 ms, three per run)."""
+    return typing.cast(dict[str, Any], _plain(obj))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+def _plain(v: Any) -> Any:
+    cls = type(v)
+    names = _FIELD_NAMES.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    if names is not None:
+        return {n: _plain(getattr(v, n)) for n in names}
+    if cls in _LEAVES:
+        return v
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]  # the same JSON as asdict's tuple
+    return v

@@ -314,9 +314,10 @@ def write_bundle(bundle: Path, spec: RuntimeSpec) -> dict:
     tmp = bundle / ".config.json.tmp"
     data = json.dumps(config, separators=(",", ":")).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    # no fsync: a bundle lives in the exec root (a tmpfs, /var/run), and after a host crash
+    # no shim is left to read it; the page cache outlives a crash of berthd itself
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, bundle / "config.json")
