@@ -1,6 +1,6 @@
 """docker pull: resolve the manifest, download layers (a few at once, each uncompressed as
-it arrives), verify, extract, and commit the image in one step. Until the commit nothing is in the store: a failure
-anywhere leaves it exactly as it was."""
+it arrives), verify, extract, and commit the image in one step. Until the commit nothing
+is in the store: a failure anywhere leaves it exactly as it was."""
 
 from __future__ import annotations
 
