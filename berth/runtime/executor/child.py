@@ -8,9 +8,10 @@ import errno
 import os
 import signal
 import stat
+from collections.abc import Callable
 
 from berth.runtime import rootfs, syscalls
-from berth.runtime.executor.errors import ExecError, go_err
+from berth.runtime.executor.errors import PREFIX, ExecError, StartError, go_err
 from berth.runtime.executor.planning import Plan
 from berth.runtime.syscalls import (
     CLOSE_RANGE_CLOEXEC,
@@ -203,17 +204,24 @@ def _join_keyring(sys_: Syscalls) -> None:
 
 
 def child_main(
-    p: Plan, stdio: tuple[int, int, int], join_fds: list[tuple[int, int]], err_r: int, err_w: int
+    p: Plan,
+    stdio: tuple[int, int, int],
+    join_fds: list[tuple[int, int]],
+    err_r: int,
+    err_w: int,
+    finish: Callable[[Plan], Plan] | None = None,
 ) -> None:
-    """The forked child's whole life: set up and exec, or report why not on `err_w` and
-    exit 127. Never returns."""
+    """The forked child's whole life: complete the plan (`finish`), set up and exec, or
+    report why not on `err_w` and exit 127. Never returns."""
     code = 127
     sys_ = syscalls.sys_
     try:
         sys_.close(err_r)
+        if finish is not None:
+            p = _finished(finish, p)
         prepare_child(sys_, stdio)
         setup(p, sys_, join_fds)
-    except ExecError as e:
+    except (ExecError, _Unplanned) as e:
         _report(err_w, str(e))
     except OSError as e:
         _report(err_w, f"error during container init: {e.strerror or e}")
@@ -221,6 +229,19 @@ def child_main(
         _report(err_w, f"error during container init: {type(e).__name__}: {e}")
     finally:
         os._exit(code)
+
+
+class _Unplanned(Exception):
+    """The plan's second half failed: its message, as the parent would have said it."""
+
+
+def _finished(finish: Callable[[Plan], Plan], p: Plan) -> Plan:
+    try:
+        return finish(p)
+    except StartError as e:  # the parent adds the prefix again
+        raise _Unplanned(e.message.removeprefix(PREFIX)) from None
+    except Exception as e:  # noqa: BLE001 - worded as the shim words an executor's bug
+        raise _Unplanned(str(e)) from None
 
 
 def _report(fd: int, msg: str) -> None:

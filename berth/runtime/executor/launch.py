@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from berth.runtime import cgroups, syscalls
 from berth.runtime.executor.child import child_main
 from berth.runtime.executor.errors import PREFIX, StartError
-from berth.runtime.executor.planning import Plan, plan, plan_exec
+from berth.runtime.executor.planning import Plan, complete, entry, plan_exec
 from berth.runtime.syscalls import CLONE_NEWPID
 
 
@@ -30,7 +31,12 @@ def spawn(
     without it all three stdio fds are a pty slave of the caller's, which becomes the
     controlling tty. On failure raise StartError and leave nothing behind."""
     del console_fd  # the slave arrives as stdio; nothing else needs the master
-    p = plan(config, console_socket=-1 if console_socket is None else console_socket)
+    p = entry(config)
+    console = -1 if console_socket is None else console_socket
+
+    def finish(half: Plan) -> Plan:  # in the child
+        return complete(half, config, console_socket=console)
+
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
     try:
         if cg_path:
@@ -38,7 +44,7 @@ def spawn(
                 cgroups.create(cg_path, (config.get("linux") or {}).get("resources"))
             except OSError as e:
                 raise StartError(f"{PREFIX}unable to apply cgroup configuration: {e}") from None
-        return _launch(p, stdio)
+        return _launch(p, stdio, finish)
     except BaseException:
         if cg_path:
             try:
@@ -116,12 +122,16 @@ class _NamespaceFds:
         self.opened = []
 
 
-def _launch(p: Plan, stdio: tuple[int, int, int]) -> int:
-    """Fork the child that replays `p` and wait until it has exec'd (or failed)."""
+Finish = Callable[[Plan], Plan]
+
+
+def _launch(p: Plan, stdio: tuple[int, int, int], finish: Finish | None = None) -> int:
+    """Fork the child that replays `p` (completed by `finish` in the child) and wait until
+    it has exec'd (or failed)."""
     ns = _NamespaceFds(p)
     try:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = _fork(p, ns, stdio, err_r, err_w)
+        pid = _fork(p, ns, stdio, err_r, err_w, finish)
         failure = _read_all(err_r)
         if failure:
             os.waitpid(pid, 0)
@@ -159,7 +169,14 @@ def _fork_in_cgroup(p: Plan) -> tuple[int, Plan]:
     return os.fork(), p
 
 
-def _fork(p: Plan, ns: _NamespaceFds, stdio: tuple[int, int, int], err_r: int, err_w: int) -> int:
+def _fork(
+    p: Plan,
+    ns: _NamespaceFds,
+    stdio: tuple[int, int, int],
+    err_r: int,
+    err_w: int,
+    finish: Finish | None = None,
+) -> int:
     """Fork the child into the plan's pid namespace (and cgroup2 directory); the parent
     gets the pid and keeps `err_r` only."""
     sys_ = syscalls.sys_
@@ -174,7 +191,7 @@ def _fork(p: Plan, ns: _NamespaceFds, stdio: tuple[int, int, int], err_r: int, e
             sys_.setns(ns.pid, CLONE_NEWPID)
         pid, p = _fork_in_cgroup(p)
         if pid == 0:
-            child_main(p, stdio, ns.joins, err_r, err_w)
+            child_main(p, stdio, ns.joins, err_r, err_w, finish)
     except OSError as e:
         os.close(err_r)
         raise StartError(f"{PREFIX}{e}") from None

@@ -1,6 +1,12 @@
-"""Work out, in the parent, everything a container's init or an exec needs: the
-namespaces, cgroups, filesystem steps, identity, limits and the compiled seccomp
-filter. The child then only replays the Plan (child.py)."""
+"""Work out everything a container's init or an exec needs: the namespaces, cgroups,
+filesystem steps, identity, limits and the compiled seccomp filter. The child then only
+replays the Plan (child.py).
+
+A container's init is planned in two halves: `entry` in the parent (what the fork itself
+needs: the namespaces, the pid namespace only a fork enters, the cgroup it is forked
+into) and `complete` in the child, after the fork. The shim then never builds the rest
+of the plan: its objects would be ~0.5 MiB of pages copied on write in every shim, for
+a plan used once."""
 
 from __future__ import annotations
 
@@ -142,18 +148,34 @@ def _has_cap(cap: int) -> bool:
 
 def plan(config: dict, *, console_socket: int = -1) -> Plan:
     """Work out the child's steps from an OCI config (raises StartError if unusable).
-    With `console_socket` a terminal process gets a console made in its own devpts."""
-    process = config.get("process") or {}
+    With `console_socket` a terminal process gets a console made in its own devpts.
+    Both halves at once; a launch runs `complete` in the child."""
+    return complete(entry(config), config, console_socket=console_socket)
+
+
+def entry(config: dict) -> Plan:
+    """The half of the plan the fork needs, in the parent: the namespaces to enter and the
+    cgroup the child is forked into (raises StartError if unusable)."""
     linux = config.get("linux") or {}
     p = Plan()
+    _plan_namespaces(p, linux.get("namespaces") or [])
+    cg_path = linux.get("cgroupsPath") or ""
+    if cg_path:
+        p.procs_files, p.cgroup2_dir = cgroups.entry(cg_path)
+    return p
+
+
+def complete(p: Plan, config: dict, *, console_socket: int = -1) -> Plan:
+    """The rest of `entry`'s plan: process, identity, limits, seccomp, root filesystem."""
+    process = config.get("process") or {}
+    linux = config.get("linux") or {}
     _plan_process(p, process)
     if p.terminal and console_socket >= 0:
         p.console_socket = console_socket
         size = process.get("consoleSize") or {}
         p.console_size = (int(size.get("height") or 0), int(size.get("width") or 0))
     _plan_seccomp(p, linux.get("seccomp"))
-    _plan_namespaces(p, linux.get("namespaces") or [])
-    _plan_filesystem(p, config, linux.get("cgroupsPath") or "")
+    _plan_rootfs(p, config, linux.get("cgroupsPath") or "")
     if p.unshare_flags & CLONE_NEWUTS:
         p.hostname = config.get("hostname") or ""
         p.domainname = config.get("domainname") or ""
@@ -180,12 +202,11 @@ def _plan_namespaces(p: Plan, namespaces: list[dict]) -> None:
     p.loopback = bool(p.unshare_flags & CLONE_NEWNET)
 
 
-def _plan_filesystem(p: Plan, config: dict, cg_path: str) -> None:
-    """The cgroup to join and the root filesystem's steps (rootfs.plan)."""
+def _plan_rootfs(p: Plan, config: dict, cg_path: str) -> None:
+    """The root filesystem's steps (rootfs.plan), with the container's cgroup bound in."""
     binds: tuple[tuple[str, str], ...] = ()
     host = tuple(cgroups.host_mounts())
     if cg_path:
-        p.procs_files, p.cgroup2_dir = cgroups.entry(cg_path)
         # through cgroups.join, like every other cgroup path: a ".." cannot reach past a
         # hierarchy's root into a host directory that would then be bound in
         binds = tuple(
