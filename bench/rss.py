@@ -24,16 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "bench"))
+
+from run import rss_kib  # noqa: E402
+
 from tests.conftest import Daemon, cleanup_root, takes_back_default_bridge  # noqa: E402
 
 DOCKER = "/usr/local/bin/docker"
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> int:

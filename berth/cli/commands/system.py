@@ -32,6 +32,7 @@ def _client_version(context: str = "default") -> dict[str, Any]:
     from berth import __version__
     from berth.constants import API_VERSION
 
+    host = os.uname()
     return {
         "Platform": {"Name": "berth"},
         "Version": __version__,
@@ -40,8 +41,8 @@ def _client_version(context: str = "default") -> dict[str, Any]:
         "GoVersion": "python" + sys.version.split()[0],  # platform.python_version()
         "GitCommit": "",
         "BuildTime": "",
-        "Os": os.uname().sysname.lower(),
-        "Arch": _arch(os.uname().machine),
+        "Os": host.sysname.lower(),
+        "Arch": _arch(host.machine),
         "Context": context,
     }
 

@@ -182,13 +182,13 @@ async def read_logs(
 # wrapper between two payloads is one separator, and a block whose backslashes are exactly
 # its lines' final "\\n"s has no other escapes to decode.
 _HEAD = b'{"log":"'
+_NAMES = {STDOUT: b"stdout", STDERR: b"stderr"}
 _SEP = {
     s: re.compile(rb'\\n","stream":"' + n + rb'","time":"[^"\n]*"\}\n\{"log":"')
-    for s, n in ((STDOUT, b"stdout"), (STDERR, b"stderr"))
+    for s, n in _NAMES.items()
 }
 _LAST = {
-    s: re.compile(rb'\\n","stream":"' + n + rb'","time":"[^"\n]*"\}\n\Z')
-    for s, n in ((STDOUT, b"stdout"), (STDERR, b"stderr"))
+    s: re.compile(rb'\\n","stream":"' + n + rb'","time":"[^"\n]*"\}\n\Z') for s, n in _NAMES.items()
 }
 
 
@@ -196,7 +196,6 @@ try:  # the same in C (setup.py builds it where a compiler is): ~10x faster
     from berth.engine.containers._jsonlog import plain_payload as _c_plain
 except ImportError:  # pragma: no cover - an install without the accelerator
     _c_plain = None
-_NAMES = {STDOUT: b"stdout", STDERR: b"stderr"}
 
 
 def _plain(block: bytes, stream: int) -> bytes | None:

@@ -8,11 +8,10 @@ import errno
 import os
 import signal
 import stat
-from collections.abc import Callable
 
 from berth.runtime import rootfs, syscalls
 from berth.runtime.executor.errors import PREFIX, ExecError, StartError, go_err
-from berth.runtime.executor.planning import Plan
+from berth.runtime.executor.planning import Finish, Plan
 from berth.runtime.syscalls import (
     CLOSE_RANGE_CLOEXEC,
     KEY_USR_SEARCH,
@@ -209,7 +208,7 @@ def child_main(
     join_fds: list[tuple[int, int]],
     err_r: int,
     err_w: int,
-    finish: Callable[[Plan], Plan] | None = None,
+    finish: Finish | None = None,
 ) -> None:
     """The forked child's whole life: complete the plan (`finish`), set up and exec, or
     report why not on `err_w` and exit 127. Never returns."""
@@ -235,7 +234,7 @@ class _Unplanned(Exception):
     """The plan's second half failed: its message, as the parent would have said it."""
 
 
-def _finished(finish: Callable[[Plan], Plan], p: Plan) -> Plan:
+def _finished(finish: Finish, p: Plan) -> Plan:
     try:
         return finish(p)
     except StartError as e:  # the parent adds the prefix again

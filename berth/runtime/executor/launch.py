@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 from berth.runtime import cgroups, syscalls
 from berth.runtime.executor.child import child_main
 from berth.runtime.executor.errors import PREFIX, StartError
-from berth.runtime.executor.planning import Plan, complete, entry, plan_exec
+from berth.runtime.executor.planning import Finish, Plan, complete, entry, plan_exec
 from berth.runtime.syscalls import CLONE_NEWPID
 
 
@@ -120,9 +119,6 @@ class _NamespaceFds:
         for fd in self.opened:
             os.close(fd)
         self.opened = []
-
-
-Finish = Callable[[Plan], Plan]
 
 
 def _launch(p: Plan, stdio: tuple[int, int, int], finish: Finish | None = None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from berth.runtime import capabilities, cgroups, rootfs, seccomp
@@ -144,6 +145,10 @@ def _has_cap(cap: int) -> bool:
     except OSError:
         pass
     return False
+
+
+# what completes `entry`'s half of a plan, in the child (launch.spawn makes one)
+Finish = Callable[[Plan], Plan]
 
 
 def plan(config: dict, *, console_socket: int = -1) -> Plan:

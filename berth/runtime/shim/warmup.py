@@ -45,7 +45,6 @@ def rehearse(rounds: int = 20) -> None:
             )
         for _ in range(rounds):
             _rehearse_once(bundle)
-        _rehearse_plan(rounds)
     except Exception as e:  # only an optimisation: never let it stop the zygote
         log(f"rehearsal failed: {e}")
     finally:
@@ -85,28 +84,6 @@ def _rehearse_once(bundle: str) -> None:
     waiter.close()
     sh.poller.close()
     os.unlink(EXIT_FILE)
-
-
-def _rehearse_plan(rounds: int) -> None:
-    """Plan a default container's start (the executor's first step in a shim), so that
-    the code it runs is warm and specialized in the pages every shim shares: a shim that
-    plans cold copies ~0.6 MiB of them."""
-    from berth.runtime import capabilities, executor, spec
-    from berth.runtime.seccomp import profile
-
-    rt = spec.RuntimeSpec(
-        id="rehearsal",
-        rootfs="/",
-        args=["true"],
-        env=["PATH=/usr/bin:/bin"],
-        hostname="rehearsal",
-        cgroup_path="/berth-rehearsal/none",
-    )
-    if profile.available():
-        rt.seccomp = profile.to_oci(profile.default_profile(), list(capabilities.DOCKER_DEFAULT))
-    raw = json.dumps(spec.to_oci(rt))
-    for _ in range(rounds):
-        executor.plan(json.loads(raw))
 
 
 def _client(sh: Shim, req: dict[str, Any]) -> socket.socket:
