@@ -4,12 +4,13 @@ A `docker run` must not pay a Python interpreter start for its shim, and shims m
 daemon. berthd calls `Zygote.fork()` first thing in main(), before the event loop and before heavy
 imports; the child imports only what a shim needs and then serves requests on a socketpair.
 
-For each request the zygote forks and goes straight back to waiting: every page it wrote after a
-fork would become private to that shim (copy-on-write), so it does nothing else. The child calls
-setsid(), forks the shim, waits until the shim reports on a readiness pipe that its control socket
-is listening, replies to the daemon and exits; the shim is reparented away from the zygote and the
-daemon and, not being a session leader, can never acquire a controlling terminal. The zygote
-ignores SIGCHLD so those intermediate children are reaped by the kernel.
+The zygote keeps one shim forked ahead (a spare), which waits for its request on a pipe: a
+request costs no fork, only the shim's own setup. Every page the zygote writes after a fork
+would become private to that shim (copy-on-write), so it does little else. A spare is forked
+through an intermediate child that calls setsid() and exits: the shim is reparented to the
+zygote (a subreaper that ignores SIGCHLD, so the kernel reaps it) and, not being a session
+leader, can never acquire a controlling terminal. Once handed its request the shim reports on
+a readiness pipe that its control socket is listening, and the zygote replies to the daemon.
 
 Wire format on the socketpair (SOCK_SEQPACKET: one JSON object per message)::
 
@@ -34,6 +35,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # asyncio is the daemon's; the zygote and its shims never imp
 log = logging.getLogger("berth.zygote")
 
 READY_TIMEOUT = 10.0
+REFILL_DELAY = 0.02  # idle seconds before the next spare shim is forked
 _MAXFD = max(os.sysconf("SC_OPEN_MAX"), 1 << 20)
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -318,26 +321,135 @@ def _zygote_main(sock: socket.socket, daemon_pid: int, memory_merge: bool = Fals
             memmerge.mark_mergeable()  # inherited by every shim forked from here on
         except OSError as e:
             log.warning("shim pages cannot be merged: %s", e)
+    _Loop(sock).run()
 
-    while True:
+
+class _Spare:
+    """A shim forked ahead of its request: it waits for the request on REQ_W's pipe and
+    reports its readiness on READY_R's (see _spare_main)."""
+
+    __slots__ = ("req_w", "ready_r")
+
+    def __init__(self, req_w: int, ready_r: int) -> None:
+        self.req_w = req_w
+        self.ready_r = ready_r
+
+
+class _Pending:
+    """A request handed to a spare, until its shim reports (or times out)."""
+
+    __slots__ = ("seq", "id", "deadline", "data")
+
+    def __init__(self, seq: Any, id: str, deadline: float) -> None:
+        self.seq = seq
+        self.id = id
+        self.deadline = deadline
+        self.data = b""
+
+
+class _Loop:
+    """The zygote's loop: one spare shim kept forked ahead, so that a request costs no
+    fork; the replies sent as the shims report ready.
+
+    The two forks of a shim (~2.5 ms) are what a start waited for. The next spare is forked
+    once the zygote has been idle for REFILL_DELAY, so that its forks do not compete for
+    the CPU with the start that took the last one; a request that finds none forks one at
+    once. Only the zygote holds the daemon's socket: a spare holds its two pipes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.spare: _Spare | None = None
+        self.pending: dict[int, _Pending] = {}
+        self.refill_at = 0.0
+
+    def run(self) -> None:
+        fd = self.sock.fileno()
+        while True:
+            now = time.monotonic()
+            if self.spare is None and now >= self.refill_at:
+                self.spare = _fork_spare(self.sock)
+            timeout = None if self.spare is not None else max(0.0, self.refill_at - now)
+            for p in self.pending.values():
+                left = max(0.0, p.deadline - now)
+                timeout = left if timeout is None else min(timeout, left)
+            try:
+                readable, _, _ = select.select([fd, *self.pending], [], [], timeout)
+            except InterruptedError:
+                continue
+            for r in readable:
+                if r != fd:
+                    self._on_ready(r)
+            now = time.monotonic()
+            for r in [r for r, p in self.pending.items() if now >= p.deadline]:
+                p = self.pending.pop(r)
+                os.close(r)
+                msg = f"shim for {p.id} did not come up in {READY_TIMEOUT:.0f}s"
+                self._reply({"seq": p.seq, "error": msg})
+            if fd in readable and not self._on_request():
+                return
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        self.sock.send(json.dumps(reply).encode())
+
+    def _on_request(self) -> bool:
+        """False once the daemon is gone."""
         try:
-            data = sock.recv(65536)
+            data = self.sock.recv(65536)
         except InterruptedError:
-            continue
+            return True
         if not data:
-            return
+            if self.spare is not None:
+                os.close(self.spare.req_w)  # EOF: the spare ends
+                os.close(self.spare.ready_r)
+            return False
         try:
             seq, req = _parse(data)
         except (ValueError, KeyError, AttributeError, TypeError) as e:
             # no seq: the daemon takes a seq-less reply as the answer to its pending request
-            sock.send(json.dumps({"error": f"malformed shim request: {e}"}).encode())
-            continue
-        if os.fork() == 0:
-            code = 1
+            self._reply({"error": f"malformed shim request: {e}"})
+            return True
+        for attempt in (1, 2):
+            spare = self.spare or _fork_spare(self.sock)
+            self.spare = None
             try:
-                code = _intermediate(sock, seq, req)
+                _write_all(spare.req_w, data)
+            except OSError:
+                os.close(spare.ready_r)  # that spare died (an OOM kill, an admin): another
+                if attempt == 2:
+                    self._reply({"seq": seq, "error": f"shim for {req.id} could not be forked"})
+                    return True
+                continue
             finally:
-                os._exit(code)
+                os.close(spare.req_w)
+            self.pending[spare.ready_r] = _Pending(seq, req.id, time.monotonic() + READY_TIMEOUT)
+            break
+        self.refill_at = time.monotonic() + REFILL_DELAY
+        return True
+
+    def _on_ready(self, r: int) -> None:
+        p = self.pending[r]
+        try:
+            chunk = os.read(r, 4096)
+        except OSError:
+            chunk = b""
+        p.data += chunk
+        if chunk and not p.data.endswith(b"\n"):
+            return
+        del self.pending[r]
+        os.close(r)
+        text = p.data.decode(errors="replace").strip()
+        if text.startswith("!"):
+            self._reply({"seq": p.seq, "error": text[1:]})
+        elif not text.isdigit():
+            msg = f"shim for {p.id} exited before it was ready (see shim.log)"
+            self._reply({"seq": p.seq, "error": msg})
+        else:
+            self._reply({"seq": p.seq, "pid": int(text)})
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _parse(data: bytes) -> tuple[Any, ShimRequest]:
@@ -352,56 +464,61 @@ def _parse(data: bytes) -> tuple[Any, ShimRequest]:
     )
 
 
-def _intermediate(sock: socket.socket, seq: Any, req: ShimRequest) -> int:
-    """Fork the shim, wait until it is ready, reply to the daemon."""
-    os.setsid()
-    r, w = os.pipe()
+def _fork_spare(sock: socket.socket) -> _Spare:
+    """Fork the next spare shim through an intermediate child, which calls setsid() and
+    exits once it has forked: the shim is reparented to us (a subreaper that ignores
+    SIGCHLD) and, not being a session leader, can never acquire a controlling terminal."""
+    req_r, req_w = os.pipe()
+    ready_r, ready_w = os.pipe()
     if os.fork() == 0:
         code = 1
         try:
-            os.close(r)
-            code = _shim_child(sock, req, w)
+            os.close(req_w)
+            os.close(ready_r)
+            os.setsid()
+            if os.fork() == 0:
+                code = 1
+                try:
+                    code = _spare_main(sock, req_r, ready_w)
+                finally:
+                    os._exit(code)
+            code = 0
         finally:
             os._exit(code)
-    os.close(w)
-    try:
-        reply = {"seq": seq, "pid": _await_ready(r, req)}
-    except RuntimeError as e:
-        reply = {"seq": seq, "error": str(e)}
-    sock.send(json.dumps(reply).encode())
-    return 0
+    os.close(req_r)
+    os.close(ready_w)
+    return _Spare(req_w, ready_r)
 
 
-def _await_ready(r: int, req: ShimRequest) -> int:
-    data = b""
-    while not data.endswith(b"\n"):
-        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
-        if not ready:
-            raise RuntimeError(f"shim for {req.id} did not come up in {READY_TIMEOUT:.0f}s")
-        chunk = os.read(r, 4096)
-        if not chunk:
-            break
-        data += chunk
-    text = data.decode(errors="replace").strip()
-    if text.startswith("!"):
-        raise RuntimeError(text[1:])
-    if not text.isdigit():
-        raise RuntimeError(f"shim for {req.id} exited before it was ready (see shim.log)")
-    return int(text)
+def _spare_main(sock: socket.socket, req_r: int, ready_w: int) -> int:
+    """A spare shim's life: wait for its request (EOF: the zygote is gone, or is ending),
+    then become that request's shim, reporting on the readiness pipe."""
+    import fcntl
 
-
-def _shim_child(sock: socket.socket, req: ShimRequest, ready_w: int) -> int:
-    # Only our readiness pipe survives: no zygote socket, nothing of the daemon.
+    # Only our two pipes survive (readiness as 3, the request as 4): no zygote socket,
+    # no other spare's pipe, nothing of the daemon.
     sock.detach()
-    if ready_w != 3:
-        os.dup2(ready_w, 3)
-        os.close(ready_w)
-    os.set_inheritable(3, False)
-    os.closerange(4, _MAXFD)
+    hi = [fcntl.fcntl(f, fcntl.F_DUPFD_CLOEXEC, 16) for f in (ready_w, req_r)]
+    os.dup2(hi[0], 3, inheritable=False)
+    os.dup2(hi[1], 4, inheritable=False)
+    os.closerange(5, _MAXFD)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # SIGCHLD must be default again: we waitpid() the container, and ignored signals survive exec
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+    chunks = []
+    while True:
+        try:
+            b = os.read(4, 65536)
+        except InterruptedError:
+            continue
+        if not b:
+            break
+        chunks.append(b)
+    os.close(4)
+    if not chunks:
+        return 0
+    _, req = _parse(b"".join(chunks))
     try:
         _redirect(1, "/dev/null", os.O_WRONLY)
         _redirect(2, os.path.join(req.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)

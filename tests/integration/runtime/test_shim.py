@@ -494,6 +494,70 @@ def test_shim_outlives_the_zygote_and_holds_no_foreign_fds(boxes: Boxes) -> None
     assert_all_gone(box)
 
 
+def _spares(zygote_pid: int) -> list[int]:
+    """The zygote's spare shims: its live children other than an intermediate (which is
+    itself a session leader, and exits at once)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, ppid, sid = fields[0], int(fields[1]), int(fields[3])
+        if ppid == zygote_pid and state != "Z" and sid != int(d):
+            out.append(int(d))
+    return out
+
+
+def _one_spare(zygote_pid: int, other_than: int = 0) -> int:
+    found: list[int] = []
+
+    def spare() -> bool:
+        found[:] = [p for p in _spares(zygote_pid) if p != other_than]
+        return len(found) == 1
+
+    wait_for(spare, timeout=5, what="one spare shim forked ahead")
+    return found[0]
+
+
+def test_a_request_takes_the_spare_forked_ahead(boxes: Boxes) -> None:
+    own = Zygote.fork()
+    try:
+        spare = _one_spare(own.pid)
+        box = run(boxes.make(["sleep", "1000"], zygote=own))
+        assert box.shim_pid == spare  # no fork on the request's path
+        # the next spare is forked once the zygote is idle; the used one is a shim now
+        nxt = _one_spare(own.pid, other_than=spare)
+        assert nxt != spare
+    finally:
+        own.close()
+    assert wait_gone(own.pid)
+    assert wait_gone(nxt)  # an unused spare ends with its zygote
+    assert not _proc_gone(box.shim_pid)  # a shim does not
+    assert run(box.client.state())["status"] == "created"
+
+
+def test_a_dead_spare_is_replaced_on_the_request(boxes: Boxes) -> None:
+    own = Zygote.fork()
+    try:
+        spare = _one_spare(own.pid)
+        os.kill(spare, signal.SIGKILL)
+        assert wait_gone(spare)
+        box = run(boxes.make(["true"], zygote=own))
+        assert box.shim_pid != spare
+
+        async def use() -> ExitStatus:
+            box.pid = await box.client.start()
+            return await box.client.wait()
+
+        assert run(use()).exit_code == 0
+    finally:
+        own.close()
+    assert wait_gone(own.pid)
+
+
 # ---- measurements ----------------------------------------------------------------------------
 
 
