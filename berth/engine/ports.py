@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from berth.runtime.shim.protocol import start_error_exit_code
 from berth.runtime.shim_client import ExitStatus, RuntimeStartError, ShimError, ShimGoneError
 from berth.runtime.spec import RuntimeSpec
+from berth.runtime.startgate import StartGate
 from berth.runtime.zygote import ShimRequest
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RuntimeSpec",
     "RuntimeStartError",
     "Shim",
+    "StartGate",
     "ShimError",
     "ShimGoneError",
     "ShimRequest",
@@ -43,8 +45,9 @@ Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class Shim(Protocol):
     """The shim of one container (found by its bundle): its client operations."""
 
-    async def start(self) -> int:
-        """Start the container's process; its host pid. RuntimeStartError if it cannot."""
+    async def start(self, gate: bool = False) -> int:
+        """Start the container's process; its host pid. RuntimeStartError if it cannot.
+        GATE: the process waits at the start gate (`Runtime.start_gate`) before its execve."""
         ...
 
     async def attach(self, stdin: bool, stdout: bool, stderr: bool) -> Streams:
@@ -117,6 +120,11 @@ class Runtime(Protocol):
     # ---- bundle and shim -------------------------------------------------------
     def write_bundle(self, bundle: Path, spec: RuntimeSpec) -> None:
         """Write the OCI bundle's config.json for SPEC."""
+        ...
+
+    def start_gate(self, bundle: Path) -> StartGate:
+        """The gate the process of BUNDLE's next start waits at (open it, then close it
+        once the start has returned; closed unopened, the start is called off)."""
         ...
 
     def find_init(self) -> str | None:

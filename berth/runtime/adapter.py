@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from berth.runtime import capabilities, cgroups, rootfs, spec
+from berth.runtime import capabilities, cgroups, rootfs, spec, startgate
 from berth.runtime.shim_client import ExitStatus, ShimClient, read_exit_file
 from berth.runtime.zygote import ShimRequest
 
@@ -42,6 +42,9 @@ class RuntimeAdapter:
     # ---- bundle and shim -------------------------------------------------------
     def write_bundle(self, bundle: Path, runtime_spec: spec.RuntimeSpec) -> None:
         spec.write_bundle(bundle, runtime_spec)
+
+    def start_gate(self, bundle: Path) -> startgate.StartGate:
+        return startgate.StartGate(bundle)
 
     def find_init(self) -> str | None:
         return spec.find_init()

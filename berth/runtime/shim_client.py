@@ -130,9 +130,13 @@ class ShimClient:
             raise ShimError(str(reply["error"]))
         return reply
 
-    async def start(self) -> int:
-        """Start the container; returns its host pid. Raises RuntimeStartError if it cannot."""
-        reply, _, writer = await self._request({"op": "start"})
+    async def start(self, gate: bool = False) -> int:
+        """Start the container; returns its host pid. Raises RuntimeStartError if it cannot.
+        GATE: the process waits at the bundle's start gate (startgate.py) before its execve,
+        and this returns once it has exec'd."""
+        reply, _, writer = await self._request(
+            {"op": "start", "gate": True} if gate else {"op": "start"}
+        )
         writer.close()
         if "error" in reply:
             cls = RuntimeStartError if reply.get("start_error") else ShimError

@@ -340,6 +340,22 @@ class Syscalls:
         )
         self._check(ret, f"close_range({first}, {last})")
 
+    def wait_gate(self, fd: int) -> None:
+        """Wait at the start gate FD (startgate.py) and close it: returns once it opens,
+        raises ECANCELED if it was let go instead."""
+        os.set_blocking(fd, True)
+        try:
+            while True:
+                try:
+                    got = os.read(fd, 1)
+                except InterruptedError:
+                    continue
+                break
+        finally:
+            os.close(fd)
+        if got != b"\x01":
+            raise OSError(errno.ECANCELED, "the start was called off")
+
     # -- files (here so the fake sees every side effect of container setup) ---
     def mkdir(self, path: str, mode: int = 0o755) -> None:
         """mkdir(2)."""

@@ -32,7 +32,7 @@ from typing import Any
 from berth.engine.containers import hostopts
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.model import Container
-from berth.engine.ports import Runtime, RuntimeSpec, ShimRequest
+from berth.engine.ports import Runtime, RuntimeSpec, ShimRequest, StartGate
 
 log = logging.getLogger("berth.containers")
 
@@ -138,19 +138,22 @@ class RunResources:
     # ---- acquire ---------------------------------------------------------
     async def acquire(
         self, c: Container, cgroup: str, spec_for: Callable[[str], RuntimeSpec]
-    ) -> Path:
-        """Mount the root filesystem, set up /dev/shm and the network, write the bundle
-        (SPEC_FOR builds the runtime spec on the mounted root; it takes the volumes' mounts)
-        and fork the shim. All of it is given back if any step fails.
+    ) -> tuple[Path, StartGate | None]:
+        """Mount the root filesystem, set up /dev/shm and the network's first half, write
+        the bundle (SPEC_FOR builds the runtime spec on the mounted root; it takes the
+        volumes' mounts) and fork the shim. All of it is given back if any step fails.
 
         The shim is forked first and comes up while the rest is done (it reads config.json
-        only when asked to start): a fork of the zygote and the shim's setup take ~3 ms."""
+        only when asked to start). The network's second half (its interfaces) is made by
+        `plug` while the process is set up: the returned gate, when not None, is what the
+        process waits at meanwhile."""
         self._write(c.id, self._plan(c, cgroup))
         image = self.images.get(c.image_id)
         odir = self.overlay_dir / c.id
         merged = str(odir / "merged")
         bundle = self.bundle(c.id)
         spawn: asyncio.Future[int] | None = None
+        gate: StartGate | None = None
         try:
             self.runtime.mount_rootfs(
                 self.images.layer_dirs(image), str(odir / "upper"), str(odir / "work"), merged
@@ -160,15 +163,28 @@ class RunResources:
                 (bundle / stale).unlink(missing_ok=True)
             spawn = asyncio.ensure_future(self.runtime.spawn_shim(self._shim_request(c)))
             self._prepare_shm(c)
+            netns = None
             if self.network is not None:
-                await self.network.attach(c)
+                netns = await self.network.prepare(c)
             self.runtime.write_bundle(bundle, spec_for(merged))
+            if netns is not None:
+                gate = self.runtime.start_gate(bundle)
             await spawn
         except BaseException:
+            if gate is not None:
+                gate.close()
             await self._end_spawned(spawn, bundle)
             await self.release(c, cgroup=False)
             raise
-        return bundle
+        return bundle, gate
+
+    async def plug(self, c: Container, gate: StartGate) -> None:
+        """While C's process is set up (and waits at GATE): its network's interfaces; then
+        the gate opens. The caller closes the gate once the start has returned; closed
+        unopened (this failed), the process ends there and the start fails."""
+        if self.network is not None:
+            await self.network.plug(c)
+        gate.open()
 
     def _shim_request(self, c: Container) -> ShimRequest:
         return ShimRequest(

@@ -22,7 +22,7 @@ from berth.engine.containers.core import ServiceCore, _Live, _Watch
 from berth.engine.containers.model import Container, CreateRequest, HostConfig, State
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import Conflict, EngineError, InvalidParameter, NotModified, SystemError_
-from berth.engine.ports import ExitStatus, RuntimeSpec, RuntimeStartError
+from berth.engine.ports import ExitStatus, RuntimeSpec, RuntimeStartError, StartGate
 
 log = logging.getLogger("berth.containers")
 
@@ -117,15 +117,14 @@ class Starting(ServiceCore):
 
     async def _start_locked(self, c: Container, w: _Watch) -> None:
         try:
-            bundle = await self.run.acquire(
+            bundle, gate = await self.run.acquire(
                 c, self.cgroup_path(c), lambda rootfs: self._runtime_spec(c, rootfs)
             )
-        except EngineError as exc:
-            await self._start_failed(c, w, exc.message)
-            raise
         except Exception as exc:
-            err = SystemError_(f"failed to create task for container: {exc}")
+            err = self._start_error(exc)
             await self._start_failed(c, w, err.message)
+            if err is exc:
+                raise
             raise err from exc
         faults.point("start:after-spawn")
         shim = self.runtime.shim(bundle)
@@ -141,7 +140,15 @@ class Starting(ServiceCore):
         live = _Live(shim, asyncio.get_running_loop().create_future())
         self._live[c.id] = live
         try:
-            pid = await shim.start()
+            pid = await self._start_process(c, shim, gate)
+        except _PlugFailed as failed:
+            self._live.pop(c.id, None)
+            with contextlib.suppress(Exception):
+                await shim.shutdown()
+            await self.run.release(c, cgroup=False)
+            err = self._start_error(failed.cause)
+            await self._start_failed(c, w, err.message)
+            raise err from failed.cause
         except RuntimeStartError as exc:
             self._live.pop(c.id, None)
             msg = f"failed to create task for container: OCI runtime create failed: {exc.message}: unknown"
@@ -164,6 +171,35 @@ class Starting(ServiceCore):
             raise SystemError_(f"failed to start container {c.id}: {exc}") from exc
         self.events.container(c, "start")
 
+    @staticmethod
+    def _start_error(exc: Exception) -> EngineError:
+        """What a client hears of a failure to set up a run."""
+        if isinstance(exc, EngineError):
+            return exc
+        return SystemError_(f"failed to create task for container: {exc}")
+
+    async def _start_process(self, c: Container, shim: Any, gate: StartGate | None) -> int:
+        """The shim's start; with GATE, the network's interfaces are made meanwhile, while
+        the process is set up behind the gate (it execs only once they are). Raises
+        _PlugFailed if they could not be made (the process ended at its gate)."""
+        if gate is None:
+            return int(await shim.start())
+        started = asyncio.ensure_future(shim.start(gate=True))
+        try:
+            try:
+                await self.run.plug(c, gate)
+            except Exception as exc:
+                gate.close()
+                await asyncio.wait([started])  # the start is called off: its error is ours
+                if not started.cancelled():
+                    started.exception()
+                raise _PlugFailed(exc) from exc
+            return int(await started)
+        finally:
+            gate.close()
+            if not started.done():
+                started.cancel()
+
     async def _start_failed(self, c: Container, w: _Watch, message: str) -> None:
         """The container never ran: tell attached clients, keep the error, and honour
         --rm (a client waiting for the removal must not hang)."""
@@ -175,6 +211,14 @@ class Starting(ServiceCore):
         self.store.save(c)
         if c.host_config.auto_remove:
             await self._auto_remove(c)
+
+
+class _PlugFailed(Exception):
+    """The network's interfaces could not be made while the process waited at its gate."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _Taken:

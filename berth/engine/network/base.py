@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from berth.engine.errors import NotFound
 from berth.engine.network import ipam
 from berth.engine.network.model import Network
-from berth.engine.network.port import Closable, NetworkHost
+from berth.engine.network.port import Closable, EndpointSpec, NetworkHost
 from berth.engine.network.portmap import Binding
 from berth.engine.network.store import NetworkStore
 
@@ -54,6 +54,8 @@ class ServiceState:
     _dns: dict[str, Closable]
     # container id -> the legacy links' variables for its process (made at attach)
     _link_env: dict[str, builtins.list[str]]
+    # container id -> its endpoints leased at `prepare`, their interfaces not made yet
+    _unplugged: dict[str, builtins.list[EndpointSpec]]
     # held while endpoints are made or taken down (addresses are picked under it)
     _lock: asyncio.Lock
 

@@ -62,15 +62,42 @@ class EndpointOps(ServiceState):
     async def attach(self, c: Any) -> str | None:
         """At start: the container's netns with its endpoints and published ports; returns
         the netns path to join (None: not ours to network)."""
+        path = await self.prepare(c)
+        if path is not None:
+            await self.plug(c)
+        return path
+
+    async def prepare(self, c: Any) -> str | None:
+        """At start, before the container's process is forked: its netns (which the process
+        joins), its addresses and its published ports, so that what a user can get wrong
+        fails before the process exists. `plug` then gives it its interfaces. Returns the
+        netns path to join (None: not ours to network)."""
         if not c.networks:
             return None
         self._link_env[c.id] = links.links_env(self.containers, c)
         async with self._lock:
             try:
                 await asyncio.to_thread(self.host.create_netns, c.id)
-                for i, name in enumerate(list(c.networks)):
-                    await self._join(c, self.get(name), f"eth{i}", default_route=i == 0)
+                specs = [
+                    await self._lease(c, self.get(name), f"eth{i}", default_route=i == 0)
+                    for i, name in enumerate(list(c.networks))
+                ]
+                self._unplugged[c.id] = specs
                 await publish.publish(self, c)
+            except BaseException:
+                await self._teardown(c)
+                raise
+        return self.host.netns_path(c.id)
+
+    async def plug(self, c: Any) -> None:
+        """The rest of a start after `prepare`: the veth pairs into the netns, the embedded
+        DNS server, /etc/hosts. It runs while the container's process is being set up (the
+        process waits at its start gate for this to return)."""
+        async with self._lock:
+            specs = self._unplugged.pop(c.id, [])
+            try:
+                if specs:
+                    await asyncio.to_thread(self._add_endpoints, specs)
                 await names.start_dns(self, c)
             except BaseException:
                 await self._teardown(c)
@@ -78,7 +105,10 @@ class EndpointOps(ServiceState):
             names.refresh_hosts(self, c)
             for name in c.networks:
                 self._event(self.get(name), "connect", c.id)
-            return self.host.netns_path(c.id)
+
+    def _add_endpoints(self, specs: builtins.list[EndpointSpec]) -> None:
+        for spec in specs:
+            self.host.add_endpoint(spec)
 
     async def detach(self, c: Any) -> None:
         """At exit (or a failed start): ports, endpoints, leases, the netns."""
@@ -155,6 +185,19 @@ class EndpointOps(ServiceState):
             raise
 
     async def _join(self, c: Any, n: Network, ifname: str, default_route: bool) -> None:
+        spec = await self._lease(c, n, ifname, default_route)
+        try:
+            await asyncio.to_thread(self.host.add_endpoint, spec)
+        except BaseException:
+            for a in (spec.address, spec.address6):
+                if a:
+                    self._release(n, a)
+            clear_endpoint(c.networks[n.name])
+            raise
+
+    async def _lease(self, c: Any, n: Network, ifname: str, default_route: bool) -> EndpointSpec:
+        """C's endpoint on N, without its interface yet: the addresses leased and recorded
+        on the endpoint; the spec of the interface to add."""
         ep = c.networks[n.name]
         if not self.host.bridge_exists(n.bridge):
             # gone (a reboot, another daemon's shutdown, an admin): berth makes it anew,
@@ -176,13 +219,6 @@ class EndpointOps(ServiceState):
             gateway6=n.gateway6 if ip6 and not n.internal else "",
             link_local=tuple((ep.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()),
         )
-        try:
-            await asyncio.to_thread(self.host.add_endpoint, spec)
-        except BaseException:
-            for a in (ip, ip6):
-                if a:
-                    self._release(n, a)
-            raise
         hostname = [c.config.hostname] if n.user_defined else []
         ep.update(
             EndpointID=secrets.token_hex(32),
@@ -197,6 +233,7 @@ class EndpointOps(ServiceState):
             DNSNames=([c.name, *(ep.get("Aliases") or []), *hostname] if n.user_defined else None),
             Ifname=ifname,
         )
+        return spec
 
     def _stop_serving(self, cid: str) -> builtins.list[Any]:
         """What berthd serves for CID goes (DNS, links' variables, port proxies); returns
@@ -211,6 +248,7 @@ class EndpointOps(ServiceState):
         return published
 
     async def _teardown(self, c: Any) -> None:
+        self._unplugged.pop(c.id, None)
         published = self._stop_serving(c.id)
         if published or any((c.ports or {}).values()):  # this berthd's, or a former one's
             await asyncio.to_thread(self.host.remove_port_rules, c.id)

@@ -62,6 +62,7 @@ class NetworkService(NetworkCrud, EndpointOps):
         self._published = {}
         self._dns = {}
         self._link_env = {}
+        self._unplugged = {}
         self._lock = asyncio.Lock()
         self._ensure_builtin()
 

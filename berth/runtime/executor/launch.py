@@ -21,6 +21,7 @@ def spawn(
     *,
     console_fd: int | None = None,
     console_socket: int | None = None,
+    gate: int = -1,
 ) -> int:
     """Start the container described by the OCI config dict; return the host pid of its
     init (a direct child of the caller) once execve has succeeded. stdio fds become
@@ -28,9 +29,11 @@ def spawn(
     its console in its own devpts and sends the master there (one message, the fd as
     SCM_RIGHTS, before execve: it is waiting once this returns; see receive_console);
     without it all three stdio fds are a pty slave of the caller's, which becomes the
-    controlling tty. On failure raise StartError and leave nothing behind."""
+    controlling tty. With `gate` (startgate.take's fd) the container waits at it, set up,
+    before its identity and execve. On failure raise StartError and leave nothing behind."""
     del console_fd  # the slave arrives as stdio; nothing else needs the master
     p = entry(config)
+    p.gate = gate
     console = -1 if console_socket is None else console_socket
 
     def finish(half: Plan) -> Plan:  # in the child

@@ -62,6 +62,8 @@ class Plan:
     # --console-socket); -1 if the caller hands us the terminal as stdio instead
     console_socket: int = -1
     console_size: tuple[int, int] = (0, 0)  # process.consoleSize (rows, columns)
+    # the start gate (startgate.py) waited at before the identity is taken, or -1
+    gate: int = -1
     uid: int = 0
     gid: int = 0
     groups: list[int] = field(default_factory=list)

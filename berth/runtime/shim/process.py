@@ -11,6 +11,7 @@ import signal
 import time
 from typing import Any
 
+from berth.runtime import startgate
 from berth.runtime.logfile import JsonFileWriter, format_time
 from berth.runtime.shim.clients import Conn, ConnServer
 from berth.runtime.shim.poller import Handler, R, log
@@ -136,8 +137,9 @@ class InitProcess(Process):
                 max_file=int(ann.get("org.berth.log.max-file") or 1),
             )
 
-    def start(self, on_exit: Handler) -> str | None:
-        """Start the container. Returns None, or why it could not start (its exit recorded)."""
+    def start(self, on_exit: Handler, gate: bool = False) -> str | None:
+        """Start the container (with GATE: it waits at the bundle's start gate before its
+        execve). Returns None, or why it could not start (its exit recorded)."""
         try:
             from berth.runtime import executor
         except ImportError as e:
@@ -154,9 +156,15 @@ class InitProcess(Process):
             h, w = self.io.size
             process = dict(config.get("process") or {}, consoleSize={"height": h, "width": w})
             config = dict(config, process=process)
+        gate_fd = -1
         try:
+            if gate:
+                gate_fd = startgate.take()
             pid = executor.spawn(
-                config, self.stdio, console_socket=self.console_child if self.tty else None
+                config,
+                self.stdio,
+                console_socket=self.console_child if self.tty else None,
+                gate=gate_fd,
             )
             if self.tty:
                 self._take_console(executor, pid)
@@ -166,6 +174,8 @@ class InitProcess(Process):
             return self.fail(f"unable to start container process: {e}")
         finally:
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            if gate_fd >= 0:
+                os.close(gate_fd)
         self.pid = pid
         self.status = "running"
         self.started_at = format_time(time.time_ns())

@@ -190,7 +190,7 @@ class Shim(ConnServer):
         if init.status != "created" or self.shutting_down:
             self.reply(conn, {"error": f"container is {init.status}: cannot start it"})
             return
-        failure = init.start(self._init_exited)
+        failure = init.start(self._init_exited, gate=req.get("gate") is True)
         if failure is not None:
             self.reply(conn, start_error_reply(failure))
         else:

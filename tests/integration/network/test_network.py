@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.network import nat
+from berth.engine.network import bridge, nat
 from tests.conftest import IS_ROOT, Daemon, _make_daemon
 from tests.waiting import wait_for
 
@@ -110,6 +110,28 @@ def test_default_bridge_address_route_and_hosts(dk) -> None:  # type: ignore[no-
     assert f"{ep['IPAddress']}\t{cid[:12]}" in out
     # the host reaches the container over the bridge
     assert _ok(dk("exec", cid, "cat", "/sys/class/net/eth0/mtu")).strip() == "1500"
+
+
+def test_an_interface_that_cannot_be_made_fails_the_start_and_gives_all_back(dk) -> None:  # type: ignore[no-untyped-def]
+    # The veth pair is made while the process is set up behind its start gate: a link of
+    # berth's name (another kind, an admin's) makes it fail there, after the shim's start
+    # began. The start fails as before, and nothing of the run is left.
+    cid = _ok(dk("create", "busybox", "sh", "-c", "echo ran")).strip()
+    link = bridge.host_veth_name(cid, "eth0")
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
+    try:
+        r = dk("start", "-a", cid)
+        assert r.returncode != 0 and "ran" not in r.stdout
+        assert "failed to create task for container" in r.stderr, r.stderr
+        st = _inspect(dk, cid)["State"]
+        assert st["Status"] == "created" and st["ExitCode"] == 128 and st["Error"], st
+        assert not os.path.exists(bridge.netns_path(cid))
+        ep = _inspect(dk, cid)["NetworkSettings"]["Networks"]["bridge"]
+        assert ep["IPAddress"] == ""
+        assert not [d for d in Path("/sys/fs/cgroup/memory").rglob(f"*{cid}*") if d.is_dir()]
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=True)
+    assert _ok(dk("start", "-a", cid)).strip() == "ran"  # and the next start works
 
 
 def test_network_none_and_host_unchanged(dk) -> None:  # type: ignore[no-untyped-def]

@@ -30,6 +30,7 @@ from berth.runtime.shim_client import (
     read_exit_file,
 )
 from berth.runtime.spec import RuntimeSpec, write_bundle
+from berth.runtime.startgate import StartGate
 from berth.runtime.zygote import ShimRequest, Zygote
 from berth.stdcopy import HEADER_SIZE, parse_header
 from tests.integration.runtime.conftest import cgroup_dirs
@@ -492,6 +493,64 @@ def test_shim_outlives_the_zygote_and_holds_no_foreign_fds(boxes: Boxes) -> None
 
     assert run(use()).exit_code == 137
     assert_all_gone(box)
+
+
+def _waiting_at_gate(cgroup: str) -> int:
+    """The pid of the container's child once it waits at its start gate: forked into the
+    cgroup, not exec'd yet (still the shim's interpreter), asleep in a pipe read."""
+    found: list[int] = []
+
+    def waiting() -> bool:
+        for d in cgroup_dirs(cgroup):
+            with contextlib.suppress(OSError):
+                pids = [int(x) for x in Path(d, "cgroup.procs").read_text().split()]
+                if len(pids) == 1:
+                    pid = pids[0]
+                    exe = os.readlink(f"/proc/{pid}/exe")
+                    wchan = Path(f"/proc/{pid}/wchan").read_text()
+                    if exe == os.readlink(f"/proc/{os.getpid()}/exe") and "pipe" in wchan:
+                        found[:] = [pid]
+                        return True
+        return False
+
+    wait_for(waiting, timeout=10, what="the container's child waiting at its start gate")
+    return found[0]
+
+
+def test_the_process_waits_at_its_start_gate_until_it_opens(boxes: Boxes) -> None:
+    async def go() -> tuple[int, int, ExitStatus]:
+        box = await boxes.make(["sh", "-c", "exit 5"])
+        gate = StartGate(Path(box.bundle))
+        try:
+            started = asyncio.ensure_future(box.client.start(gate=True))
+            waiting = await asyncio.to_thread(_waiting_at_gate, box.cgroup)
+            assert not started.done()
+            gate.open()
+            box.pid = await started
+        finally:
+            gate.close()
+        return waiting, box.pid, await box.client.wait()
+
+    waiting, pid, status = run(go())
+    assert pid == waiting and status.exit_code == 5
+    assert_all_gone(boxes.made[-1])
+
+
+def test_a_gate_let_go_unopened_calls_the_start_off(boxes: Boxes) -> None:
+    async def go() -> str:
+        box = await boxes.make(["sleep", "1000"])
+        gate = StartGate(Path(box.bundle))
+        try:
+            started = asyncio.ensure_future(box.client.start(gate=True))
+            await asyncio.to_thread(_waiting_at_gate, box.cgroup)
+        finally:
+            gate.close()
+        with pytest.raises(RuntimeStartError) as info:
+            await started
+        return str(info.value)
+
+    assert "the start was called off" in run(go())
+    assert_all_gone(boxes.made[-1])  # nothing ran: no process, no cgroup, no shim
 
 
 def _spares(zygote_pid: int) -> list[int]:

@@ -23,6 +23,7 @@ from berth.engine.ports import (
     ShimError,
     ShimGoneError,
     ShimRequest,
+    StartGate,
 )
 
 NOW = "2026-12-02T10:00:00.000000000Z"
@@ -105,7 +106,7 @@ class FakeShim:
             fut.set_exception(ShimGoneError(f"shim of {self.bundle} closed the connection"))
 
     # ---- the client operations (berth.engine.ports.Shim) ----------------------
-    async def start(self) -> int:
+    async def start(self, gate: bool = False) -> int:
         self._check()
         self.rt.calls.append(("start", self.cid))
         err = self.rt.start_errors.get(self.cid)
@@ -264,6 +265,10 @@ class FakeRuntime:
         Path(bundle).mkdir(parents=True, exist_ok=True)
         self.specs[spec.id] = spec
         self.cgroups.add(spec.cgroup_path)
+
+    def start_gate(self, bundle: Path) -> StartGate:
+        self.calls.append(("start_gate", Path(bundle).name))
+        return StartGate(Path(bundle))
 
     def find_init(self) -> str | None:
         return self.init_path

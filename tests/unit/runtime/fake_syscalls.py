@@ -125,6 +125,9 @@ class FakeSyscalls(Syscalls):
     def close_range(self, first: int, last: int, flags: int = 0) -> None:
         self._rec("close_range", first, last, flags)
 
+    def wait_gate(self, fd: int) -> None:
+        self._rec("wait_gate", fd)
+
     def mkdir(self, path: str, mode: int = 0o755) -> None:
         self._rec("mkdir", path, mode)
 

@@ -151,3 +151,19 @@ def test_unconfined_exec_has_no_filter(tmp: Path) -> None:
     p = executor.plan_exec(_exec_config(tmp, seccomp=None), _exec_process(), os.getpid())
     fake = _setup(p)
     assert "seccomp_load" not in fake.names() and "join_session_keyring" in fake.names()
+
+
+def test_the_start_gate_is_waited_at_as_root_before_the_filter_and_identity(tmp: Path) -> None:
+    for nnp in (False, True):
+        p = executor.plan(_config(tmp, uid=65534, gid=65534, no_new_privileges=nnp))
+        p.gate = 7
+        fake = FakeSyscalls()
+        executor.setup(p, fake, [])
+        gate = fake.index("wait_gate")
+        assert fake.calls[gate] == ("wait_gate", (7,))
+        # the whole root is set up first (that is what the wait overlaps with) ...
+        assert fake.index("pivot_root") < gate
+        # ... and nothing of the process's own identity, nor its filter, comes before it
+        assert gate < fake.index("setresuid") and gate < fake.index("capset")
+        assert gate < fake.index("seccomp_load")
+    assert "wait_gate" not in _setup(executor.plan(_config(tmp))).names()  # no gate: no wait
