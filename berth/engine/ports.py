@@ -45,9 +45,10 @@ Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class Shim(Protocol):
     """The shim of one container (found by its bundle): its client operations."""
 
-    async def start(self, gate: bool = False) -> int:
+    async def start(self, gate: bool = False, cgroup_made: bool = False) -> int:
         """Start the container's process; its host pid. RuntimeStartError if it cannot.
-        GATE: the process waits at the start gate (`Runtime.start_gate`) before its execve."""
+        GATE: the process waits at the start gate (`Runtime.start_gate`) before its execve.
+        CGROUP_MADE: its cgroup exists with its limits (`Runtime.make_cgroup`)."""
         ...
 
     async def attach(self, stdin: bool, stdout: bool, stderr: bool) -> Streams:
@@ -150,6 +151,10 @@ class Runtime(Protocol):
 
     def thaw(self, cgroup: str) -> None:
         """Undo freeze."""
+        ...
+
+    def make_cgroup(self, spec: RuntimeSpec) -> None:
+        """Create SPEC's cgroup with its limits (OSError if it cannot: nothing is left)."""
         ...
 
     def update_resources(self, cgroup: str, resources: dict[str, Any]) -> None:

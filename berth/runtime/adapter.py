@@ -59,6 +59,9 @@ class RuntimeAdapter:
         return read_exit_file(bundle)
 
     # ---- cgroups ---------------------------------------------------------------
+    def make_cgroup(self, runtime_spec: spec.RuntimeSpec) -> None:
+        cgroups.create(runtime_spec.cgroup_path, spec.resources(runtime_spec))
+
     def freeze(self, cgroup: str) -> None:
         cgroups.freeze(cgroup)
 

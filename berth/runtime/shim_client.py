@@ -130,13 +130,17 @@ class ShimClient:
             raise ShimError(str(reply["error"]))
         return reply
 
-    async def start(self, gate: bool = False) -> int:
+    async def start(self, gate: bool = False, cgroup_made: bool = False) -> int:
         """Start the container; returns its host pid. Raises RuntimeStartError if it cannot.
         GATE: the process waits at the bundle's start gate (startgate.py) before its execve,
-        and this returns once it has exec'd."""
-        reply, _, writer = await self._request(
-            {"op": "start", "gate": True} if gate else {"op": "start"}
-        )
+        and this returns once it has exec'd. CGROUP_MADE: the caller made the cgroup of
+        config.json, with its limits (the shim still removes it at the end)."""
+        req: dict[str, Any] = {"op": "start"}
+        if gate:
+            req["gate"] = True
+        if cgroup_made:
+            req["cgroup_made"] = True
+        reply, _, writer = await self._request(req)
         writer.close()
         if "error" in reply:
             cls = RuntimeStartError if reply.get("start_error") else ShimError

@@ -200,7 +200,8 @@ def _namespaces(spec: RuntimeSpec) -> list[dict]:
     return out
 
 
-def _resources(spec: RuntimeSpec) -> dict:
+def resources(spec: RuntimeSpec) -> dict:
+    """The OCI linux.resources of SPEC (the cgroup's limits and device rules)."""
     res: dict = {
         "devices": [{"allow": True, "access": "rwm"}]
         if spec.privileged
@@ -273,7 +274,7 @@ def to_oci(spec: RuntimeSpec) -> dict:
     if spec.tty and spec.console_size and all(spec.console_size):
         process["consoleSize"] = {"height": spec.console_size[0], "width": spec.console_size[1]}
     linux: dict = {
-        "resources": _resources(spec),
+        "resources": resources(spec),
         "cgroupsPath": spec.cgroup_path,
         "namespaces": _namespaces(spec),
         "devices": [

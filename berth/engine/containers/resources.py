@@ -44,6 +44,17 @@ NETWORK, ROOTFS, SHM, VOLUMES, CGROUP, BUNDLE = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Acquired:
+    """What a start holds once `acquire` has returned: the bundle (its shim up), the gate
+    its process waits at while `plug` makes the network's interfaces (None: nothing to
+    plug), and whether the cgroup is made (else the shim makes it)."""
+
+    bundle: Path
+    gate: StartGate | None
+    cgroup_made: bool
+
+
 @dataclass
 class RunRecord:
     """The persisted intent of one run. PHASE: "starting" from before the root filesystem is
@@ -138,21 +149,23 @@ class RunResources:
     # ---- acquire ---------------------------------------------------------
     async def acquire(
         self, c: Container, cgroup: str, spec_for: Callable[[str], RuntimeSpec]
-    ) -> tuple[Path, StartGate | None]:
-        """Mount the root filesystem, set up /dev/shm and the network's first half, write
-        the bundle (SPEC_FOR builds the runtime spec on the mounted root; it takes the
-        volumes' mounts) and fork the shim. All of it is given back if any step fails.
+    ) -> Acquired:
+        """Mount the root filesystem, set up /dev/shm, the cgroup and the network's first
+        half, write the bundle (SPEC_FOR builds the runtime spec on the mounted root; it
+        takes the volumes' mounts) and fork the shim. All of it is given back if any step
+        fails.
 
         The shim is forked first and comes up while the rest is done (it reads config.json
-        only when asked to start). The network's second half (its interfaces) is made by
-        `plug` while the process is set up: the returned gate, when not None, is what the
-        process waits at meanwhile."""
+        only when asked to start); the cgroup is made in a thread while the network's
+        first half is. The network's second half (its interfaces) is made by `plug` while
+        the process is set up, behind the returned gate."""
         self._write(c.id, self._plan(c, cgroup))
         image = self.images.get(c.image_id)
         odir = self.overlay_dir / c.id
         merged = str(odir / "merged")
         bundle = self.bundle(c.id)
         spawn: asyncio.Future[int] | None = None
+        made: asyncio.Future[bool] | None = None
         gate: StartGate | None = None
         try:
             self.runtime.mount_rootfs(
@@ -163,20 +176,54 @@ class RunResources:
                 (bundle / stale).unlink(missing_ok=True)
             spawn = asyncio.ensure_future(self.runtime.spawn_shim(self._shim_request(c)))
             self._prepare_shm(c)
+            if self.network is not None:
+                self.network.plan_links(c)
+            spec, spec_error, made = self._spec_and_cgroup(spec_for, merged)
             netns = None
             if self.network is not None:
                 netns = await self.network.prepare(c)
-            self.runtime.write_bundle(bundle, spec_for(merged))
+            if spec_error is not None:
+                raise spec_error
+            assert spec is not None
+            self.runtime.write_bundle(bundle, spec)
             if netns is not None:
                 gate = self.runtime.start_gate(bundle)
             await spawn
+            cgroup_made = await made if made is not None else False
         except BaseException:
             if gate is not None:
                 gate.close()
             await self._end_spawned(spawn, bundle)
-            await self.release(c, cgroup=False)
+            made_one = False
+            if made is not None:
+                with contextlib.suppress(BaseException):
+                    made_one = await asyncio.shield(made)
+            await self.release(c, cgroup=made_one)
             raise
-        return bundle, gate
+        return Acquired(bundle, gate, cgroup_made)
+
+    def _spec_and_cgroup(
+        self, spec_for: Callable[[str], RuntimeSpec], merged: str
+    ) -> tuple[RuntimeSpec | None, Exception | None, asyncio.Future[bool] | None]:
+        """The spec, or its error (raised by the caller after the network's errors, as
+        dockerd orders them), and its cgroup being made in a thread."""
+        try:
+            spec = spec_for(merged)
+        except Exception as exc:  # noqa: BLE001 - the caller raises it
+            return None, exc, None
+        if not spec.cgroup_path:
+            return spec, None, None
+        return spec, None, asyncio.ensure_future(asyncio.to_thread(self._make_cgroup, spec))
+
+    def _make_cgroup(self, spec: RuntimeSpec) -> bool:
+        """SPEC's cgroup with its limits, made here while the network is set up: True if it
+        is. A failure leaves it to the shim, which fails the start with the error worded
+        as for any other start (as runc words it)."""
+        try:
+            self.runtime.make_cgroup(spec)
+        except OSError:
+            return False
+        return True
 
     async def plug(self, c: Container, gate: StartGate) -> None:
         """While C's process is set up (and waits at GATE): its network's interfaces; then

@@ -20,9 +20,10 @@ from berth.engine.containers import files, names, security, specopts, starterror
 from berth.engine.containers import mounts as cmounts
 from berth.engine.containers.core import ServiceCore, _Live, _Watch
 from berth.engine.containers.model import Container, CreateRequest, HostConfig, State
+from berth.engine.containers.resources import Acquired
 from berth.engine.containers.store import ContainerStore
 from berth.engine.errors import Conflict, EngineError, InvalidParameter, NotModified, SystemError_
-from berth.engine.ports import ExitStatus, RuntimeSpec, RuntimeStartError, StartGate
+from berth.engine.ports import ExitStatus, RuntimeSpec, RuntimeStartError
 
 log = logging.getLogger("berth.containers")
 
@@ -117,7 +118,7 @@ class Starting(ServiceCore):
 
     async def _start_locked(self, c: Container, w: _Watch) -> None:
         try:
-            bundle, gate = await self.run.acquire(
+            run = await self.run.acquire(
                 c, self.cgroup_path(c), lambda rootfs: self._runtime_spec(c, rootfs)
             )
         except Exception as exc:
@@ -127,7 +128,7 @@ class Starting(ServiceCore):
                 raise
             raise err from exc
         faults.point("start:after-spawn")
-        shim = self.runtime.shim(bundle)
+        shim = self.runtime.shim(run.bundle)
         # Attach whoever asked before the start, so that no output is missed.
         pending, w.pending_attach = w.pending_attach, []
         for req in pending:
@@ -140,7 +141,7 @@ class Starting(ServiceCore):
         live = _Live(shim, asyncio.get_running_loop().create_future())
         self._live[c.id] = live
         try:
-            pid = await self._start_process(c, shim, gate)
+            pid = await self._start_process(c, shim, run)
         except _PlugFailed as failed:
             self._live.pop(c.id, None)
             with contextlib.suppress(Exception):
@@ -178,13 +179,14 @@ class Starting(ServiceCore):
             return exc
         return SystemError_(f"failed to create task for container: {exc}")
 
-    async def _start_process(self, c: Container, shim: Any, gate: StartGate | None) -> int:
-        """The shim's start; with GATE, the network's interfaces are made meanwhile, while
-        the process is set up behind the gate (it execs only once they are). Raises
+    async def _start_process(self, c: Container, shim: Any, run: Acquired) -> int:
+        """The shim's start; with a gate, the network's interfaces are made meanwhile,
+        while the process is set up behind it (it execs only once they are). Raises
         _PlugFailed if they could not be made (the process ended at its gate)."""
+        gate = run.gate
         if gate is None:
-            return int(await shim.start())
-        started = asyncio.ensure_future(shim.start(gate=True))
+            return int(await shim.start(cgroup_made=run.cgroup_made))
+        started = asyncio.ensure_future(shim.start(gate=True, cgroup_made=run.cgroup_made))
         try:
             try:
                 await self.run.plug(c, gate)

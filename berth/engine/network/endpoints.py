@@ -62,10 +62,17 @@ class EndpointOps(ServiceState):
     async def attach(self, c: Any) -> str | None:
         """At start: the container's netns with its endpoints and published ports; returns
         the netns path to join (None: not ours to network)."""
+        self.plan_links(c)
         path = await self.prepare(c)
         if path is not None:
             await self.plug(c)
         return path
+
+    def plan_links(self, c: Any) -> None:
+        """At start, before C's process spec is made: the legacy links' variables it gets
+        (`link_env`)."""
+        if c.networks:
+            self._link_env[c.id] = links.links_env(self.containers, c)
 
     async def prepare(self, c: Any) -> str | None:
         """At start, before the container's process is forked: its netns (which the process
@@ -74,7 +81,6 @@ class EndpointOps(ServiceState):
         netns path to join (None: not ours to network)."""
         if not c.networks:
             return None
-        self._link_env[c.id] = links.links_env(self.containers, c)
         async with self._lock:
             try:
                 await asyncio.to_thread(self.host.create_netns, c.id)

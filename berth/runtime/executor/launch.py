@@ -22,6 +22,7 @@ def spawn(
     console_fd: int | None = None,
     console_socket: int | None = None,
     gate: int = -1,
+    cgroup_made: bool = False,
 ) -> int:
     """Start the container described by the OCI config dict; return the host pid of its
     init (a direct child of the caller) once execve has succeeded. stdio fds become
@@ -30,7 +31,9 @@ def spawn(
     SCM_RIGHTS, before execve: it is waiting once this returns; see receive_console);
     without it all three stdio fds are a pty slave of the caller's, which becomes the
     controlling tty. With `gate` (startgate.take's fd) the container waits at it, set up,
-    before its identity and execve. On failure raise StartError and leave nothing behind."""
+    before its identity and execve. With `cgroup_made` the cgroup exists with its limits
+    (the caller made it). On failure raise StartError and leave nothing behind (the
+    cgroup included)."""
     del console_fd  # the slave arrives as stdio; nothing else needs the master
     p = entry(config)
     p.gate = gate
@@ -41,7 +44,7 @@ def spawn(
 
     cg_path = (config.get("linux") or {}).get("cgroupsPath") or ""
     try:
-        if cg_path:
+        if cg_path and not cgroup_made:
             try:
                 cgroups.create(cg_path, (config.get("linux") or {}).get("resources"))
             except OSError as e:

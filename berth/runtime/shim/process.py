@@ -137,9 +137,10 @@ class InitProcess(Process):
                 max_file=int(ann.get("org.berth.log.max-file") or 1),
             )
 
-    def start(self, on_exit: Handler, gate: bool = False) -> str | None:
+    def start(self, on_exit: Handler, gate: bool = False, cgroup_made: bool = False) -> str | None:
         """Start the container (with GATE: it waits at the bundle's start gate before its
-        execve). Returns None, or why it could not start (its exit recorded)."""
+        execve; CGROUP_MADE: berthd made its cgroup). Returns None, or why it could not
+        start (its exit recorded)."""
         try:
             from berth.runtime import executor
         except ImportError as e:
@@ -165,6 +166,7 @@ class InitProcess(Process):
                 self.stdio,
                 console_socket=self.console_child if self.tty else None,
                 gate=gate_fd,
+                cgroup_made=cgroup_made,
             )
             if self.tty:
                 self._take_console(executor, pid)

@@ -190,7 +190,11 @@ class Shim(ConnServer):
         if init.status != "created" or self.shutting_down:
             self.reply(conn, {"error": f"container is {init.status}: cannot start it"})
             return
-        failure = init.start(self._init_exited, gate=req.get("gate") is True)
+        failure = init.start(
+            self._init_exited,
+            gate=req.get("gate") is True,
+            cgroup_made=req.get("cgroup_made") is True,
+        )
         if failure is not None:
             self.reply(conn, start_error_reply(failure))
         else:

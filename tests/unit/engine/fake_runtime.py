@@ -106,7 +106,7 @@ class FakeShim:
             fut.set_exception(ShimGoneError(f"shim of {self.bundle} closed the connection"))
 
     # ---- the client operations (berth.engine.ports.Shim) ----------------------
-    async def start(self, gate: bool = False) -> int:
+    async def start(self, gate: bool = False, cgroup_made: bool = False) -> int:
         self._check()
         self.rt.calls.append(("start", self.cid))
         err = self.rt.start_errors.get(self.cid)
@@ -220,6 +220,7 @@ class FakeRuntime:
     exec_output: dict[str, bytes] = field(default_factory=dict)  # by args[0]
     ignored: dict[str, set[int]] = field(default_factory=dict)  # signals, by container id
     freeze_error: OSError | None = None
+    make_cgroup_error: OSError | None = None
     init_path: str | None = None
     cgroups: set[str] = field(default_factory=set)
     _pid: int = 1000
@@ -264,6 +265,12 @@ class FakeRuntime:
         self.calls.append(("write_bundle", spec.id))
         Path(bundle).mkdir(parents=True, exist_ok=True)
         self.specs[spec.id] = spec
+        self.cgroups.add(spec.cgroup_path)
+
+    def make_cgroup(self, spec: RuntimeSpec) -> None:
+        self.calls.append(("make_cgroup", spec.id))
+        if self.make_cgroup_error is not None:
+            raise self.make_cgroup_error
         self.cgroups.add(spec.cgroup_path)
 
     def start_gate(self, bundle: Path) -> StartGate:

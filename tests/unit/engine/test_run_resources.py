@@ -13,6 +13,7 @@ import pytest
 from berth.engine.containers import resources
 from berth.engine.containers.model import Container, ContainerConfig, HostConfig
 from berth.engine.containers.resources import RunRecord, RunResources
+from berth.engine.ports import RuntimeSpec
 from tests.unit.engine.fake_runtime import FakeRuntime
 
 
@@ -136,6 +137,80 @@ def test_a_start_that_fails_after_the_shim_was_forked_ends_it(tmp_path: Path) ->
     with pytest.raises(OSError, match="cannot be made"):
         asyncio.run(run.acquire(c, f"/berth-unit-test-absent/{c.id}", no_spec))
     assert ("spawn_shim", c.id) in rt.calls and ("shutdown", c.id) in rt.calls  # type: ignore[attr-defined]
+    assert not run.holds_anything(c.id)
+
+
+class _Layers:
+    def get(self, ref: str) -> Any:
+        return object()
+
+    def layer_dirs(self, image: Any) -> list[str]:
+        return ["/lower"]
+
+
+class _Network:
+    """The network service's start halves, scripted: PREPARE_ERROR fails the first."""
+
+    def __init__(self, prepare_error: Exception | None = None) -> None:
+        self.prepare_error = prepare_error
+
+    def plan_links(self, c: Any) -> None:
+        pass
+
+    async def prepare(self, c: Any) -> str | None:
+        await asyncio.sleep(0)  # the cgroup's thread runs meanwhile
+        if self.prepare_error is not None:
+            raise self.prepare_error
+        return f"/run/netns/berth-{c.id[:12]}"
+
+    async def detach(self, c: Any) -> None:
+        pass
+
+
+def _spec_for(c: Container) -> Any:
+    return lambda rootfs: RuntimeSpec(
+        id=c.id, rootfs=rootfs, args=["true"], env=[], cgroup_path=f"/berth/{c.id}"
+    )
+
+
+def _acquire(run: RunResources, c: Container) -> resources.Acquired:
+    (run.containers_dir / c.id).mkdir(exist_ok=True)
+    return asyncio.run(run.acquire(c, f"/berth/{c.id}", _spec_for(c)))
+
+
+def test_the_cgroup_is_made_by_the_engine_and_the_shim_told(tmp_path: Path) -> None:
+    run = _owner(tmp_path)
+    run.images, run.network = _Layers(), _Network()
+    c = _container()
+    got = _acquire(run, c)
+    rt = run.runtime
+    assert isinstance(rt, FakeRuntime)
+    assert got.cgroup_made and f"/berth/{c.id}" in rt.cgroups
+    assert rt.calls.index(("make_cgroup", c.id)) < rt.calls.index(("write_bundle", c.id))
+    assert got.gate is not None  # a network to plug: the process waits for it
+    got.gate.close()
+
+
+def test_a_cgroup_the_engine_cannot_make_is_left_to_the_shim(tmp_path: Path) -> None:
+    # the shim then fails the start with the error worded as runc words it
+    run = _owner(tmp_path)
+    run.images = _Layers()
+    rt = run.runtime
+    assert isinstance(rt, FakeRuntime)
+    rt.make_cgroup_error = OSError(34, "Numerical result out of range")
+    got = _acquire(run, _container())
+    assert not got.cgroup_made and got.gate is None  # no network: no gate
+
+
+def test_a_start_that_fails_after_the_cgroup_was_made_removes_it(tmp_path: Path) -> None:
+    run = _owner(tmp_path)
+    run.images, run.network = _Layers(), _Network(prepare_error=OSError(28, "no room"))
+    c = _container()
+    with pytest.raises(OSError, match="no room"):
+        _acquire(run, c)
+    rt = run.runtime
+    assert isinstance(rt, FakeRuntime)
+    assert ("make_cgroup", c.id) in rt.calls and f"/berth/{c.id}" not in rt.cgroups
     assert not run.holds_anything(c.id)
 
 
