@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
 from berth.cli.gotemplate import Template, TemplateData, TemplateError
 from berth.cli.table import tabwrite
 
 TYPE_CHECKING = False  # typing is not imported at run time: ~3 ms of the CLI's start
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
 __all__ = ["TemplateData", "TemplateError", "render", "prepare"]
@@ -68,7 +67,7 @@ def _plain_render(parts: list[str], headers: Mapping[str, str], rows: list[Any])
     names is a string of it (what a template prints as it is); None otherwise."""
     names = parts[1::2]
     for row in rows:
-        if not isinstance(row, Mapping) or any(not isinstance(row.get(n), str) for n in names):
+        if not isinstance(row, dict) or any(not isinstance(row.get(n), str) for n in names):
             return None
     out = []
     for data in (headers, *rows):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
+from berth.client import jsonload
 from berth.client.hosts import Host, parse_host
 from berth.client.transport import Response, SocketReader, Transport, quote_name
 from berth.constants import API_VERSION
 
 TYPE_CHECKING = False  # (typing is not imported at run time: see transport.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from berth.client.contexts import TLSSettings
@@ -23,7 +22,7 @@ def _filters(filters: Mapping[str, list[str]] | None) -> str | None:
     """Docker's filters query value: {"name": {"value": true}} (the map form every daemon reads)."""
     if not filters:
         return None
-    return json.dumps({k: {v: True for v in vals} for k, vals in filters.items()})
+    return jsonload.dumps({k: {v: True for v in vals} for k, vals in filters.items()})
 
 
 class Client:
@@ -260,7 +259,7 @@ class Client:
             if val is None:
                 continue
             if key in _BUILD_JSON:
-                q.append((key, json.dumps(val)))
+                q.append((key, jsonload.dumps(val)))
             elif isinstance(val, list):
                 q += [(key, str(v)) for v in val]
             elif isinstance(val, bool):
@@ -271,7 +270,7 @@ class Client:
         if registry_config:
             import base64
 
-            raw = json.dumps(registry_config).encode()
+            raw = jsonload.dumps(registry_config).encode()
             headers["X-Registry-Config"] = base64.urlsafe_b64encode(raw).decode()
         return self.transport.request(
             "POST", "/build?" + urlencode(q), body=context, headers=headers

@@ -19,12 +19,15 @@ berth.client.tlsconfig, only when a TLS connection is made.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
 
+from berth.client import jsonload
 from berth.client.errors import ClientError
 from berth.constants import DEFAULT_HOST
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_CONTEXT = "default"
 DEFAULT_TLS_HOST = "tcp://localhost:2376"
@@ -117,7 +120,7 @@ def current_context(cfg_dir: str) -> str:
     """currentContext from config.json ("" when unset, missing or unreadable)."""
     try:
         with open(os.path.join(cfg_dir, "config.json"), encoding="utf-8") as f:
-            doc = json.load(f)
+            doc = jsonload.loads(f.read())
     except (OSError, ValueError):
         return ""
     value = doc.get("currentContext") if isinstance(doc, dict) else None
@@ -198,7 +201,7 @@ def context_endpoint(name: str, cfg_dir: str) -> Endpoint:
     meta_path = os.path.join(cfg_dir, "contexts", "meta", cid, "meta.json")
     try:
         with open(meta_path, encoding="utf-8") as f:
-            doc = json.load(f)
+            doc = jsonload.loads(f.read())
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise EndpointError(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from berth.constants import DEFAULT_HOST
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_TCP_PORT = 2375
 DEFAULT_TLS_PORT = 2376

@@ -6,22 +6,23 @@ wait, logs -f) need their own connection anyway, so pooling would buy little.
 
 from __future__ import annotations
 
+import _socket
 import _thread
-import json
-import socket
-from collections.abc import Iterator
 
+from berth.client import jsonload
 from berth.client.errors import APIError, DaemonUnreachable, ProtocolError, TLSError
 from berth.client.hosts import Host
 from berth.client.urlcodec import quote, urlencode
 from berth.constants import API_VERSION
 
-# typing, threading and urllib.parse cost the CLI ~6 ms of its start on every command:
-# the types are for the checker only, the lock is the one threading.Lock is, and the
-# percent-encoding is urlcodec's.
+# typing, threading, urllib.parse, json and socket cost the CLI ~15 ms of its start on
+# every command: the types are for the checker only, the lock is the one threading.Lock
+# is, the percent-encoding is urlcodec's, the decoding jsonload's, and a unix socket is
+# _socket's own (socket's enum wrappers import enum, functools and collections; a tcp
+# connection imports socket for create_connection).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import Any, BinaryIO, Protocol
 
     from berth.client.contexts import TLSSettings
@@ -161,10 +162,12 @@ class Response:
     def json(self) -> Any:
         """The body parsed as JSON."""
         body = self.read()
-        return json.loads(body) if body.strip() else None
+        return jsonload.loads(body) if body.strip() else None
 
     def iter_json_lines(self) -> Iterator[Any]:
         """Parse a JSON-lines / concatenated-JSON progress stream (pull, load, import)."""
+        import json
+
         decoder = json.JSONDecoder()
         pending = ""
         for data in self.iter_content():
@@ -297,7 +300,7 @@ class Transport:
         """A fresh connected socket (a TLSSocket over TLS), or DaemonUnreachable/TLSError."""
         try:
             if self.host.scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 try:
                     sock.connect(self.host.path)
@@ -305,6 +308,8 @@ class Transport:
                     sock.close()
                     raise
                 return sock
+            import socket
+
             raw = socket.create_connection((self.host.host, self.host.port), self.timeout)
         except OSError as exc:
             raise DaemonUnreachable(self.host.url, exc.strerror or str(exc)) from exc
@@ -343,7 +348,7 @@ class Transport:
         """
         hdrs = dict(headers or {})
         if json_body is not None:
-            body = json.dumps(json_body).encode()
+            body = jsonload.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         self.negotiate()
         target = build_path(self.prefix + path, query)
@@ -475,7 +480,7 @@ def _error_message(resp: Response) -> str:
         body = b""
     text = body.decode("utf-8", "replace").strip()
     try:
-        doc = json.loads(text)
+        doc = jsonload.loads(text)
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):

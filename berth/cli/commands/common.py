@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from berth.cli.flags import Command
 
 TYPE_CHECKING = False  # typing is not imported at run time: ~3 ms of the CLI's start
@@ -34,6 +32,8 @@ def ellipsis(s: str, width: int) -> str:
 
 def go_quote(s: str) -> str:
     """Close to Go's strconv.Quote."""
+    import json  # here: its import of re would be every command's
+
     return json.dumps(s, ensure_ascii=False)
 
 

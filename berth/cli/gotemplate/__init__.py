@@ -4,8 +4,6 @@ the functions of funcs.py (Go's builtins and the ones docker registers)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from berth.cli.gotemplate.errors import ExecError, ParseError, TemplateError
 from berth.cli.gotemplate.funcs import (
     FUNCS,
@@ -16,6 +14,10 @@ from berth.cli.gotemplate.funcs import (
     go_str,
     truthy,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "FUNCS",
