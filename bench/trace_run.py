@@ -4,6 +4,7 @@ runtime and shim function over N `docker run --rm busybox true`, and of the cont
 child's steps and syscalls up to its execve.
 
     sudo python3 bench/trace_run.py [--runs 10] [--network none] [-- docker run args...]
+    sudo python3 bench/trace_run.py --exec [--runs 10]    # docker exec CTR true instead
 
 Starts its own berthd with bench/trace/sitecustomize.py on PYTHONPATH (function timers
 injected at import; berth itself is unchanged). Timers add ~20 us per call; compare the
@@ -48,12 +49,29 @@ TARGETS = [
     "berth.engine.containers.store:ContainerStore.save",
     "berth.engine.containers.exits:Exits._after_exit",
     "berth.engine.containers.exits:Exits._auto_remove",
+    "berth.engine.containers.exits:Exits._record_exit",
+    "berth.engine.containers.removal:Removal._remove_locked",
+    "berth.engine.containers.store:ContainerStore.delete",
+    "berth.runtime.adapter:RuntimeAdapter.remove_cgroup",
+    "shutil:rmtree",
+    "berth.runtime.shim.server:Shim.finalize",
+    "berth.runtime.executor.launch:cleanup",
+    "berth.runtime.shim.process:InitProcess.reap_exit",
     "berth.runtime.shim.process:InitProcess.start",
     "berth.runtime.shim.process:InitProcess.load_config",
     "berth.runtime.executor.launch:plan",
     "berth.runtime.executor.launch:_fork",
     "berth.runtime.executor.launch:_read_all",
     "berth.runtime.cgroups:create",
+    "berth.engine.containers.exec:ExecService.create",
+    "berth.engine.containers.exec:ExecService.start",
+    "berth.engine.containers.exec:ExecService.inspect",
+    "berth.runtime.shim_client:ShimClient.exec",
+    "berth.runtime.shim.server:Shim._op_exec",
+    "berth.runtime.shim.process:ExecProcess.open_stdio",
+    "berth.runtime.shim.process:ExecProcess.spawn",
+    "berth.runtime.executor.launch:exec_process",
+    "berth.runtime.executor.planning:plan_exec",
 ]
 
 
@@ -61,6 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--network", default="")
+    ap.add_argument("--exec", action="store_true", help="time docker exec CTR true")
     ap.add_argument("args", nargs="*", help="docker run arguments (default: busybox true)")
     ns = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bt-trace-", dir="/tmp"))
@@ -88,10 +107,18 @@ def main() -> int:
                 else:
                     os.environ[k] = v
             d.load_image(img)
+            if ns.exec:
+                ctr = subprocess.run(
+                    [DOCKER, "run", "-d", "busybox", "sleep", "3600"],
+                    env=d.env, check=True, capture_output=True, text=True,
+                ).stdout.strip()  # fmt: skip
+                argv = [DOCKER, "exec", ctr, "true"]
             subprocess.run(argv, env=d.env, check=True, stdout=subprocess.DEVNULL)  # warm
             out.write_text("")
             for _ in range(ns.runs):
                 subprocess.run(argv, env=d.env, check=True, stdout=subprocess.DEVNULL)
+            if ns.exec:
+                subprocess.run([DOCKER, "rm", "-f", ctr], env=d.env, capture_output=True)
             d.stop()
         times: dict[str, list[float]] = collections.defaultdict(list)
         for line in out.read_text().splitlines():
