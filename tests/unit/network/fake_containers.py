@@ -67,7 +67,8 @@ class Containers:
 
     def get(self, ref: str) -> Container:
         for c in self.by_id.values():
-            if ref in (c.id, c.name) or (len(ref) >= 12 and c.id.startswith(ref)):
+            # by name with or without "/", as the engine's store resolves
+            if ref in (c.id, c.name, "/" + c.name) or (len(ref) >= 12 and c.id.startswith(ref)):
                 return c
         raise NotFound(f"No such container: {ref}")
 

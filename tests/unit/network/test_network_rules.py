@@ -623,3 +623,47 @@ def test_no_event_bus_no_events(env: Env) -> None:
     del env.containers.by_id[c.id]
     run(env.svc.remove(n.id))
     assert env.bus.events == []
+
+
+# ---- /etc/hosts: whose file a start rewrites ----------------------------------
+def _hosts_writes(env: Env, monkeypatch: pytest.MonkeyPatch, *cs: Container) -> list[str]:
+    from berth.engine.network import hosts
+
+    written: list[str] = []
+    monkeypatch.setattr(hosts, "write_in_place", lambda path, text: written.append(path))
+    for c in cs:
+        c.hosts_path = str(env.path / f"{c.name}.hosts")
+    return written
+
+
+def test_a_start_on_the_default_bridge_rewrites_its_own_hosts_file_only(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = (env.container(n, "bridge") for n in "abc")
+    written = _hosts_writes(env, monkeypatch, a, b, c)
+    env.start(a)
+    env.start(b)
+    env.start(c)
+    assert written == [a.hosts_path, b.hosts_path, c.hosts_path]  # nobody else's changed
+    written.clear()
+    env.stop(b)
+    assert written == [b.hosts_path]
+
+
+def test_a_start_rewrites_the_files_that_name_it(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.create(Name="n", **_ipam({"Subnet": "10.8.0.0/24"}))
+    peer, other = env.container("peer", "n"), env.container("other", "bridge")
+    db = env.container("db", "bridge")
+    web = env.container("web", "bridge")
+    web.host_config.links = ["/db:/web/db"]
+    me = env.container("me", "n")
+    written = _hosts_writes(env, monkeypatch, peer, other, db, web, me)
+    for x in (peer, other, db, web):
+        env.start(x)
+    written.clear()
+    env.start(me)  # its user-defined network's peer lists it
+    assert sorted(written) == sorted([peer.hosts_path, me.hosts_path])
+    written.clear()
+    env.stop(db)
+    env.start(db)  # gone, then a new address: the container linking to it sees both
+    assert sorted(written) == sorted([db.hosts_path, web.hosts_path] * 2)
