@@ -140,7 +140,11 @@ class _Loop:
         while True:
             now = time.monotonic()
             if self.spare is None and now >= self.refill_at:
-                self.spare = _fork_spare(self.sock)
+                try:
+                    self.spare = _fork_spare(self.sock)
+                except OSError as e:  # no memory or no pids left: try again in a while
+                    log.warning("cannot fork a spare shim: %s", e)
+                    self.refill_at = now + 1.0
             timeout = None if self.spare is not None else max(0.0, self.refill_at - now)
             for p in self.pending.values():
                 left = max(0.0, p.deadline - now)
@@ -182,7 +186,11 @@ class _Loop:
             self._reply({"error": f"malformed shim request: {e}"})
             return True
         for attempt in (1, 2):
-            spare = self.spare or _fork_spare(self.sock)
+            try:
+                spare = self.spare or _fork_spare(self.sock)
+            except OSError as e:
+                self._reply({"seq": seq, "error": f"shim for {req.id} could not be forked: {e}"})
+                return True
             self.spare = None
             try:
                 _write_all(spare.req_w, data)
