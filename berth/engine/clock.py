@@ -38,12 +38,29 @@ def parse_rfc3339(s: str) -> float:
     elif len(main) > 19:
         tz = main[19:]
         main = main[:19]
-    dt = datetime.strptime(main[:19], "%Y-%m-%dT%H:%M:%S")
+    dt = _fields(main[:19]) or datetime.strptime(main[:19], "%Y-%m-%dT%H:%M:%S")
     if tz in ("Z", ""):
         dt = dt.replace(tzinfo=UTC)
     else:
         dt = datetime.fromisoformat(main[:19] + tz)
     return dt.timestamp() + frac
+
+
+def _fields(main: str) -> datetime | None:
+    """MAIN ("2026-12-03T10:00:00") read without strptime, which takes ~10 us a call (a
+    `docker ps` of 50 containers parses 100); None for anything else, left to strptime
+    (which words the error)."""
+    if len(main) != 19 or main[4] != "-" or main[7] != "-" or main[10] != "T":
+        return None
+    if main[13] != ":" or main[16] != ":":
+        return None
+    parts = (main[0:4], main[5:7], main[8:10], main[11:13], main[14:16], main[17:19])
+    if not all(f.isascii() and f.isdigit() for f in parts):
+        return None
+    try:
+        return datetime(*map(int, parts))
+    except ValueError:  # out of range
+        return None
 
 
 def parse_timestamp(value: str) -> float:
