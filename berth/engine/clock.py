@@ -57,8 +57,9 @@ def _fields(main: str) -> datetime | None:
     parts = (main[0:4], main[5:7], main[8:10], main[11:13], main[14:16], main[17:19])
     if not all(f.isascii() and f.isdigit() for f in parts):
         return None
+    y, mo, d, h, mi, sec = (int(f) for f in parts)
     try:
-        return datetime(*map(int, parts))
+        return datetime(y, mo, d, h, mi, sec)
     except ValueError:  # out of range
         return None
 
