@@ -73,8 +73,10 @@ class Removal(ServiceCore):
         prev = c.state.status
         c.state.status = "removing"
         try:
-            # not running: its network went at its exit (or with the crash recovery)
-            await self._release_run(c, network=False)
+            # not running: its network went at its exit (or with the crash recovery), and
+            # with the exit's release (an --rm's, just before) nothing may be held at all
+            if self.run.holds_anything(c.id):
+                await self._release_run(c, network=False)
             faults.point("remove:midway")
             await asyncio.to_thread(shutil.rmtree, self.overlay_dir / c.id, True)
             shutil.rmtree(self.containers_dir / c.id, ignore_errors=True)

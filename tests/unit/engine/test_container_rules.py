@@ -301,6 +301,26 @@ def test_auto_remove_after_the_exit(tmp_path: Path) -> None:
         assert env.svc.store.maybe(c.id) is None
         assert not (env.root / "data" / "containers" / c.id).exists()
         assert env.events.actions[-2:] == ["die", "destroy"]
+        # the exit gave the run back (one unmount of its root); the removal finds nothing
+        # left to release and does not go through it again
+        merged = str(env.root / "data" / "overlay" / c.id / "merged")
+        assert [x for x in env.runtime.calls if x == ("unmount", merged)] == [("unmount", merged)]
+
+    run(tmp_path, scenario)
+
+
+def test_a_removal_releases_what_a_run_left_on_record(tmp_path: Path) -> None:
+    async def scenario(env: Env) -> None:
+        c = create(env)
+        await env.svc.start("web")
+        await env.svc.stop("web", 1, None)
+        # a record a crash left behind (the exit's release never ran to its end)
+        env.svc.run._write(c.id, env.svc.run._plan(c, env.svc.cgroup_path(c)))
+        before = len(env.runtime.calls)
+        await env.svc.remove("web")
+        merged = str(env.root / "data" / "overlay" / c.id / "merged")
+        assert ("unmount", merged) in env.runtime.calls[before:]
+        assert not env.svc.run.holds_anything(c.id)
 
     run(tmp_path, scenario)
 
