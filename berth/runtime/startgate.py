@@ -43,12 +43,10 @@ class StartGate:
             self.fd = -1
 
 
-def take(bundle_dir_fd: int | None = None) -> int:
-    """The shim's side: the gate of the bundle (the current directory, or BUNDLE_DIR_FD)
-    opened for reading, non-blocking and close-on-exec, for the child to wait at."""
-    fd = os.open(
-        NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=bundle_dir_fd
-    )
+def take() -> int:
+    """The shim's side: the gate of the bundle (the shim's current directory) opened for
+    reading, non-blocking and close-on-exec, for the child to wait at."""
+    fd = os.open(NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, f"{NAME} is not a FIFO")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import procs
 from tests.conftest import IS_ROOT, Daemon, docker_for, own_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not IS_ROOT, reason="needs root")]
@@ -24,17 +25,7 @@ def own(busybox_tar: Path) -> Iterator[Daemon]:
 
 def _children(pid: int) -> dict[int, str]:
     """pid -> state of each child of PID."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out[int(d)] = fields[0]
-    return out
+    return {child: state for child, (state, _) in procs.children(pid).items()}
 
 
 def _zygote(d: Daemon) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from berth.runtime import cgroups
 from berth.runtime.logfile import read_entries
 from berth.runtime.shim_client import (
     ExitStatus,
@@ -33,6 +34,7 @@ from berth.runtime.spec import RuntimeSpec, write_bundle
 from berth.runtime.startgate import StartGate
 from berth.runtime.zygote import ShimRequest, Zygote
 from berth.stdcopy import HEADER_SIZE, parse_header
+from tests import procs
 from tests.integration.runtime.conftest import cgroup_dirs
 from tests.waiting import wait_for
 
@@ -501,16 +503,15 @@ def _waiting_at_gate(cgroup: str) -> int:
     found: list[int] = []
 
     def waiting() -> bool:
-        for d in cgroup_dirs(cgroup):
-            with contextlib.suppress(OSError):
-                pids = [int(x) for x in Path(d, "cgroup.procs").read_text().split()]
-                if len(pids) == 1:
-                    pid = pids[0]
-                    exe = os.readlink(f"/proc/{pid}/exe")
-                    wchan = Path(f"/proc/{pid}/wchan").read_text()
-                    if exe == os.readlink(f"/proc/{os.getpid()}/exe") and "pipe" in wchan:
-                        found[:] = [pid]
-                        return True
+        pids = cgroups.pids(cgroup)
+        if len(pids) != 1:
+            return False
+        with contextlib.suppress(OSError):
+            exe = os.readlink(f"/proc/{pids[0]}/exe")
+            wchan = Path(f"/proc/{pids[0]}/wchan").read_text()
+            if exe == os.readlink(f"/proc/{os.getpid()}/exe") and "pipe" in wchan:
+                found[:] = pids
+                return True
         return False
 
     wait_for(waiting, timeout=10, what="the container's child waiting at its start gate")
@@ -556,18 +557,11 @@ def test_a_gate_let_go_unopened_calls_the_start_off(boxes: Boxes) -> None:
 def _spares(zygote_pid: int) -> list[int]:
     """The zygote's spare shims: its live children other than an intermediate (which is
     itself a session leader, and exits at once)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, ppid, sid = fields[0], int(fields[1]), int(fields[3])
-        if ppid == zygote_pid and state != "Z" and sid != int(d):
-            out.append(int(d))
-    return out
+    return [
+        pid
+        for pid, (state, sid) in procs.children(zygote_pid).items()
+        if state != "Z" and sid != pid
+    ]
 
 
 def _one_spare(zygote_pid: int, other_than: int = 0) -> int:
